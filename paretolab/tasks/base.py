@@ -18,8 +18,10 @@ defaults for the optional ones):
 ``shared_parameters(model)`` (optional)
                       the parameters every loss depends on; gradient-level balancers combine
                       the task gradients of these. Default: all of the model's parameters.
-``representation(model, batch)`` (optional)
-                      the shared representation, for balancers that work on it (MGDA-UB).
+``representation_module(model)`` (optional)
+                      the submodule whose output is the shared representation, for balancers
+                      that work on it (MGDA-UB); the trainer captures that output with a hook
+                      during ``compute_losses``, so the losses depend on it.
 
 The study file names a task as a built-in name (``toy``), ``package.module:attr`` or
 ``path/to/file.py:attr``; ``attr`` is a class or a function called with the study's

@@ -1,0 +1,156 @@
+"""``paretolab`` command line: thin wrappers that parse, call one function, and print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from paretolab import __version__
+from paretolab.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Find the trade-off front between competing training objectives.")
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's mistake prints one message and exits 2: no traceback, nothing half-written."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {exc.render()}", err=True)
+            raise typer.Exit(code=exc.exit_code) from None
+
+    return wrapper
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _check(path: Path) -> Any:
+    from paretolab.spec import load_spec
+    from paretolab.spec_check import check_study
+
+    return check_study(load_spec(path))
+
+
+@app.command()
+@user_errors
+def validate(study: Annotated[Path, typer.Argument(help="the study file")]) -> None:
+    """Check a study file (schema, task, losses, objectives, balancers, sampler, storage)."""
+    checked = _check(study)
+    spec = checked.spec
+    out.print(f"[green]ok[/] {_escape(str(study))}: study {_escape(spec.name)!s}, task "
+              f"{_escape(spec.task.ref)}, losses {_escape(', '.join(checked.balanced_names))}, "
+              f"objectives {_escape(', '.join(f'{o.name} ({o.direction})' for o in spec.objectives))}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of study files (for editors)."""
+    from paretolab.spec import json_schema
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
+
+
+@app.command()
+@user_errors
+def run(
+    study: Annotated[Path, typer.Argument(help="the study file")],
+    workers: Annotated[str | None, typer.Option(help="worker processes (N or auto)")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+) -> None:
+    """Run (or resume) a study to its trial budget, then print the front."""
+    checked = _check(study)
+    from paretolab.runner import run_study
+
+    outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
+    print_outcome(outcome)
+    if outcome.interrupted:
+        err.print("[yellow]interrupted[/]: run the same command again to resume.")
+        raise typer.Exit(code=130)
+
+
+def _workers(value: str | None) -> int | str | None:
+    if value is None or value == "auto":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"--workers must be a positive number or 'auto', got {value!r}")
+    return int(value)
+
+
+def print_outcome(outcome: Any) -> None:
+    """The front as a table, the counts, and where the files are."""
+    meta, front = outcome.meta, outcome.front
+    c = outcome.counts
+    table = Table(title=f"Pareto front of {meta.name} ({len(front.numbers)} of {c['COMPLETE']} "
+                  "complete trials)", title_justify="left")
+    table.add_column("trial", justify="right")
+    for name, direction in zip(meta.objectives, meta.directions):
+        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
+    table.add_column("feasible")
+
+    index = {n: i for i, n in enumerate(front.complete)}
+    order = sorted(front.numbers, key=lambda n: front.values[index[n], 0],
+                   reverse=meta.directions[0] == "maximize")
+    for number in order:
+        row = front.values[index[number]]
+        table.add_row(str(number), *(f"{v:.4g}" for v in row),
+                      "yes" if front.feasible[index[number]] else "[red]no[/]")
+    out.print(table)
+    ref = ", ".join(f"{r:.4g}" for r in front.ref_point)
+    out.print(f"trials: {c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned; "
+              f"hypervolume {front.hypervolume:.6g} (reference point {ref})")
+    if c["FAIL"]:
+        for number, reason in outcome.failures[-5:]:
+            out.print(f"  trial {number} failed: {_escape(reason)}")
+    if not front.feasible.any() and c["COMPLETE"]:
+        out.print("[yellow]no trial meets every constraint[/]: the front shows the least-violating trials")
+    from paretolab.storage import redact
+
+    out.print(f"study storage: {_escape(redact(outcome.storage_url))}")
+    if outcome.tables:
+        out.print(f"tables: {outcome.tables[0]}  {outcome.tables[1]}")
+
+
+@app.command()
+def balancers() -> None:
+    """List every loss balancer with its level and settings."""
+    from paretolab.balancers import available
+
+    table = Table(title="loss balancers")
+    for col in ("method", "level", "settings (default)", "preference vector"):
+        table.add_column(col)
+    for name, klass in sorted(available().items()):
+        settings = ", ".join(f"{k}={s.default!r}" for k, s in klass.settings.items()) or "-"
+        table.add_row(name, klass.level, settings, klass.preference_meaning)
+    out.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the paretolab version."""
+    out.print(__version__)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,60 @@
+"""The Optuna objective: sample a configuration, train, record everything in trial attributes."""
+
+from __future__ import annotations
+
+import traceback
+
+import optuna
+
+from paretolab.errors import TrialFailure
+from paretolab.search_space import suggest_config
+from paretolab.spec_check import CheckedStudy
+from paretolab.trainer import train
+
+
+class Objective:
+    """Callable for ``study.optimize``; one instance per worker process.
+
+    Failures keep their message in the ``failure`` attribute and re-raise (Optuna marks the
+    trial FAIL and the study goes on); Ctrl-C additionally sets ``interrupted`` so the trial
+    is redone on resume instead of counting toward the budget.
+    """
+
+    def __init__(self, checked: CheckedStudy, device: str, worker: int = 0):
+        self.checked = checked
+        self.device = device
+        self.worker = worker
+        self.current: optuna.Trial | None = None
+
+    def __call__(self, trial: optuna.Trial) -> list[float]:
+        spec = self.checked.spec
+        self.current = trial
+        try:
+            config = suggest_config(trial, spec, self.checked.balanced_names, self.checked.loss_groups)
+            config.task = self.checked.task_ref
+            trial.set_user_attr("config", config.to_dict())
+            trial.set_user_attr("knobs", {k: v for k, v in trial.params.items()
+                                          if not k.startswith(("u.", "w."))})
+            trial.set_user_attr("worker", self.worker)
+            result = train(config, self.device, base_dir=spec.base_dir)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("failure", "interrupted (Ctrl-C); redone on resume")
+            raise
+        except TrialFailure as exc:
+            trial.set_user_attr("failure", str(exc))
+            raise
+        except Exception as exc:  # the task (user code) raised: keep the message, go on
+            trial.set_user_attr("failure", f"{type(exc).__name__}: {exc}")
+            trial.set_user_attr("traceback", traceback.format_exc(limit=8)[-4000:])
+            raise
+        finally:
+            self.current = None
+        trial.set_user_attr("metrics", result.metrics)
+        trial.set_user_attr("curves", result.curves)
+        trial.set_user_attr("wall_time_s", result.wall_time_s)
+        trial.set_user_attr("device", result.device)
+        trial.set_user_attr("steps", result.steps)
+        for constraint in spec.constraints:
+            trial.set_constraint(str(constraint), constraint.violation(result.metrics[constraint.metric]))
+        return [result.metrics[name] for name in spec.objective_names]

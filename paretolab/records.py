@@ -1,0 +1,147 @@
+"""Reading a study back from Optuna storage: the study's metadata and one record per trial.
+
+Storage is the single source of truth (DESIGN.md): the runner writes the study file's essentials
+into study user attributes and each trial's configuration, metrics and curves into trial user
+attributes; tables, report, pruning and ``pick`` read them here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from paretolab import dominance
+
+META_KEY = "paretolab"
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    """What a reader needs to interpret a study's trials."""
+
+    name: str
+    objectives: list[str]
+    directions: list[str]
+    refs: list[float | None]
+    constraints: list[str]
+    losses: list[str]
+    trials_budget: int
+    spec: dict[str, Any]
+
+    @classmethod
+    def from_spec(cls, spec: Any, balanced_names: list[str]) -> StudyMeta:
+        return cls(name=spec.name, objectives=spec.objective_names, directions=spec.directions,
+                   refs=[o.ref for o in spec.objectives], constraints=[str(c) for c in spec.constraints],
+                   losses=list(balanced_names), trials_budget=spec.budget.trials,
+                   spec=spec.model_dump(mode="json"))
+
+    def to_attr(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> StudyMeta:
+        data = study.user_attrs.get(META_KEY)
+        if data is None:
+            raise KeyError(f"study {study.study_name!r} was not created by paretolab")
+        return cls(**data)
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the report and tables see it."""
+
+    number: int
+    state: str
+    values: list[float] | None
+    violations: dict[str, float]
+    metrics: dict[str, float]
+    config: dict[str, Any]
+    duration_s: float | None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_violation(self) -> float:
+        return float(sum(max(0.0, v) for v in self.violations.values()))
+
+    @property
+    def feasible(self) -> bool:
+        return self.total_violation == 0.0
+
+    @property
+    def counts_toward_budget(self) -> bool:
+        """Finished trials count; interrupted ones (Ctrl-C, killed worker) are redone."""
+        return counts_toward_budget(self.state, self.user_attrs)
+
+
+def trial_record(t: optuna.trial.FrozenTrial) -> TrialRecord:
+    constraints = getattr(t, "constraints", None) or {}
+    return TrialRecord(
+        number=t.number,
+        state=t.state.name,
+        values=list(t.values) if t.values is not None else None,
+        violations={k: float(v) for k, v in constraints.items()},
+        metrics=dict(t.user_attrs.get("metrics") or {}),
+        config=dict(t.user_attrs.get("config") or {}),
+        duration_s=t.duration.total_seconds() if t.duration is not None else None,
+        user_attrs=dict(t.user_attrs),
+    )
+
+
+def load_records(study: optuna.Study) -> list[TrialRecord]:
+    return [trial_record(t) for t in study.get_trials(deepcopy=False)]
+
+
+def counts_toward_budget(state: str, user_attrs: dict[str, Any]) -> bool:
+    """COMPLETE and PRUNED count. A FAIL counts when the trial itself failed (it recorded why);
+    one interrupted by Ctrl-C, or lost with its worker (no reason recorded), is redone."""
+    if state in ("COMPLETE", "PRUNED"):
+        return True
+    return state == "FAIL" and "failure" in user_attrs and not user_attrs.get("interrupted")
+
+
+def count_done(study: optuna.Study) -> int:
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states)
+               if counts_toward_budget(t.state.name, t.user_attrs))
+
+
+@dataclass
+class FrontSummary:
+    """The constraint-aware front of the complete trials and its hypervolume."""
+
+    numbers: list[int]  # trial numbers on the front
+    complete: list[int]  # every complete trial, in order
+    values: np.ndarray  # (n_complete, m)
+    on_front: np.ndarray  # bool (n_complete,)
+    feasible: np.ndarray  # bool (n_complete,)
+    hypervolume: float
+    ref_point: list[float]
+
+
+def reference_point(meta: StudyMeta, values: np.ndarray) -> list[float]:
+    """The study file's ``ref`` where given, else the documented default from the points."""
+    if all(r is not None for r in meta.refs):
+        return [float(r) for r in meta.refs]  # type: ignore[arg-type]
+    default = dominance.default_reference_point(values, meta.directions) if len(values) else \
+        np.zeros(len(meta.refs))
+    return [float(r) if r is not None else float(d) for r, d in zip(meta.refs, default)]
+
+
+def front_summary(meta: StudyMeta, records: list[TrialRecord]) -> FrontSummary:
+    done = [r for r in records if r.state == "COMPLETE" and r.values is not None]
+    m = len(meta.objectives)
+    values = np.array([r.values for r in done], dtype=float).reshape(len(done), m)
+    violations = np.array([r.total_violation for r in done], dtype=float)
+    feasible = violations == 0.0
+    if not done:
+        return FrontSummary([], [], values, np.zeros(0, bool), feasible, 0.0,
+                            [float(r) if r is not None else float("nan") for r in meta.refs])
+    mask = dominance.nondominated_mask(values, meta.directions, violations)
+    ref = reference_point(meta, values)
+    hv = dominance.hypervolume(values[feasible], meta.directions, ref) if feasible.any() else 0.0
+    return FrontSummary([r.number for r, on in zip(done, mask) if on], [r.number for r in done],
+                        values, mask, feasible, float(hv), ref)

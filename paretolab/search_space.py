@@ -1,0 +1,172 @@
+"""The search space: what one trial samples, turned into a plain :class:`TrialConfig`.
+
+Preference weights on the simplex are sampled as ``u_k ~ U(0, 1)`` per loss and mapped by
+``w_k = -log(u_k) / sum_j -log(u_j)``: i.i.d. exponentials normalised are uniform on the simplex
+(Dirichlet(1, ..., 1); Rubin 1981, the "Bayesian bootstrap"), and every sampler sees a box.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from paretolab.balancers import Setting, get_balancer_class
+from paretolab.errors import SpecError
+from paretolab.spec import BalancerChoice, Choice, FloatRange, IntRange, StudySpec
+
+_U_LOW = 1e-9  # keeps -log(u) finite
+
+
+@dataclass
+class TrialConfig:
+    """Everything that defines one training run; stored with the trial, loaded by ``pick``."""
+
+    weights: dict[str, float]
+    balancer: dict[str, Any]  # {"method": str, "settings": {...}}
+    train: dict[str, Any]
+    task: str
+    task_params: dict[str, Any]
+    loss_groups: dict[str, dict[str, float]]
+    seed: int
+    steps: int
+    eval_every: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialConfig:
+        return cls(**dict(data))
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """A well-mixed per-trial seed: same study seed and trial number, same seed."""
+    return int(np.random.SeedSequence([int(study_seed) & 0xFFFFFFFF, trial_number]).generate_state(1)[0]
+               & 0x7FFFFFFF)
+
+
+def _suggest_knob(trial: optuna.Trial, name: str, knob: FloatRange | IntRange | Choice) -> Any:
+    if isinstance(knob, FloatRange):
+        return trial.suggest_float(name, knob.low, knob.high, log=knob.log, step=knob.step)
+    if isinstance(knob, IntRange):
+        return trial.suggest_int(name, knob.low, knob.high, log=knob.log, step=knob.step)
+    return trial.suggest_categorical(name, knob.choices)
+
+
+def setting_knob(method: str, key: str, setting: Setting, value: Any) -> Any:
+    """Turn a balancer setting's study value into a fixed value or a knob to search.
+
+    ``search`` -> the method's default range; a list -> choices (categorical settings) or
+    [low, high] (numeric ones); a mapping -> a full knob; anything else -> fixed.
+    """
+    where = f"search.balancer.{method}.{key}"
+    if value == "search":
+        if setting.kind == "categorical":
+            return Choice(choices=list(setting.choices or (True, False)))
+        if setting.low is None or setting.high is None:
+            raise SpecError(f"setting {key!r} of {method} has no default range", where=where,
+                            hint="give a range: [low, high]")
+        if setting.kind == "int":
+            return IntRange(type="int", low=int(setting.low), high=int(setting.high), log=setting.log)
+        return FloatRange(low=setting.low, high=setting.high, log=setting.log)
+    try:
+        if isinstance(value, list):
+            if setting.kind == "categorical":
+                return Choice(choices=value)
+            if len(value) != 2:
+                raise SpecError(f"a range for {key!r} is [low, high], got {value!r}", where=where)
+            if setting.kind == "int":
+                return IntRange(type="int", low=int(value[0]), high=int(value[1]), log=setting.log)
+            return FloatRange(low=float(value[0]), high=float(value[1]),
+                              log=setting.log and value[0] > 0)
+        if isinstance(value, dict):
+            if setting.kind == "categorical":
+                return Choice(**value)
+            if setting.kind == "int":
+                return IntRange(**{"type": "int", **value})
+            return FloatRange(**value)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(f"bad range for {key!r}: {exc}", where=where) from None
+    return value
+
+
+def balancer_space(choice: BalancerChoice) -> dict[str, Any]:
+    """setting -> fixed value or knob, for one balancer choice (validated against the method)."""
+    try:
+        klass = get_balancer_class(choice.method)
+    except KeyError as exc:
+        raise SpecError(str(exc.args[0]), where="search.balancer",
+                        hint="run 'paretolab balancers' to list the methods") from None
+    unknown = [k for k in choice.settings if k not in klass.settings]
+    if unknown:
+        valid = ", ".join(sorted(klass.settings)) or "(none)"
+        raise SpecError(f"balancer {choice.method!r} has no setting {unknown[0]!r}",
+                        where=f"search.balancer.{choice.method}", hint=f"valid settings: {valid}")
+    space: dict[str, Any] = {}
+    for key, setting in klass.settings.items():
+        if key in choice.settings:
+            space[key] = setting_knob(choice.method, key, setting, choice.settings[key])
+        elif choice.search == "all":
+            space[key] = setting_knob(choice.method, key, setting, "search")
+        else:
+            space[key] = setting.default
+    return space
+
+
+def suggest_weights(trial: optuna.Trial, spec: StudySpec, names: list[str]) -> dict[str, float]:
+    """Sample (or fix) the preference weights over the balanced loss names."""
+    w = spec.search.weights
+    if len(names) == 1:
+        return {names[0]: 1.0}
+    if w.mode == "fixed":
+        return {n: float(w.fixed.get(n, 0.0)) for n in names}
+    if w.mode == "ranges":
+        return {n: float(_suggest_knob(trial, f"w.{n}", w.ranges[n])) if n in w.ranges else 1.0
+                for n in names}
+    raw = {n: -math.log(trial.suggest_float(f"u.{n}", _U_LOW, 1.0)) for n in names}
+    total = sum(raw.values())
+    return {n: v / total for n, v in raw.items()}
+
+
+def suggest_config(trial: optuna.Trial, spec: StudySpec, balanced_names: list[str],
+                   loss_groups: dict[str, dict[str, float]]) -> TrialConfig:
+    """Sample one trial's configuration from the study's search space."""
+    weights = suggest_weights(trial, spec, balanced_names)
+    choices = {c.method: c for c in spec.search.balancer}
+    if len(choices) == 1:
+        method = next(iter(choices))
+    else:
+        method = trial.suggest_categorical("balancer", list(choices))
+    settings = {}
+    for key, value in balancer_space(choices[method]).items():
+        if isinstance(value, (FloatRange, IntRange, Choice)):
+            settings[key] = _suggest_knob(trial, f"{method}.{key}", value)
+        else:
+            settings[key] = value
+    train = spec.train.model_dump()
+    task_params = dict(spec.task.params)
+    for key, knob in spec.search.params.items():
+        value = _suggest_knob(trial, key, knob)
+        if key.startswith("task."):
+            task_params[key.removeprefix("task.")] = value
+        else:
+            train[key] = value
+    return TrialConfig(
+        weights=weights,
+        balancer={"method": method, "settings": settings},
+        train=train,
+        task=spec.task.ref,
+        task_params=task_params,
+        loss_groups=loss_groups,
+        seed=trial_seed(spec.seed, trial.number),
+        steps=spec.budget.steps,
+        eval_every=spec.eval_every,
+    )

@@ -1,0 +1,71 @@
+"""``trials.csv`` and ``front.csv``: every trial, and the constraint-aware front, as tables."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary
+
+
+def trials_frame(meta: StudyMeta, records: list[TrialRecord],
+                 summary: FrontSummary | None = None) -> pd.DataFrame:
+    """One row per trial: objectives, feasibility, front membership, weights, settings, timing."""
+    summary = summary or front_summary(meta, records)
+    front = set(summary.numbers)
+    rows = []
+    for r in records:
+        cfg = r.config
+        row: dict = {"trial": r.number, "state": r.state}
+        for i, name in enumerate(meta.objectives):
+            row[name] = r.values[i] if r.values is not None else r.metrics.get(name)
+        row["feasible"] = r.feasible if r.state == "COMPLETE" else None
+        row["total_violation"] = r.total_violation if r.state == "COMPLETE" else None
+        row["on_front"] = r.number in front
+        for c, v in r.violations.items():
+            row[f"violation:{c}"] = v
+        for k, v in (cfg.get("weights") or {}).items():
+            row[f"w:{k}"] = v
+        bal = cfg.get("balancer") or {}
+        row["balancer"] = bal.get("method")
+        row["balancer_settings"] = json.dumps(bal.get("settings") or {}, sort_keys=True)
+        for k, v in r.user_attrs.get("knobs", {}).items():
+            row[f"param:{k}"] = v
+        for k, v in r.metrics.items():
+            if k not in meta.objectives:
+                row[f"metric:{k}"] = v
+        row["duration_s"] = r.duration_s
+        row["train_time_s"] = r.user_attrs.get("wall_time_s")
+        row["device"] = r.user_attrs.get("device")
+        row["seed"] = cfg.get("seed")
+        row["failure"] = r.user_attrs.get("failure")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def front_frame(meta: StudyMeta, trials: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``trials`` on the front, sorted by the first objective."""
+    if trials.empty:
+        return trials
+    front = trials[trials["on_front"]].copy()
+    return front.sort_values(meta.objectives[0], ascending=meta.directions[0] == "minimize")
+
+
+def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def write_tables(meta: StudyMeta, records: list[TrialRecord], study_dir: Path,
+                 summary: FrontSummary | None = None) -> tuple[Path, Path]:
+    """Write trials.csv and front.csv atomically (a crash never leaves half a file)."""
+    study_dir.mkdir(parents=True, exist_ok=True)
+    trials = trials_frame(meta, records, summary)
+    paths = study_dir / "trials.csv", study_dir / "front.csv"
+    _atomic_csv(trials, paths[0])
+    _atomic_csv(front_frame(meta, trials), paths[1])
+    return paths
