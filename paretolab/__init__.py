@@ -1,3 +1,17 @@
 """paretolab: find the trade-off front between competing training objectives."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["Task", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy, so `paretolab schema` and friends do not pay for importing torch
+    if name == "Task":
+        from paretolab.tasks.base import Task
+
+        return Task
+    raise AttributeError(f"module 'paretolab' has no attribute {name!r}")

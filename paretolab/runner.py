@@ -11,6 +11,7 @@ import logging
 import multiprocessing as mp
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,9 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     study_dir.mkdir(parents=True, exist_ok=True)
     _setup_logging(study_dir, 0)
     study = open_study(checked, create=True)
-    optuna.storages.fail_stale_trials(study)
+    with warnings.catch_warnings():  # experimental in name only; part of Optuna since 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
     meta = StudyMeta.from_study(study)
     n_workers = resolve_workers(workers if workers is not None else spec.workers, spec.device)
     deadline = time.time() + spec.budget.timeout if spec.budget.timeout else None
