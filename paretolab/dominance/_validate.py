@@ -93,8 +93,9 @@ def minimisation_view(
     Unlike :func:`~paretolab.dominance.to_minimization` this does not copy when every objective
     is minimised and ``values`` is already a float64 array: callers must not modify the result.
     """
-    n_obj = None if directions is None or isinstance(directions, str) else len(list(directions))
-    arr = as_points(values, n_obj)
+    if directions is not None and not isinstance(directions, str):
+        directions = list(directions)  # a generator must only be consumed once
+    arr = as_points(values, None if directions is None or isinstance(directions, str) else len(directions))
     signs = direction_signs(directions, arr.shape[1])
     if (signs < 0).any():
         arr = arr * signs

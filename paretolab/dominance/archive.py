@@ -27,7 +27,7 @@ from ._validate import as_points, direction_signs
 _BLOCK = 1000  # split a block when it reaches 2 * _BLOCK points
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class InsertResult:
     """Outcome of :meth:`ParetoArchive.insert`.
 
@@ -97,8 +97,9 @@ class _SortedFront2D:
             py = bys[b][i]
             if py <= y:
                 if py == y and bxs[b][i] == x:  # duplicate: keep it, right after its twin
+                    right = self._after(b, i + 1)
                     self._insert_at(b, i + 1, x, y, key)
-                    return [], [], [], (x, y), self._after(b, i + 1)
+                    return [], [], [], (x, y), right
                 return None
         # Not dominated.  Evict the run of points with f1 >= x and f2 >= y, which starts at
         # the first point with f1 >= x (points with f1 == x have f2 == py > y).
@@ -116,6 +117,8 @@ class _SortedFront2D:
         while bb < len(bys):
             ys_b = bys[bb]
             start = i if bb == b else 0
+            if start >= len(ys_b):  # insertion point is the very end
+                break
             j = start
             if ys_b[-1] >= y:
                 j = len(ys_b)
@@ -140,9 +143,9 @@ class _SortedFront2D:
                 self._xs, self._ys, self._ks, self._heads = [[x]], [[y]], [[key]], [x]
                 self._len = 1
                 return ev_x, ev_y, ev_k, None, None
-        left = self._before(b, i)
+        left, right = self._before(b, i), self._after(b, i)
         self._insert_at(b, i, x, y, key)
-        return ev_x, ev_y, ev_k, left, self._after(b, i + 1)
+        return ev_x, ev_y, ev_k, left, right
 
     def _before(self, b: int, i: int):
         if i > 0:
@@ -245,13 +248,26 @@ class ParetoArchive:
     def insert(self, point: ArrayLike, key: Hashable | Any = None) -> InsertResult:
         """Offer one point (original units); ``key`` defaults to the number of points offered
         before it (0, 1, 2, ... counting ``from_points`` rows and rejected points)."""
+        if self._front is not None:
+            # Inlined 2-D fast path: this method is the hot loop of incremental use.
+            try:
+                x, y = point  # type: ignore[misc]
+                x = float(x) * self._sign_list[0]
+                y = float(y) * self._sign_list[1]
+            except (TypeError, ValueError):
+                self._point(point)  # raises the descriptive error
+                raise
+            if x - x != 0.0 or y - y != 0.0:  # NaN or +-inf
+                self._point(point)
+            if key is None:
+                key = self._offered
+            self._offered += 1
+            res = self._front.insert(x, y, key)
+            return InsertResult(False, []) if res is None else InsertResult(True, res[2])
         p = self._point(point)
         if key is None:
             key = self._offered
         self._offered += 1
-        if self._front is not None:
-            res = self._front.insert(p[0], p[1], key)
-            return InsertResult(False) if res is None else InsertResult(True, res[2])
         return self._insert_nd(np.array(p), key)
 
     def _insert_nd(self, p: np.ndarray, key: Any) -> InsertResult:
@@ -323,12 +339,15 @@ class ParetoArchive:
         """
         from .filtering import nondominated_mask
 
-        signs_probe = None if directions is None else list(directions)
-        m_hint = None if signs_probe is None else len(signs_probe)
-        arr = as_points(values, m_hint)
+        if directions is not None and not isinstance(directions, str):
+            directions = list(directions)
+        n_hint = None if directions is None or isinstance(directions, str) else len(directions)
+        arr = as_points(values, n_hint)
         n, m = arr.shape
         if m == 0:
-            raise ValueError("from_points needs the number of objectives: pass (n, m) values or directions")
+            raise ValueError(
+                "from_points needs the number of objectives: pass (n, m) values or directions"
+            )
         if keys is None:
             keys = list(range(n))
         elif len(keys) != n:
@@ -345,9 +364,8 @@ class ParetoArchive:
                 mins[idx, 0].tolist(), mins[idx, 1].tolist(), [keys[i] for i in idx]
             )
         else:
-            archive._cols = np.ascontiguousarray(mins[idx].T) if len(idx) else np.empty((m, 16))
-            if archive._cols.shape[1] == 0:
-                archive._cols = np.empty((m, 16))
+            archive._cols = np.empty((m, max(16, 2 * len(idx))))
+            archive._cols[:, : len(idx)] = mins[idx].T
             archive._n = len(idx)
             archive._keys = [keys[i] for i in idx]
         return archive
