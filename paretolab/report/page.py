@@ -1,0 +1,258 @@
+"""Assembling the one self-contained HTML page: sections, figures, the sortable front table.
+
+Plotly's JavaScript is inlined once; each figure is a ``plotly.io.to_html`` fragment (its JSON
+escapes ``<``, ``>`` and ``/``, so no user string can close the script). Text goes through ``esc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.offline
+from plotly.io.json import to_json_plotly
+
+from paretolab.report import figures as F
+from paretolab.report.data import ReportData, esc, fmt
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
+main{max-width:1280px;margin:0 auto;padding:12px 24px 48px}
+header{background:#1d2733;color:#fff;padding:14px 24px}
+header h1{margin:0;font-size:1.4rem;font-weight:600;word-break:break-all}
+header p{margin:4px 0 0;color:#c6cfdb;font-size:.85rem}
+nav{font-size:.85rem;margin:10px 0}nav a{margin-right:14px;color:#1f5fbf}
+section{background:#fff;border:1px solid #e1e5ea;border-radius:8px;padding:6px 18px 14px;margin:16px 0}
+h2{font-size:1.15rem;margin:10px 0 4px}p.note{color:#4a5768;font-size:.9rem;margin:2px 0 8px}
+dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px;font-size:.92rem;margin:8px 0}
+dl.summary dt{color:#4a5768}dl.summary dd{margin:0}
+code{background:#eef1f5;padding:1px 5px;border-radius:4px;font-size:.85rem}
+table{border-collapse:collapse;font-size:.85rem;width:100%}
+th,td{border-bottom:1px solid #e1e5ea;padding:4px 8px;text-align:right;white-space:nowrap}
+td.wrap{white-space:normal;max-width:320px;word-break:break-word}
+th{background:#eef1f5;position:sticky;top:0}td.text,th.text{text-align:left}
+table.sortable th{cursor:pointer;user-select:none}table.sortable th:hover{background:#dde3ea}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+.scroll{max-height:520px;overflow:auto}tr.knee td{background:#fff4e5}
+.missing{color:#8a6d3b;font-style:italic}
+"""
+
+PLOT_JS = """
+var PLOT_CONFIG = {displaylogo: false, responsive: true};
+function paretolabPlot(id, fig) {
+  fig.data.forEach(function (t) {
+    if (t.meta && t.meta.hover) { t.text = t.meta.hover.map(function (i) { return HOVER[i]; }); }
+  });
+  Plotly.newPlot(id, fig.data, fig.layout, PLOT_CONFIG);
+}
+"""
+
+SORT_JS = """
+document.querySelectorAll('table.sortable').forEach(function (table) {
+  table.querySelectorAll('th').forEach(function (th, col) {
+    th.addEventListener('click', function () {
+      var asc = th.getAttribute('aria-sort') !== 'ascending';
+      table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
+      th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
+      var body = table.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+      var key = function (row) {
+        var cell = row.cells[col], v = cell.getAttribute('data-value');
+        var n = parseFloat(v === null ? cell.textContent : v);
+        return isNaN(n) ? cell.textContent : n;
+      };
+      rows.sort(function (a, b) {
+        var x = key(a), y = key(b);
+        var c = (typeof x === 'number' && typeof y === 'number') ? x - y : String(x).localeCompare(String(y));
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    });
+  });
+});
+"""
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    note: str
+    body: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    """The page and the figures on it (for static export and for tests)."""
+
+    html: str
+    figures: dict[str, go.Figure]
+
+
+def _fig_html(div_id: str, fig: go.Figure) -> str:
+    """The figure's div and one call of ``paretolabPlot`` (which fills hover texts, then plots).
+
+    ``to_json_plotly`` escapes ``<``, ``>`` and ``/`` as ``\\u003c``..., so no string in the JSON can
+    end the script element."""
+    spec = to_json_plotly({"data": fig.to_plotly_json()["data"], "layout": fig.to_plotly_json()["layout"]})
+    height = int(fig.layout.height or 450)
+    return (f'<div id="{div_id}" class="plotly-graph-div figure" style="height:{height}px;width:100%"></div>'
+            f'<script>paretolabPlot("{div_id}", {spec});</script>')
+
+
+def _missing(text: str) -> str:
+    return f'<p class="missing">{text}</p>'
+
+
+def _summary(data: ReportData) -> Section:
+    meta, s = data.meta, data.summary
+    c = data.counts()
+    rows = [("trials", f"{c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned"
+                       + (f", {c['RUNNING']} running" if c["RUNNING"] else "")
+                       + f" (budget {meta.trials_budget})"),
+            ("objectives", ", ".join(F._label(data, j) for j in range(len(meta.objectives)))),
+            ("losses balanced", esc(", ".join(meta.losses)) or "-")]
+    if meta.constraints:
+        rows.append(("constraints", esc(", ".join(meta.constraints))))
+    rows.append(("front size", f"{len(s.numbers)} trials"
+                 + ("" if data.feasible.any() or not len(data.complete) else
+                    " <b>(no trial meets every constraint: these are the least-violating trials)</b>")))
+    rows.append(("hypervolume", f"{s.hypervolume:.6g} (reference point "
+                                f"({', '.join(fmt(v) for v in s.ref_point)}))"))
+    feasible = np.flatnonzero(data.feasible)
+    for j, name in enumerate(meta.objectives):
+        if len(feasible):
+            col = data.values[feasible, j]
+            i = feasible[int(np.argmin(col) if meta.directions[j] == "minimize" else np.argmax(col))]
+            rows.append((f"best {F._label(data, j)}", f"{fmt(data.values[i, j])} (trial {data.complete[i].number})"))
+    if data.knee is not None:
+        k = data.knee
+        r = data.complete[k]
+        vals = ", ".join(f"{esc(n)} {fmt(v)}" for n, v in zip(meta.objectives, data.values[k]))
+        rows.append(("knee point", f"trial {r.number}: {vals}"))
+        rows.append(("pick it", f"<code>{esc(data.pick_command(r.number))}</code>"))
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    return Section("summary", "Summary",
+                   "The knee is the front point closest to the ideal point after scaling each objective "
+                   "to [0, 1] over the front (0 = best).", [f'<dl class="summary">{dl}</dl>'])
+
+
+def _front_table(data: ReportData) -> str:
+    meta = data.meta
+    losses = list(meta.losses)
+    head = ["<th>trial</th>"] + [f"<th>{F._label(data, j)}</th>" for j in range(len(meta.objectives))]
+    head += ["<th class=text>feasible</th>", "<th>rank</th>"]
+    head += [f"<th>w:{esc(k)}</th>" for k in losses]
+    head += ["<th class=text>balancer</th>", "<th class=text>settings</th>", "<th class=text>command</th>"]
+    body = []
+    for i in data.front_indices():
+        r = data.complete[i]
+        w = data.weights(r)
+        cells = [f'<td data-value="{r.number}">{r.number}</td>']
+        cells += [f'<td data-value="{float(v)!r}">{fmt(v)}</td>' for v in data.values[i]]
+        cells.append(f"<td class=text>{'yes' if data.feasible[i] else 'no'}</td>")
+        cells.append(f'<td data-value="{int(data.ranks[i])}">{int(data.ranks[i])}</td>')
+        cells += [f'<td data-value="{w[k]!r}">{w[k]:.3f}</td>' if k in w else "<td></td>" for k in losses]
+        cells += [f"<td class=text>{esc(data.balancer(r))}</td>", f"<td class='text wrap'>{esc(data.settings(r))}</td>",
+                  f"<td class=text><code>{esc(data.pick_command(r.number))}</code></td>"]
+        cls = ' class="knee"' if i == data.knee else ""
+        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+    return (f'<div class="scroll"><table class="sortable" id="front-table"><thead><tr>{"".join(head)}</tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table></div>')
+
+
+def build_page(data: ReportData) -> Page:
+    meta = data.meta
+    figs: dict[str, go.Figure] = {}
+    sections = [_summary(data)]
+
+    def add(section: Section, div_id: str, fig: go.Figure | None, missing: str) -> None:
+        if fig is None:
+            section.body.append(_missing(missing))
+        else:
+            figs[div_id] = fig
+            section.body.append(_fig_html(div_id, fig))
+
+    m = len(meta.objectives)
+    view = {1: "each trial's objective", 2: "the two objectives with the front as a step line",
+            3: "a 3-D view and the three pairwise views"}.get(m, "a scatter matrix and parallel coordinates "
+                                                              "coloured by non-dominated rank")
+    sec = Section("front", "Pareto front", f"Complete trials: {view}. Front in blue, dominated trials grey, "
+                  "infeasible trials as red crosses, the knee as a star. Hover a point for its weights "
+                  "and balancer.")
+    front = F.front_figures(data)
+    if not front:
+        sec.body.append(_missing("no complete trial yet."))
+    for div_id, fig in front:
+        add(sec, div_id, fig, "")
+    sections.append(sec)
+
+    sec = Section("hypervolume", "Hypervolume history",
+                  "Hypervolume of the feasible front after each complete trial, against the trial number "
+                  "and against the training time spent so far (same reference point as the summary).")
+    add(sec, "fig-hv", F.hypervolume_figure(data), "no feasible complete trial yet.")
+    sections.append(sec)
+
+    fig, note = F.weights_figure(data)
+    sec = Section("weights", "Preference weights → objectives", note if fig is not None else
+                  "How the sampled preference weights map to the objectives.")
+    add(sec, "fig-weights", fig, note)
+    sections.append(sec)
+
+    stats = F.balancer_stats(data) if len(data.complete) else []
+    sec = Section("balancers", "Balancer comparison",
+                  "The front each balancer reaches on its own trials"
+                  + (" (drawn as step lines)" if m == 2 else " (its size in the table)")
+                  + ", its hypervolume (same reference point), and the distribution of its trials' "
+                  "non-dominated ranks in the whole study.")
+    if stats:
+        rows = "".join(f"<tr><td class=text>{esc(s['method'])}</td><td>{len(s['idx'])}</td>"
+                       f"<td>{len(s['own_front'])}</td><td>{s['on_global']}</td>"
+                       f"<td data-value=\"{s['hypervolume']!r}\">{s['hypervolume']:.6g}</td></tr>" for s in stats)
+        sec.body.append('<table class="sortable" id="balancer-table"><thead><tr><th class=text>balancer</th>'
+                        "<th>complete trials</th><th>own front</th><th>on study front</th><th>hypervolume</th>"
+                        f"</tr></thead><tbody>{rows}</tbody></table>")
+        for div_id, fig in F.balancer_figures(data, stats):
+            add(sec, div_id, fig, "")
+    else:
+        sec.body.append(_missing("no complete trial yet."))
+    sections.append(sec)
+
+    shown = len(F.curve_trials(data))
+    total = int(data.on_front.sum())
+    sec = Section("curves", "Training curves of the front",
+                  f"Every objective over training for the front's trials ({shown} of {total} shown"
+                  + (", spread along the front" if shown < total else "") + "); one colour per trial.")
+    add(sec, "fig-curves", F.curves_figure(data), "no training curves recorded for the front's trials.")
+    sections.append(sec)
+
+    sec = Section("conflict", "Gradient conflict",
+                  "Pairwise cosine similarity of the task gradients over training for the front's trials "
+                  "(below 0: the losses pull the shared parameters in opposing directions).")
+    add(sec, "fig-conflict", F.conflict_figure(data), "Gradient conflict: not recorded for this study.")
+    sections.append(sec)
+
+    sec = Section("table", "Front table",
+                  "The front's trials; click a column heading to sort. Each row's command writes that "
+                  "trial's configuration as pick.yaml for production training.")
+    sec.body.append(_front_table(data) if data.on_front.any() else _missing("the front is empty."))
+    sections.append(sec)
+
+    return Page(_assemble(data, sections), figs)
+
+
+def _assemble(data: ReportData, sections: list[Section]) -> str:
+    name = esc(data.meta.name)
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    nav = "".join(f'<a href="#{s.id}">{esc(s.title)}</a>' for s in sections)
+    body = "".join(f'<section id="{s.id}"><h2>{esc(s.title)}</h2><p class="note">{s.note}</p>'
+                   f'{"".join(s.body)}</section>' for s in sections)
+    plotly_js = plotly.offline.get_plotlyjs()
+    hover = to_json_plotly(data.hover)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{name} — paretolab report</title><style>{CSS}</style>"
+            f"<script>{plotly_js}</script><script>var HOVER = {hover};{PLOT_JS}</script></head><body>"
+            f"<header><h1>{name}</h1><p>paretolab report · generated {when}</p></header>"
+            f"<main><nav>{nav}</nav>{body}</main><script>{SORT_JS}</script></body></html>\n")
