@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Task", "__version__"]
+__all__ = ["Pick", "Task", "__version__", "load_pick"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,4 +14,8 @@ def __getattr__(name: str) -> Any:
         from paretolab.tasks.base import Task
 
         return Task
+    if name in ("load_pick", "Pick"):
+        from paretolab import pick
+
+        return getattr(pick, name)
     raise AttributeError(f"module 'paretolab' has no attribute {name!r}")

@@ -129,6 +129,24 @@ def print_outcome(outcome: Any) -> None:
 
 
 @app.command()
+@user_errors
+def report(
+    target: Annotated[str, typer.Argument(help="a study directory, a study file, or a storage URL")],
+    study: Annotated[str | None, typer.Option("--study", help="the study's name (with a storage URL)")] = None,
+    static: Annotated[bool, typer.Option("--static", help="also write each figure as PNG and SVG")] = False,
+) -> None:
+    """Write the study's report.html (one offline page), trials.csv and front.csv."""
+    from paretolab.report import report_study
+
+    result = report_study(target, study, static=static)
+    out.print(f"report: {_escape(str(result.html))}")
+    if result.tables:
+        out.print(f"tables: {_escape(str(result.tables[0]))}  {_escape(str(result.tables[1]))}")
+    if result.static_message:
+        typer.echo(result.static_message, err=not result.static)
+
+
+@app.command()
 def balancers() -> None:
     """List every loss balancer with its level and settings."""
     from paretolab.balancers import available
@@ -146,6 +164,64 @@ def balancers() -> None:
 def version() -> None:
     """Print the paretolab version."""
     out.print(__version__)
+
+
+@app.command()
+@user_errors
+def pick(
+    study: Annotated[Path, typer.Argument(help="the study directory (reports/<study>) or study file")],
+    method: Annotated[str, typer.Option(help="knee, asf or pseudo-weights")] = "knee",
+    prefer: Annotated[str | None, typer.Option(
+        help="importance per objective, e.g. error=0.7,sparsity=0.3 (asf, pseudo-weights)")] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        help="hard requirement applied first, e.g. 'error<=0.05' (repeatable)")] = None,
+    trial: Annotated[int | None, typer.Option(help="pick this trial number as it is")] = None,
+) -> None:
+    """Choose a point of the front and write reports/<study>/pick.yaml."""
+    from paretolab.pick import neighbours
+    from paretolab.pick import pick as pick_point
+
+    choice, source, path = pick_point(study, method, prefer, where or [], trial)
+    meta = source.meta
+    table = Table(title=f"trial {choice.record.number} ({choice.method}) beside its neighbours on "
+                  f"the front of {meta.name}", title_justify="left")
+    table.add_column("")
+    table.add_column("trial", justify="right")
+    for name, direction in zip(meta.objectives, meta.directions):
+        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
+    table.add_column("balancer")
+    for r in neighbours(choice, meta):
+        mark = "[bold green]->[/]" if r.number == choice.record.number else ""
+        table.add_row(mark, str(r.number), *(f"{v:.4g}" for v in r.values or []),
+                      _escape(str(r.config.get("balancer", {}).get("method", "?"))))
+    out.print(table)
+    if not choice.on_front:
+        out.print(f"[yellow]trial {choice.record.number} is not on the front[/]")
+    out.print(f"wrote {_escape(str(path))}")
+
+
+@app.command("train")
+@user_errors
+def train_pick(
+    pick_file: Annotated[Path, typer.Argument(help="a pick.yaml written by 'paretolab pick'")],
+    steps: Annotated[int | None, typer.Option(help="training steps (default: the trial's)")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
+) -> None:
+    """Retrain a picked configuration and compare its objectives with the trial's."""
+    from paretolab.pick import load_pick, retrain
+
+    picked = load_pick(pick_file)
+    done = retrain(picked, steps, device)
+    table = Table(title=f"trial {picked.trial} of {picked.study}: {done.trial_steps} steps vs "
+                  f"retrained {done.steps} steps on {done.device} ({done.wall_time_s:.1f} s)",
+                  title_justify="left")
+    for col in ("objective", "trial value", "retrained value"):
+        table.add_column(col, justify="left" if col == "objective" else "right")
+    for name, direction, before, after in done.rows:
+        table.add_row(f"{_escape(name)} ({'min' if direction == 'minimize' else 'max'})",
+                      "n/a" if before is None else f"{before:.4g}",
+                      "n/a" if after is None else f"{after:.4g}")
+    out.print(table)
 
 
 def main() -> None:  # pragma: no cover - console script entry

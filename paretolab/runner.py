@@ -149,6 +149,13 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
         records = load_records(study)
         summary = front_summary(meta, records)
         tables = write_tables(meta, records, study_dir, summary)
+        try:  # the report must never lose the run's results (the tables above are written)
+            from paretolab.report import pick_target, write_report
+
+            write_report(meta, records, study_dir, summary=summary,
+                         target=pick_target(spec.source) if spec.source else None)
+        except Exception as exc:  # noqa: BLE001
+            logging.getLogger("optuna").warning("report.html not written: %s: %s", type(exc).__name__, exc)
     counts = {state: sum(1 for r in records if r.state == state)
               for state in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
     failures = [(r.number, str(r.user_attrs.get("failure", "lost (worker died)")))

@@ -69,9 +69,9 @@ def setting_knob(method: str, key: str, setting: Setting, value: Any) -> Any:
     if value == "search":
         if setting.kind == "categorical":
             return Choice(choices=list(setting.choices or (True, False)))
-        if setting.low is None or setting.high is None:
-            raise SpecError(f"setting {key!r} of {method} has no default range", where=where,
-                            hint="give a range: [low, high]")
+        if not setting.searchable:
+            raise SpecError(f"setting {key!r} of {method} is not searched", where=where,
+                            hint="give it a fixed value")
         if setting.kind == "int":
             return IntRange(type="int", low=int(setting.low), high=int(setting.high), log=setting.log)
         return FloatRange(low=setting.low, high=setting.high, log=setting.log)
@@ -114,7 +114,7 @@ def balancer_space(choice: BalancerChoice) -> dict[str, Any]:
     for key, setting in klass.settings.items():
         if key in choice.settings:
             space[key] = setting_knob(choice.method, key, setting, choice.settings[key])
-        elif choice.search == "all":
+        elif choice.search == "all" and setting.searchable:
             space[key] = setting_knob(choice.method, key, setting, "search")
         else:
             space[key] = setting.default
