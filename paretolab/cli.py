@@ -125,7 +125,13 @@ def print_outcome(outcome: Any) -> None:
 
     out.print(f"study storage: {_escape(redact(outcome.storage_url))}")
     if outcome.tables:
-        out.print(f"tables: {outcome.tables[0]}  {outcome.tables[1]}")
+        out.print(f"tables: {_escape(str(outcome.tables[0]))}  {_escape(str(outcome.tables[1]))}")
+    html = outcome.study_dir / "report.html"
+    if html.is_file():
+        out.print(f"report: {_escape(str(html))}")
+    if front.numbers:
+        out.print(f"next: paretolab pick {_escape(str(outcome.study_dir))}   "
+                  "(knee point; --method asf --prefer ... for a preference)")
 
 
 @app.command()

@@ -24,7 +24,7 @@ from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage
 
 runner = CliRunner()
-SNIPPET = Path(__file__).resolve().parents[1] / "README_pick_snippet.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 STUDY = """\
     name: my-study
     task: {ref: toy, params: {start: [0.0, 0.0]}}
@@ -191,10 +191,11 @@ def test_no_feasible_trial_is_said_clearly(tmp_path: Path, monkeypatch: pytest.M
 
 def test_readme_production_snippet_runs_on_toy(here: Path) -> None:
     cli("pick", "reports/my-study")
-    code = re.search(r"```python\n(.*?)```", SNIPPET.read_text(), re.S)[1]
+    section = README.read_text().split("## Pick a point and take it to production", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
     assert len(code.strip().splitlines()) <= 25
     namespace: dict = {}
-    exec(compile(code.replace("steps = 2000", "steps = 300"), str(SNIPPET), "exec"), namespace)
+    exec(compile(code.replace("steps = 2000", "steps = 300"), str(README), "exec"), namespace)
     metrics = namespace["metrics"]
     assert set(metrics) >= {"loss1", "loss2", "pareto_distance"}
     # a real training run: it ends closer to the toy's Pareto set than it started (0, 0)
