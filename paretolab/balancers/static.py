@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import torch
 
-from paretolab.balancers.base import Balancer
+from paretolab.balancers.base import Setting
+from paretolab.balancers.loss_level import ScalarizingBalancer
 
 
-class StaticWeightedSum(Balancer):
+class StaticWeightedSum(ScalarizingBalancer):
     """Minimise ``sum_i w_i * L_i`` with the preference vector as the fixed weights ``w``."""
 
     name = "static"
     level = "loss"
-    settings = {}
+    source = "weighted sum (linear scalarization)"
+    settings: dict[str, Setting] = {}
     preference_meaning = "the fixed weight of each loss in the sum"
 
-    def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[torch.Tensor],
-                 task_params: Sequence[torch.Tensor] | None = None) -> None:
-        stacked = self.stack(losses)
-        (self.preference_tensor(stacked) * stacked).sum().backward()
+    def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
+        return (preference * values).sum()
