@@ -153,16 +153,32 @@ def report(
 
 
 @app.command()
-def balancers() -> None:
-    """List every loss balancer with its level and settings."""
-    from paretolab.balancers import available
+def balancers(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List every loss balancer: level, settings with defaults and search ranges, source."""
+    from paretolab.balancers.registry import describe_balancers
 
-    table = Table(title="loss balancers")
-    for col in ("method", "level", "settings (default)", "preference vector"):
+    methods = describe_balancers()
+    if as_json:
+        sys.stdout.write(json.dumps(methods, indent=2) + "\n")
+        return
+    table = Table(title="loss balancers (every method also has schedule, schedule_warmup, "
+                  "schedule_losses)", show_lines=True)
+    for col in ("method", "level", "settings: default [search range]", "preference vector", "source"):
         table.add_column(col)
-    for name, klass in sorted(available().items()):
-        settings = ", ".join(f"{k}={s.default!r}" for k, s in klass.settings.items()) or "-"
-        table.add_row(name, klass.level, settings, klass.preference_meaning)
+    for m in methods:
+        parts = []
+        for key, s in m["settings"].items():
+            if key.startswith("schedule"):
+                continue
+            rng = (f" {s['choices']}" if s["choices"] else
+                   f" [{s['low']:g}, {s['high']:g}{', log' if s['log'] else ''}]"
+                   if s["low"] is not None and s["high"] is not None else "")
+            parts.append(f"{key}={s['default']!r}{rng}")
+        name = m["name"] if m["installed"] else f"{m['name']}\n(needs: {m['install_hint']})"
+        table.add_row(_escape(name), m["level"], _escape("\n".join(parts) or "-"),
+                      _escape(m["preference_meaning"]), _escape(m["source"]))
     out.print(table)
 
 

@@ -55,6 +55,10 @@ class Objective:
         trial.set_user_attr("wall_time_s", result.wall_time_s)
         trial.set_user_attr("device", result.device)
         trial.set_user_attr("steps", result.steps)
+        for key, series in (("conflict", result.conflict), ("grad_norm_ratio", result.norm_ratio),
+                            ("balancer_stats", result.balancer_stats)):
+            if series:
+                trial.set_user_attr(key, series)
         for constraint in spec.constraints:
             trial.set_constraint(str(constraint), constraint.violation(result.metrics[constraint.metric]))
         return [result.metrics[name] for name in spec.objective_names]

@@ -297,6 +297,10 @@ class TrainSpec(_Model):
     grad_clip: float | None = Field(10.0, gt=0)
     lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
     warmup_steps: int = Field(0, ge=0)
+    conflict_stats: Literal["auto", "on", "off"] = Field(
+        "auto", description="record gradient cosine similarity at every evaluation: auto = when "
+        "the balancer computes task gradients anyway (free), on = always (one extra pass for "
+        "loss-level methods), off = never")
 
 
 class BudgetSpec(_Model):

@@ -33,6 +33,22 @@ class TrainResult:
     device: str
     steps: int
     balancer_state: dict[str, Any] = field(default_factory=dict)
+    conflict: dict[str, list[Any]] = field(default_factory=dict)  # "step", "cos:a|b" per record
+    norm_ratio: dict[str, list[Any]] = field(default_factory=dict)  # "step", "ratio:a|b"
+    balancer_stats: dict[str, list[float]] = field(default_factory=dict)  # "step", method numbers
+
+
+def wants_conflict_stats(mode: str, balancer: Balancer) -> bool:
+    """``auto``: record when it is free (gradient-level methods); ``on``: always; ``off``: never."""
+    if mode == "on":
+        return True
+    return mode == "auto" and bool(getattr(balancer, "conflict_stats_free", False))
+
+
+def _append(series: dict[str, list[Any]], step: int, values: Mapping[str, Any], prefix: str) -> None:
+    series.setdefault("step", []).append(step)
+    for key, value in values.items():
+        series.setdefault(f"{prefix}{key}", []).append(value)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -154,6 +170,11 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
     clip = train_cfg.get("grad_clip")
     all_params = [p for g in param_groups[:1] for p in g["params"]]
 
+    record_conflict = len(names) > 1 and wants_conflict_stats(
+        str(train_cfg.get("conflict_stats", "auto")), balancer)
+    conflict: dict[str, list[Any]] = {}
+    norm_ratio: dict[str, list[Any]] = {}
+    balancer_stats: dict[str, list[float]] = {}
     curves: dict[str, list[float]] = {"step": []}
     loss_sums = {n: 0.0 for n in names}
     loss_count = 0
@@ -164,6 +185,11 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
         raw = task.compute_losses(model, batch)
         losses = combine_groups(raw, config.loss_groups, step)
         optimizer.zero_grad(set_to_none=True)
+        evaluating = step % config.eval_every == 0 or step == config.steps
+        if evaluating and record_conflict:  # before backward: free when backward reuses it
+            stats = balancer.conflict_stats(losses, shared)
+            _append(conflict, step, stats["cosine"], "cos:")
+            _append(norm_ratio, step, stats["norm_ratio"], "ratio:")
         if hasattr(balancer, "set_progress"):
             balancer.set_progress(step - 1, config.steps)
         if captured:
@@ -179,7 +205,10 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
         for n in names:
             loss_sums[n] += float(losses[n].detach())
         loss_count += 1
-        if step % config.eval_every == 0 or step == config.steps:
+        if evaluating:
+            extra_stats = balancer.stats() if hasattr(balancer, "stats") else {}
+            if extra_stats:
+                _append(balancer_stats, step, extra_stats, "")
             metrics = _evaluate(task, model, dev, step)
             curves["step"].append(step)
             for k, v in metrics.items():
@@ -192,4 +221,5 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
                 on_eval(step, metrics)
     return TrainResult(metrics=metrics, curves=curves, wall_time_s=time.perf_counter() - start,
                        device=str(dev), steps=config.steps,
-                       balancer_state=balancer.to_config())
+                       balancer_state=balancer.to_config(), conflict=conflict,
+                       norm_ratio=norm_ratio, balancer_stats=balancer_stats)

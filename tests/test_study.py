@@ -296,3 +296,33 @@ def test_groups_sum_terms_before_the_balancer(tmp_path: Path, monkeypatch) -> No
     study = load(tmp_path / "reports" / "grouped", "grouped")
     assert study.trials[0].user_attrs["config"]["loss_groups"]["fit"] == {"ce": 1.0, "confidence": 0.5}
     assert "loss:fit" in study.trials[0].user_attrs["curves"]
+
+
+def test_balancers_are_searched_with_conditional_settings_and_record_conflict(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, """\
+        name: balancers
+        task: {ref: multitask_regression, params: {n_tasks: 3, n_train: 128, n_val: 64}}
+        objectives: [task0, task1, task2]
+        search:
+          balancer: [static, upgrad, mgda_ub, {method: rgb, lambd: [0.1, 10.0]}]
+        budget: {trials: 12, steps: 12, eval_every: 4}
+        sampler: random
+    """)
+    run_cli("run", str(path), "--no-progress")
+    study = load(tmp_path / "reports" / "balancers", "balancers")
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+    methods = {t.user_attrs["config"]["balancer"]["method"] for t in study.trials}
+    assert len(methods) >= 3
+    for t in study.trials:
+        method = t.user_attrs["config"]["balancer"]["method"]
+        assert ("rgb.lambd" in t.params) == (method == "rgb")  # conditional parameter
+        if method == "rgb":
+            assert t.user_attrs["config"]["balancer"]["settings"]["lambd"] == t.params["rgb.lambd"]
+        conflict = t.user_attrs.get("conflict")
+        if method in ("upgrad", "rgb"):  # gradient level: recorded for free at each evaluation
+            assert conflict["step"] == [4, 8, 12]
+            assert set(conflict) == {"step", "cos:task0|task1", "cos:task0|task2", "cos:task1|task2"}
+            assert all(-1 <= c <= 1 for c in conflict["cos:task0|task1"])
+        else:  # loss level and MGDA-UB: off by default (it would cost an extra pass)
+            assert conflict is None

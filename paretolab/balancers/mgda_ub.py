@@ -7,8 +7,8 @@ whose Jacobian costs a backward pass through the task heads only. The resulting 
 ``a`` then scale the losses, and one ordinary backward pass of ``sum_i a_i L_i`` updates the
 shared parameters: about the cost of the static weighted sum.
 
-The trainer passes ``representation=task.representation(model, batch)`` computed in the same
-forward pass as the losses. ``normalization`` rescales each representation gradient before the
+The trainer passes ``representation=``: the output of ``task.representation_module(model)``,
+captured with a forward hook during ``compute_losses`` (the same forward pass as the losses). ``normalization`` rescales each representation gradient before the
 min-norm problem as the paper's code does (``l2``: by its norm, ``loss``: by the loss value,
 ``loss+``: both). The preference enters as for :class:`~paretolab.balancers.gradient_level.MGDABalancer`
 (rows ``/ (T w_i)``); task-specific parameters get the gradient of ``sum_i w_i L_i``.
@@ -59,8 +59,8 @@ class MGDAUBBalancer(Balancer):
                  representation: torch.Tensor | None = None) -> None:
         if representation is None:
             raise ValueError("balancer 'mgda_ub' needs the shared representation: the task must "
-                             "define representation(model, batch), computed in the same forward "
-                             "pass as the losses")
+                             "define representation_module(model) (the module whose output the "
+                             "losses share), or pass representation= yourself")
         if not representation.requires_grad:
             raise ValueError("mgda_ub: the representation does not require grad; pass the "
                              "encoder output of the same forward pass as the losses (not detached)")
