@@ -258,7 +258,7 @@ def test_lagrangian_keeps_the_constraint_in_training():
 def test_mgda_ub_needs_the_representation():
     model = MultiTask()
     losses, _ = model.losses()
-    with pytest.raises(ValueError, match=r"representation\(model, batch\)"):
+    with pytest.raises(ValueError, match=r"representation_module\(model\)"):
         make_balancer("mgda_ub", NAMES).backward(losses, model.shared(), model.task_params())
     assert get_balancer_class("mgda_ub").needs_representation
     assert not get_balancer_class("mgda").needs_representation
