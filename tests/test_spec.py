@@ -177,3 +177,14 @@ def test_password_is_not_printed(tmp_path: Path) -> None:
 def test_missing_study_file_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_readme_balancer_example_validates(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Loss balancers", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)[1]
+    path = write(tmp_path, "name: r\ntask: multitask_regression\nobjectives: [task0, task1]\n" + block)
+    checked = check_study(load_spec(path))
+    assert [c.method for c in checked.spec.search.balancer] == ["static", "upgrad", "cagrad", "rgb", "famo"]
