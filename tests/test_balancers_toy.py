@@ -1,9 +1,8 @@
 """The two-objective toy landscape (/work/shared/methods/toy.md): the published outcomes.
 
-Adam with lr 1e-3 as in the papers; step counts are cut to where the outcome already holds
-(measured: Adam on the mean is trapped by step ~3k; MGDA from (-8.5, -5) is on the Pareto set by
-step ~8k and stays; CAGrad, run with a SciPy solver of its dual here since torchjd's needs cvxpy,
-reached the optimum from its three starts by ~80k steps, the paper runs 100k: we run 90k).
+Adam with lr 1e-3 as in the papers, except for CAGrad (see its test); step counts are cut to
+where the outcome already holds (measured: Adam on the mean is trapped by step ~3k; MGDA from
+(-8.5, -5) is on the Pareto set by step ~8k and stays).
 """
 
 from __future__ import annotations
@@ -18,14 +17,15 @@ NAMES = ["loss1", "loss2"]
 
 
 def train(method: str, starts: list[tuple[float, float]], steps: int,
-          settings: dict | None = None, checkpoints: tuple[int, ...] = ()):
-    """Adam (lr 1e-3) from each start; returns the end points and the points at ``checkpoints``.
+          settings: dict | None = None, checkpoints: tuple[int, ...] = (), lr: float = 1e-3):
+    """Adam (lr 1e-3 unless told) from each start; returns the end points and the points at
+    ``checkpoints``.
 
     Several starts share one run only for the static sum (each point's gradient depends on that
     point alone, and Adam is per coordinate, so the runs stay independent).
     """
     x = torch.nn.Parameter(torch.tensor(starts, dtype=torch.float32))
-    optimizer = torch.optim.Adam([x], lr=1e-3)
+    optimizer = torch.optim.Adam([x], lr=lr)
     balancer = make_balancer(method, NAMES, settings=settings)
     seen = {}
     for step in range(steps):
@@ -71,10 +71,33 @@ def test_mgda_ends_on_the_pareto_set():
     assert float((point - seen[8000][0]).norm()) < 0.02  # and it stays there
 
 
+#: CAGrad's Adam learning rate: 40x the papers' 1e-3 (see the test's docstring)
+CAGRAD_LR = 4e-2
+#: steps per start at CAGRAD_LR, about 1.3x the slowest arrival measured (see the docstring)
+CAGRAD_STEPS = {(-8.5, 7.5): 8000, (-8.5, -5.0): 2000, (9.0, 9.0): 8000}
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(bool(get_balancer_class("cagrad").missing_dependencies()),
                     reason='needs pip install "torchjd[cagrad]" (cvxpy, clarabel)')
-@pytest.mark.parametrize("start", [(-8.5, 7.5), (-8.5, -5.0), (9.0, 9.0)])
+@pytest.mark.parametrize("start", list(CAGRAD_STEPS))
 def test_cagrad_reaches_the_mean_loss_optimum(start):
-    end, _ = train("cagrad", [start], 90_000, {"c": 0.5})
-    assert abs(float(end[0][0])) < 0.2 and abs(float(end[0][1]) - PARETO_X2) < 0.1
+    """CAGrad (c = 0.5, s = 1) reaches the mean-loss optimum (0, -8.3552) and stays there.
+
+    Departs from the paper's Adam lr 1e-3 / 100k steps on purpose: torchjd's CAGrad builds and
+    solves a cvxpy problem every step (~6-7 ms on 2 cores, almost all of it cvxpy's compilation,
+    not the solve), so the published schedule would take ~30 min for the three starts. With lr 1e-3
+    the optimum is reached at ~60k steps from (-8.5, 7.5) and (9, 9) and ~12k from (-8.5, -5); the
+    arrival step does not shrink in proportion to the lr (probably because Adam's second moment
+    remembers the gradient spikes of the log valley for ~1/(1 - beta2) steps), and of the lrs
+    tried (1e-3 ... 5e-2) 4e-2 needed the fewest steps in total. Measured arrivals at lr 4e-2 with
+    an exact two-task solver of the same dual (each start and 7 starts perturbed by 1e-3): at most
+    5.7k, 0.7k and 6.2k steps; torchjd's own runs: 3.9k from (-8.5, 7.5), 5.5k from (9, 9). The
+    outcome is the same at every lr tried: only the time to reach it changes.
+    We check the end point and that the point stayed at the optimum over the last 10% of steps.
+    """
+    steps = CAGRAD_STEPS[start]
+    tail = tuple(range(steps - steps // 10, steps + 1, 100))
+    end, seen = train("cagrad", [start], steps, {"c": 0.5}, checkpoints=tail, lr=CAGRAD_LR)
+    for point in [*(p[0] for p in seen.values()), end[0]]:
+        assert abs(float(point[0])) < 0.2 and abs(float(point[1]) - PARETO_X2) < 0.1, point
