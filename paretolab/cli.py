@@ -246,6 +246,52 @@ def train_pick(
     out.print(table)
 
 
+@app.command()
+@user_errors
+def worker(
+    study: Annotated[Path, typer.Argument(help="the study file (the same one 'paretolab run' uses)")],
+    storage: Annotated[str | None, typer.Option(
+        help="the shared storage URL, e.g. postgresql://user:pass@host/db (default: the file's)")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, ... (default: the file's)")] = None,
+    heartbeat_interval: Annotated[int | None, typer.Option(help="seconds between heartbeats")] = None,
+    grace_period: Annotated[int | None, typer.Option(
+        help="seconds without heartbeat after which a trial counts as lost")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="re-runs of a lost trial's params")] = None,
+    storage_patience: Annotated[float | None, typer.Option(
+        help="seconds to keep retrying a lost storage before stopping")] = None,
+) -> None:
+    """Join a running study as one more worker (another machine, same storage) until its budget."""
+    import os
+    import socket
+
+    from paretolab.runner import _setup_logging, run_worker, worker_device
+    from paretolab.spec import load_spec
+    from paretolab.spec_check import check_study
+    from paretolab.storage import redact
+    from paretolab.workers import WorkerOptions
+
+    spec = load_spec(study)
+    updates = {k: v for k, v in (("storage", storage), ("device", device)) if v is not None}
+    if updates:
+        spec = spec.model_copy(update=updates)
+    if spec.storage_url.startswith("sqlite"):
+        err.print("[yellow]note[/]: SQLite storage: only workers on this machine can share it; "
+                  "use --storage postgresql://... for several machines")
+    checked = check_study(spec)
+    options = WorkerOptions.from_spec(spec, heartbeat_interval=heartbeat_interval,
+                                      grace_period=grace_period, max_retries=max_retries,
+                                      storage_patience=storage_patience)
+    label = f"{socket.gethostname()}-{os.getpid()}"
+    _setup_logging(spec.study_dir, label)
+    err.print(f"worker {_escape(label)} joined study {_escape(spec.name)} at "
+              f"{_escape(redact(spec.storage_url))}")
+    interrupted = run_worker(checked, options, device=worker_device(spec.device, 0), worker=label)
+    if interrupted:
+        err.print("[yellow]interrupted[/]: this worker's trial is redone by the study.")
+        raise typer.Exit(code=130)
+    err.print("budget reached: worker done.")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

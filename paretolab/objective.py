@@ -7,6 +7,7 @@ import traceback
 import optuna
 
 from paretolab.errors import TrialFailure
+from paretolab.pruning import make_pruner
 from paretolab.search_space import suggest_config
 from paretolab.spec_check import CheckedStudy
 from paretolab.trainer import train
@@ -15,9 +16,11 @@ from paretolab.trainer import train
 class Objective:
     """Callable for ``study.optimize``; one instance per worker process.
 
-    Failures keep their message in the ``failure`` attribute and re-raise (Optuna marks the
-    trial FAIL and the study goes on); Ctrl-C additionally sets ``interrupted`` so the trial
-    is redone on resume instead of counting toward the budget.
+    With ``pruning`` in the study file the trial records its objectives at every rung and may
+    end PRUNED there (:mod:`paretolab.pruning`). Failures keep their message in the
+    ``failure`` attribute and re-raise (Optuna marks the trial FAIL and the study goes on);
+    Ctrl-C additionally sets ``interrupted`` so the trial is redone on resume instead of
+    counting toward the budget.
     """
 
     def __init__(self, checked: CheckedStudy, device: str, worker: int = 0):
@@ -25,6 +28,7 @@ class Objective:
         self.device = device
         self.worker = worker
         self.current: optuna.Trial | None = None
+        self.pruner = make_pruner(checked.spec)
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         spec = self.checked.spec
@@ -36,7 +40,20 @@ class Objective:
             trial.set_user_attr("knobs", {k: v for k, v in trial.params.items()
                                           if not k.startswith(("u.", "w."))})
             trial.set_user_attr("worker", self.worker)
-            result = train(config, self.device, base_dir=spec.base_dir)
+            on_eval = None
+            if self.pruner is not None:
+                # evaluate exactly at the rungs (a trainer that honours extra["eval_steps"] does;
+                # otherwise each rung is judged at the first evaluation after it, the same step
+                # for every trial of the study)
+                config.extra["eval_steps"] = list(self.pruner.rungs)
+                on_eval = self.pruner.hook(trial)
+            result = train(config, self.device, base_dir=spec.base_dir, on_eval=on_eval)
+        except optuna.TrialPruned:
+            metrics = trial.user_attrs.get("metrics") or {}
+            for constraint in spec.constraints:  # the last rung's feasibility, for the tables
+                if constraint.metric in metrics:
+                    trial.set_constraint(str(constraint), constraint.violation(metrics[constraint.metric]))
+            raise
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)
             trial.set_user_attr("failure", "interrupted (Ctrl-C); redone on resume")

@@ -327,6 +327,33 @@ class SamplerSpec(_Model):
         return value
 
 
+class PruningSpec(_Model):
+    """Multi-objective early stopping (asynchronous successive halving, MO-ASHA).
+
+    Rungs at ``min_steps * eta**k`` steps below ``budget.steps``; at each rung a trial continues
+    only if it is within the top ``1/eta`` of the trials that reached it (non-dominated rank,
+    then hypervolume contribution). See :mod:`paretolab.pruning`.
+    """
+
+    method: Literal["none", "moasha"] = "none"
+    min_steps: int | None = Field(None, ge=1, description="first rung, in training steps "
+                                  "(default: budget.steps // eta**2, so two rungs)")
+    eta: int = Field(3, ge=2, description="reduction factor: the top 1/eta continue at each rung")
+    min_trials: int | None = Field(None, ge=1, description="trials that must have reached a rung "
+                                   "before it prunes anything (default: eta)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"method": value.lower()}
+        return value
+
+    def resolved_min_steps(self, steps: int) -> int:
+        """The first rung for a trial budget of ``steps``."""
+        return self.min_steps if self.min_steps is not None else max(1, steps // self.eta ** 2)
+
+
 class TaskSpec(_Model):
     """Which task: a built-in name, ``package.module:attr`` or ``path/to/file.py:attr``."""
 
@@ -356,6 +383,7 @@ class StudySpec(_Model):
     train: TrainSpec = Field(default_factory=TrainSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
+    pruning: PruningSpec = Field(default_factory=PruningSpec)
     storage: str | None = Field(None, description="Optuna storage URL; default: SQLite file in "
                                 "the study directory")
     output_dir: str | None = Field(None, description="default: reports/<name>")
@@ -421,6 +449,10 @@ class StudySpec(_Model):
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"an objective is listed twice: {names}")
+        if self.pruning.method != "none" and \
+                self.pruning.resolved_min_steps(self.budget.steps) >= self.budget.steps:
+            raise ValueError(f"pruning.min_steps ({self.pruning.resolved_min_steps(self.budget.steps)}) "
+                             f"must be below budget.steps ({self.budget.steps}): no rung to prune at")
         return self
 
     # --- derived ---------------------------------------------------------------------------
@@ -625,6 +657,7 @@ def json_schema() -> dict[str, Any]:
     props["constraints"]["items"] = either(props["constraints"]["items"], string)
     props["constraints"] = either(props["constraints"], string)
     props["sampler"] = either(props["sampler"], {"enum": list(SAMPLERS)})
+    props["pruning"] = either(props["pruning"], {"enum": ["none", "moasha"]})
     search = defs["SearchSpec"]["properties"]
     search["weights"] = either(search["weights"], {"enum": ["simplex"]})
     search["balancer"]["items"] = either(search["balancer"]["items"], string)

@@ -1,10 +1,17 @@
-"""Optuna storage for a study: the embedded SQLite default or any URL, checked before use."""
+"""Optuna storage for a study: the embedded SQLite default or any URL, checked before use.
+
+Also the study lock that makes "is the budget reached? then start a trial" one atomic step for
+every worker of a study, local or on other machines (see :class:`StudyLock`).
+"""
 
 from __future__ import annotations
 
+import fcntl
 import re
 import warnings
+import zlib
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -12,11 +19,22 @@ from paretolab.errors import StorageError
 
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 30
+MAX_RETRIES = 2  # a trial lost with its worker is re-run with the same params this many times
+SQLITE_BUSY_TIMEOUT_S = 300
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/?#@]*):(?P<pw>.*)@(?P<host>[^@/?#]*)")
+_QUERY_PW = re.compile(r"(?i)([?&](?:password|passwd|pwd)=)[^&#]*")
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with any password replaced by ``***`` (for messages and logs).
+
+    The password may itself hold ``@``, ``:`` or ``/``: everything between the user's ``:`` and
+    the last ``@`` before the host goes. ``?password=...`` query parameters go too.
+    """
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@{m['host']}", url)
+    return _QUERY_PW.sub(r"\1***", text)
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -25,29 +43,56 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
-def open_storage(url: str, *, create_dir: bool = True) -> optuna.storages.BaseStorage:
+def is_storage_error(exc: BaseException) -> bool:
+    """True for a failure to talk to the database (connection lost, server gone), not a bug."""
+    try:
+        import sqlalchemy.exc as sa_exc
+    except ImportError:  # pragma: no cover - sqlalchemy comes with optuna
+        return False
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+                            sa_exc.TimeoutError)) or (
+        isinstance(exc, sa_exc.DBAPIError) and bool(getattr(exc, "connection_invalidated", False)))
+
+
+def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
+                 grace_period: int = GRACE_PERIOD_S, max_retries: int | None = None,
+                 ) -> optuna.storages.BaseStorage:
     """Open an RDB storage with heartbeats (so a killed worker's trial is failed, not stuck).
 
+    A trial whose worker stops beating for ``grace_period`` seconds is failed by the next worker
+    that looks; with ``max_retries`` it is re-enqueued with the same params (Optuna's
+    ``RetryHeartbeatStaleTrialCallback``) at most that many times.
     SQLite gets a long busy timeout so several local workers wait instead of failing with
-    'database is locked'.
+    'database is locked'. PostgreSQL/MySQL connections are checked before use (a server restart
+    does not leave dead connections in the pool).
     """
     engine_kwargs: dict = {}
     path = sqlite_path(url)
     if path is not None:
         if create_dir:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 60}}
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
     elif url.startswith(("postgresql", "mysql")):
         engine_kwargs = {"pool_pre_ping": True}
+        if url.startswith("postgresql"):
+            engine_kwargs["connect_args"] = {"connect_timeout": 10}
     elif not re.match(r"^[a-z0-9+]+://", url):
-        raise StorageError(f"{url!r} is not a storage URL", where="storage",
+        raise StorageError(f"{redact(url)!r} is not a storage URL", where="storage",
                            hint="use e.g. sqlite:///path/study.db or postgresql://user@host/db")
+    if grace_period <= heartbeat_interval:
+        raise StorageError(f"grace period ({grace_period} s) must be longer than the heartbeat "
+                           f"interval ({heartbeat_interval} s)", where="storage")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            callback = None
+            if max_retries:
+                callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                              heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                                              grace_period=GRACE_PERIOD_S)
+                                              heartbeat_interval=heartbeat_interval,
+                                              grace_period=grace_period,
+                                              heartbeat_stale_trial_callback=callback)
     except ImportError as exc:
         raise StorageError(f"the driver for {redact(url)} is not installed ({exc})", where="storage",
                            hint="pip install the database driver (psycopg[binary] for PostgreSQL)") from None
@@ -68,3 +113,84 @@ def check_storage(url: str) -> None:
             raise StorageError(f"cannot create the SQLite file {str(path)!r}", where="storage")
         return
     open_storage(url, create_dir=False)
+
+
+class StudyLock:
+    """A lock shared by every worker of one study, wherever it runs.
+
+    Workers hold it from "count finished + running trials" until their new trial exists in
+    storage (RUNNING), so N workers racing for the last trial of the budget start exactly one.
+    SQLite: ``flock`` on ``<db>.lock`` beside the database (the OS drops it if the process dies).
+    PostgreSQL: a session-level ``pg_advisory_lock`` keyed by the study name (the server drops it
+    when the connection goes). Other storages: no lock; the budget may then be overrun by up to
+    ``workers - 1`` trials at the very end.
+    """
+
+    def __init__(self, url: str, study_name: str):
+        self.url = url
+        self.key = zlib.crc32(f"paretolab:{study_name}".encode()) - 2**31  # signed 32-bit
+        self._file: Any = None
+        self._engine: Any = None
+        self._conn: Any = None
+        self.held = False
+        path = sqlite_path(url)
+        self._path = Path(f"{path}.lock") if path is not None else None
+        self._pg = url.startswith("postgresql")
+
+    def acquire(self) -> None:
+        if self.held:
+            return
+        if self._path is not None:
+            if self._file is None:
+                self._file = open(self._path, "a+")  # noqa: SIM115 - kept open for the process
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        elif self._pg:
+            import sqlalchemy
+
+            if self._engine is None:
+                self._engine = sqlalchemy.create_engine(self.url, poolclass=sqlalchemy.pool.NullPool,
+                                                        connect_args={"connect_timeout": 10})
+            if self._conn is None:
+                self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+            except Exception:
+                self._drop_connection()
+                raise
+        self.held = True
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        if self._path is not None and self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        elif self._pg and self._conn is not None:
+            import sqlalchemy
+
+            try:
+                self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            except Exception:  # noqa: BLE001 - a lost connection released the lock anyway
+                self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._conn = None
+
+    def close(self) -> None:
+        self.release()
+        self._drop_connection()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> StudyLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()

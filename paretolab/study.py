@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+import zlib
+from typing import Any
 
 import optuna
 
@@ -10,24 +12,70 @@ from paretolab.errors import SpecError
 from paretolab.records import META_KEY, StudyMeta
 from paretolab.samplers import make_sampler
 from paretolab.spec_check import CheckedStudy
-from paretolab.storage import open_storage
+from paretolab.search_space import trial_seed
+from paretolab.storage import open_storage, redact
 
 
-def open_study(checked: CheckedStudy, *, create: bool = True) -> optuna.Study:
+class TrialSeededRandomSampler(optuna.samplers.BaseSampler):
+    """Random sampling where each value depends only on (study seed, trial number, param name).
+
+    Optuna's ``RandomSampler`` draws from one generator per process, so with several workers a
+    trial's params depend on which worker took it. Here trial ``n`` gets the same params
+    whichever worker runs it and whatever ran before: a parallel run reproduces a sequential
+    one trial by trial.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.seed = int(seed)
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict:
+        return {}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict:
+        return {}
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        seed = trial_seed(self.seed, trial.number) ^ zlib.crc32(param_name.encode())
+        return optuna.samplers.RandomSampler(seed=seed & 0xFFFFFFFF).sample_independent(
+            study, trial, param_name, param_distribution)
+
+
+def study_sampler(spec: Any) -> optuna.samplers.BaseSampler:
+    """The study file's sampler; ``random`` is made per-trial seeded (reproducible in parallel)."""
+    if spec.sampler.name == "random" and not spec.sampler.options:
+        return TrialSeededRandomSampler(spec.seed)
+    return make_sampler(spec.sampler.name, spec.sampler.options, spec.seed, spec.budget.trials)
+
+
+def _redacted_meta(meta: StudyMeta) -> StudyMeta:
+    """The stored copy of the study file never holds the storage password."""
+    if meta.spec.get("storage"):
+        return StudyMeta(**{**meta.to_attr(), "spec": {**meta.spec, "storage": redact(meta.spec["storage"])}})
+    return meta
+
+
+def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: dict | None = None,
+               ) -> optuna.Study:
     """Create the study (first run) or load it (resume, other workers); check it still fits.
 
     Several processes creating one fresh SQLite study at once crash (optuna5.md), so the
     coordinator creates it once and workers call this with ``create=False``.
+    ``storage_options``: heartbeat interval, grace period and retries (see ``open_storage``).
     """
     spec = checked.spec
-    storage = open_storage(spec.storage_url)
-    sampler = make_sampler(spec.sampler.name, spec.sampler.options, spec.seed, spec.budget.trials)
-    meta = StudyMeta.from_spec(spec, checked.balanced_names)
+    storage = open_storage(spec.storage_url, **(storage_options or {}))
+    sampler = study_sampler(spec)
+    meta = _redacted_meta(StudyMeta.from_spec(spec, checked.balanced_names))
     if create:
         study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
                                     directions=spec.directions, load_if_exists=True)
     else:
-        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
+        try:
+            study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
+        except KeyError:
+            raise SpecError(f"the storage {redact(spec.storage_url)} holds no study named {spec.name!r}",
+                            where="name", hint="start it first with 'paretolab run' on one machine, "
+                            "then start workers with the same study file and storage") from None
     existing = study.user_attrs.get(META_KEY)
     if existing is None:
         if study.get_trials(deepcopy=False):

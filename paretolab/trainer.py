@@ -134,8 +134,24 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
     """Run one training run as ``config`` says and return the measured metrics and curves.
 
     ``on_eval(step, metrics)`` is called at every evaluation (progress, pruning). Raises
-    :class:`TrialFailure` for a NaN/inf loss or metric; exceptions from the task propagate.
+    :class:`TrialFailure` for a NaN/inf loss or metric, and for running out of GPU memory (the
+    memory is released so the worker goes on with its next trial); other exceptions from the
+    task propagate.
     """
+    try:
+        return _train(config, device, base_dir=base_dir, on_eval=on_eval, balancer=balancer)
+    except torch.OutOfMemoryError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise TrialFailure(f"out of GPU memory: {message[:300]}" if message
+                           else "out of GPU memory") from None
+
+
+def _train(config: TrialConfig, device: str | torch.device = "auto", *,
+           base_dir: Path | None = None,
+           on_eval: Callable[[int, dict[str, float]], None] | None = None,
+           balancer: Balancer | None = None) -> TrainResult:
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     start = time.perf_counter()
     seed_everything(config.seed)
@@ -175,6 +191,7 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
     conflict: dict[str, list[Any]] = {}
     norm_ratio: dict[str, list[Any]] = {}
     balancer_stats: dict[str, list[float]] = {}
+    eval_steps = set(config.extra.get("eval_steps", ()))  # e.g. pruning rungs
     curves: dict[str, list[float]] = {"step": []}
     loss_sums = {n: 0.0 for n in names}
     loss_count = 0
@@ -185,7 +202,7 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
         raw = task.compute_losses(model, batch)
         losses = combine_groups(raw, config.loss_groups, step)
         optimizer.zero_grad(set_to_none=True)
-        evaluating = step % config.eval_every == 0 or step == config.steps
+        evaluating = step % config.eval_every == 0 or step == config.steps or step in eval_steps
         if evaluating and record_conflict:  # before backward: free when backward reuses it
             stats = balancer.conflict_stats(losses, shared)
             _append(conflict, step, stats["cosine"], "cos:")

@@ -1,0 +1,243 @@
+"""Sample efficiency of weight studies: hypervolume against cumulative training steps.
+
+Methods (all on paretolab's real Objective: real training trials, static balancer, weights only):
+
+  tpe-indep   Optuna 5's default multi-objective sampler (TPESampler(seed)), independent
+              per-loss weights w_k ~ [0, 1] (``search.weights: {ranges: ...}``)
+  auto        paretolab's ``sampler: auto`` with simplex weights
+  auto+moasha ``auto`` plus ``pruning: {method: moasha}`` (rungs ``min_steps * eta**k``, first
+              rung steps / 9; ``auto+moasha:<min_steps>`` sets the first rung)
+  random      RandomSampler with simplex weights
+and, for the evidence behind ``auto`` (``--variants``):
+  tpe-simplex independent TPE (Optuna's default) on the simplex parameterisation
+  mtpe-indep  multivariate TPE (auto's sampler) with independent per-loss weights
+  nsga2       NSGAIISampler on the simplex (population 10)
+
+Every run uses the same number of training steps: ``trials`` full trials; the pruned method
+keeps starting trials until it has spent the same number of steps (at most 4x the trials).
+x-axis: cumulative training steps actually run (pruned trials stop early). Per task, the
+reference hypervolume is that of the union of every complete trial of every run (all methods,
+all seeds) with its default reference point (nadir + 10% of range). A run's hypervolume after
+k steps uses its COMPLETE trials so far (pruned ones never enter the front). Medians over seeds.
+
+    python benchmarks/bench_sample_efficiency.py            # full: 3 tasks x 4 methods x 5 seeds
+    python benchmarks/bench_sample_efficiency.py --variants # plus the three sampler variants
+    python benchmarks/bench_sample_efficiency.py --quick    # 2 seeds, fewer trials (smoke test)
+    ... --save a.json; ... --methods nsga2 --save b.json    # runs in parts;
+    ... --from-json a.json b.json --variants               # summarised together (one reference HV)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TASKS = {
+    # name: (task block, objectives, losses, steps, eval_every, lr)
+    "toy": ("{ref: toy}", [("loss1", "minimize"), ("loss2", "minimize")], ["loss1", "loss2"], 270, 10, 0.05),
+    "digits": ("digits", [("error", "minimize"), ("sparsity", "maximize")], ["ce", "l1", "confidence"],
+               180, 20, 1e-3),
+    "multitask_regression": ("{ref: multitask_regression, params: {n_train: 256, n_val: 128}}",
+                             [("task0", "minimize"), ("task1", "minimize")], ["task0", "task1"],
+                             180, 20, 1e-3),
+}
+BASE_METHODS = ["tpe-indep", "auto", "auto+moasha", "random"]
+VARIANTS = ["tpe-simplex", "mtpe-indep", "nsga2"]
+ETA = 3
+
+
+def spec_text(task: str, method: str, seed: int, trials: int) -> str:
+    block, objectives, losses, steps, eval_every, lr = TASKS[task]
+    objs = ", ".join(f"{{name: {n}, direction: {d}}}" for n, d in objectives)
+    indep = method in ("tpe-indep", "mtpe-indep")
+    weights = ("{ranges: {" + ", ".join(f"{n}: [0.0, 1.0]" for n in losses) + "}}") if indep else "simplex"
+    # "auto+moasha" = first rung at steps / eta**2; "auto+moasha:<min_steps>" sets the first rung
+    first = int(method.split(":")[1]) if ":" in method else steps // ETA ** 2
+    pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {ETA}}}\n" \
+        if method.startswith("auto+moasha") else ""
+    return (f"name: bench-{task}-{method}-{seed}\ntask: {block}\nlosses: [{', '.join(losses)}]\n"
+            f"objectives: [{objs}]\nsearch: {{weights: {weights}}}\ntrain: {{lr: {lr}}}\n"
+            f"budget: {{trials: {trials}, steps: {steps}, eval_every: {eval_every}}}\n"
+            f"{pruning}seed: {seed}\n")
+
+
+def make_sampler(method: str, seed: int, trials: int):
+    import optuna
+
+    from paretolab.samplers import make_sampler as paretolab_sampler
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if method in ("tpe-indep", "tpe-simplex"):
+            return optuna.samplers.TPESampler(seed=seed)  # Optuna 5's multi-objective default
+        if method in ("auto", "mtpe-indep") or method.startswith("auto+moasha"):
+            return paretolab_sampler("auto", {}, seed, trials)
+        if method == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if method == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
+    raise ValueError(method)
+
+
+def run_one(job: tuple[str, str, int, int]) -> dict:
+    """One study: returns per-trial (state, steps, values) in trial order."""
+    import torch
+    torch.set_num_threads(1)
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore")
+    from paretolab.objective import Objective
+    from paretolab.spec import parse_spec
+    from paretolab.spec_check import check_study
+
+    task, method, seed, trials = job
+    spec = parse_spec(spec_text(task, method, seed, trials))
+    checked = check_study(spec, check_storage_reachable=False)
+    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(method, seed, trials),
+                                study_name=spec.name)
+    objective = Objective(checked, "cpu")
+    budget_steps = trials * spec.budget.steps
+    max_trials = trials * 4 if method.startswith("auto+moasha") else trials
+    spent, start = 0, time.perf_counter()
+    while len(study.trials) < max_trials and spent < budget_steps:
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+        t = study.trials[-1]
+        spent += int(t.user_attrs.get("steps", spec.budget.steps if t.state.name == "COMPLETE" else 0))
+    rows = [{"state": t.state.name, "steps": int(t.user_attrs.get("steps", 0)),
+             "values": list(t.values) if t.values is not None else None} for t in study.trials]
+    return {"task": task, "method": method, "seed": seed, "rows": rows,
+            "wall_s": time.perf_counter() - start}
+
+
+def hv_curve(rows: list[dict], directions: list[str], ref: np.ndarray, hv_ref: float) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative steps after each trial, HV fraction of the complete trials so far)."""
+    from paretolab.dominance import hypervolume
+    steps, fracs, points = [], [], []
+    total = 0
+    for r in rows:
+        total += r["steps"]
+        if r["state"] == "COMPLETE" and r["values"] is not None:
+            points.append(r["values"])
+        hv = hypervolume(np.array(points), directions, ref) if points else 0.0
+        steps.append(total)
+        fracs.append(hv / hv_ref)
+    return np.array(steps), np.array(fracs)
+
+
+def steps_to(steps: np.ndarray, fracs: np.ndarray, threshold: float) -> float:
+    hit = np.flatnonzero(fracs >= threshold - 1e-12)
+    return float(steps[hit[0]]) if len(hit) else math.inf
+
+
+def frac_at(steps: np.ndarray, fracs: np.ndarray, budget: float) -> float:
+    idx = np.flatnonzero(steps <= budget)
+    return float(fracs[idx[-1]]) if len(idx) else 0.0
+
+
+def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
+    from paretolab.dominance import default_reference_point, hypervolume
+    lines = []
+    for task in TASKS:
+        runs = [r for r in results if r["task"] == task]
+        if not runs:
+            continue
+        directions = [d for _, d in TASKS[task][1]]
+        steps = TASKS[task][3]
+        union = np.array([row["values"] for r in runs for row in r["rows"]
+                          if row["state"] == "COMPLETE" and row["values"] is not None])
+        ref = default_reference_point(union, directions)
+        hv_ref = hypervolume(union, directions, ref)
+        budget = trials * steps
+        lines.append(f"\n### {task}: {steps} steps per full trial, budget {trials} full trials = {budget} steps; "
+                     f"reference HV {hv_ref:.6g} from {len(union)} complete trials (ref point "
+                     f"{', '.join(f'{v:.4g}' for v in ref)})\n")
+        lines.append("| method | median HV fraction at 10% / 25% / 50% / 100% of budget | median steps to 90% "
+                     "(seeds reaching) | median steps to 95% (seeds reaching) | trials started (median) "
+                     "| pruned (median) |")
+        lines.append("|---|---|---|---|---|---|")
+        med95: dict[str, float] = {}
+        for method in methods:
+            mruns = [r for r in runs if r["method"] == method]
+            if not mruns:
+                continue
+            curves = [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
+            at = [np.median([frac_at(s, f, q * budget) for s, f in curves]) for q in (0.1, 0.25, 0.5, 1.0)]
+            cells = []
+            for thr in (0.9, 0.95):
+                hits = [steps_to(s, f, thr) for s, f in curves]
+                med = float(np.median(hits))
+                reached = sum(math.isfinite(h) for h in hits)
+                if thr == 0.95:
+                    med95[method] = med
+                cells.append(f"{med:.0f} ({med / steps:.1f} trials; {reached}/{len(hits)})"
+                             if math.isfinite(med) else f"not reached ({reached}/{len(hits)})")
+            n_trials = np.median([len(r["rows"]) for r in mruns])
+            n_pruned = np.median([sum(row["state"] == "PRUNED" for row in r["rows"]) for r in mruns])
+            lines.append(f"| {method} | {' / '.join(f'{a:.3f}' for a in at)} | {cells[0]} | {cells[1]} | "
+                         f"{n_trials:.0f} | {n_pruned:.0f} |")
+        a, c = med95.get("tpe-indep", math.inf), med95.get("auto+moasha", math.inf)
+        if math.isfinite(a) and math.isfinite(c):
+            lines.append(f"\nauto+moasha / tpe-indep steps to 95%: {c:.0f} / {a:.0f} = {c / a:.2f} "
+                         f"(goal <= 0.5: {'met' if c <= a / 2 else 'not met'})")
+        elif math.isfinite(c):  # (a) did not reach 95% within the budget: only a bound
+            lines.append(f"\nauto+moasha / tpe-indep steps to 95%: {c:.0f} / more than {budget} "
+                         f"(not reached) = below {c / budget:.2f} (goal <= 0.5: "
+                         f"{'met' if c <= budget / 2 else 'not shown by this budget'})")
+        else:
+            lines.append("\nauto+moasha / tpe-indep steps to 95%: auto+moasha did not reach 95% "
+                         "(goal <= 0.5: not met)")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--trials", type=int, default=40, help="full trials per run (the step budget)")
+    parser.add_argument("--tasks", nargs="*", default=list(TASKS))
+    parser.add_argument("--variants", action="store_true", help="also the sampler variants behind auto")
+    parser.add_argument("--methods", nargs="*", default=None, help="run only these methods")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 15 trials")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--save", type=Path, default=None, help="write raw per-trial results (JSON), "
+                        "updated after every run")
+    parser.add_argument("--from-json", type=Path, nargs="*", default=None,
+                        help="summarise saved results (several files: one union), run nothing")
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.trials = 2, 15
+    methods = args.methods or BASE_METHODS + (VARIANTS if args.variants else [])
+    if args.from_json:
+        results = [r for path in args.from_json for r in json.loads(path.read_text())]
+        seeds = sorted({r["seed"] for r in results})
+        print(f"sample efficiency (saved): {len(results)} runs, seeds {seeds}")
+        print(summarise(results, args.trials, methods))
+        return
+    # seed-major order: a run cut short still has whole seeds for every task and method
+    jobs = [(task, m, seed, args.trials) for seed in range(args.seeds) for task in args.tasks for m in methods]
+    start = time.perf_counter()
+    results = []
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for res in pool.map(run_one, jobs):
+            results.append(res)
+            print(f"[{time.perf_counter() - start:.0f} s] {res['task']} {res['method']} seed {res['seed']}: "
+                  f"{len(res['rows'])} trials, {res['wall_s']:.0f} s", file=sys.stderr, flush=True)
+            if args.save:
+                args.save.write_text(json.dumps(results))
+    wall = time.perf_counter() - start
+    print(f"sample efficiency: {len(jobs)} runs ({', '.join(methods)}; {args.seeds} seeds), "
+          f"{args.workers} processes, {wall:.0f} s wall")
+    print(summarise(results, args.trials, methods))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Multi-objective early stopping across trials at equal budget (asynchronous successive halving).
+
+Optuna cannot prune multi-objective studies (``trial.report`` raises for them), so paretolab does
+it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2020):
+
+* **Rungs** at ``min_steps * eta**k`` training steps (k = 0, 1, ...) strictly below the trial's
+  budget. A trial is judged at a rung at its first evaluation at or after the rung step (the
+  objective asks the trainer to evaluate exactly there); every trial of a study is judged at the
+  same step, so the comparison is at equal budget.
+* **Record**: at each rung the trial writes its objective vector (the task's validation
+  metrics), its total constraint violation and its metrics into the user attribute
+  ``rung:<steps>`` in Optuna storage.
+* **Decide**: it then reads every trial's ``rung:<steps>`` from storage (any state: running
+  trials of other workers, complete, pruned or failed ones that got there) and orders them by
+  constraint-domination non-dominated rank (:func:`paretolab.dominance.pareto_ranks`), then by
+  exclusive hypervolume contribution within that rank, larger first (reference point: the
+  default reference point of all the rung's vectors), then by trial number, earlier first. The
+  trial continues if its position is within the top ``ceil(n / eta)`` of the ``n`` trials at the
+  rung. While fewer than ``min_trials`` (default ``eta``) trials have reached a rung, every trial
+  continues there (nothing to compare with yet).
+* Nobody waits: a decision uses what storage holds at that moment, so it works the same for
+  one worker, several processes, or several machines sharing a storage URL.
+* A **pruned** trial keeps its last rung's metrics (``metrics``), ``pruned_at`` (the rung step),
+  ``steps`` actually trained and its partial curves, then raises :class:`optuna.TrialPruned`:
+  it ends PRUNED without values, shows as pruned in the tables and report, counts toward the
+  trial budget, and never enters the front (which uses COMPLETE trials only).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from paretolab import dominance
+
+RUNG_PREFIX = "rung:"
+
+
+def rung_key(step: int) -> str:
+    """The trial user attribute holding a trial's record at rung ``step``."""
+    return f"{RUNG_PREFIX}{int(step)}"
+
+
+def rung_steps(min_steps: int, eta: int, total_steps: int) -> list[int]:
+    """``min_steps * eta**k`` for k = 0, 1, ... strictly below ``total_steps``."""
+    if min_steps < 1 or eta < 2:
+        raise ValueError("rungs need min_steps >= 1 and eta >= 2")
+    out, step = [], int(min_steps)
+    while step < total_steps:
+        out.append(step)
+        step *= int(eta)
+    return out
+
+
+@dataclass(frozen=True)
+class RungEntry:
+    """One trial's record at one rung."""
+
+    trial: int
+    values: tuple[float, ...]
+    violation: float = 0.0
+
+
+@dataclass(frozen=True)
+class RungDecision:
+    """The outcome for one trial at one rung, with what it was based on."""
+
+    keep: bool
+    position: int  # 0-based place in the rung order
+    n: int  # trials that reached the rung (this one included)
+    n_keep: int  # how many of them continue at most (ceil(n / eta), or n below min_trials)
+    rank: int  # non-dominated rank at the rung (0 = front)
+
+
+def rung_table(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> list[RungEntry]:
+    """Every trial's record at rung ``step`` as read from storage (trials without one skipped)."""
+    key = rung_key(step)
+    out = []
+    for t in trials:
+        if t.state == TrialState.WAITING:
+            continue
+        rec = t.user_attrs.get(key)
+        if not rec:
+            continue
+        out.append(RungEntry(t.number, tuple(float(v) for v in rec["values"]),
+                             float(rec.get("violation", 0.0))))
+    return out
+
+
+def rung_order(entries: Sequence[RungEntry], directions: Sequence[str]) -> tuple[list[int], np.ndarray]:
+    """Trial numbers best first, and each entry's rank (in input order).
+
+    Order: constraint-domination non-dominated rank, then exclusive hypervolume contribution
+    within the same rank (larger first; reference: default reference point of all entries), then
+    trial number (earlier first).
+    """
+    if not entries:
+        return [], np.zeros(0, dtype=np.int64)
+    values = np.array([e.values for e in entries], dtype=float)
+    violations = np.array([max(0.0, e.violation) for e in entries], dtype=float)
+    ranks = dominance.pareto_ranks(values, directions, violations)
+    ref = dominance.default_reference_point(values, directions)
+    contrib = np.zeros(len(entries))
+    for r in np.unique(ranks):
+        members = np.flatnonzero(ranks == r)
+        if len(members) > 1:
+            contrib[members] = dominance.hypervolume_contributions(values[members], directions, ref)
+    order = sorted(range(len(entries)), key=lambda i: (int(ranks[i]), -float(contrib[i]), entries[i].trial))
+    return [entries[i].trial for i in order], ranks
+
+
+def decide(entries: Sequence[RungEntry], trial_number: int, directions: Sequence[str], eta: int,
+           min_trials: int | None = None) -> RungDecision:
+    """Does ``trial_number`` (which must be among ``entries``) continue past this rung?"""
+    min_trials = eta if min_trials is None else min_trials
+    order, ranks = rung_order(entries, directions)
+    if trial_number not in order:
+        raise ValueError(f"trial {trial_number} has no record at this rung")
+    position = order.index(trial_number)
+    rank = int(ranks[[e.trial for e in entries].index(trial_number)])
+    n = len(entries)
+    if n < min_trials:
+        return RungDecision(True, position, n, n, rank)
+    n_keep = max(1, math.ceil(n / eta))
+    return RungDecision(position < n_keep, position, n, n_keep, rank)
+
+
+class MOASHA:
+    """The pruner one objective call uses: records rungs, decides, raises ``TrialPruned``."""
+
+    def __init__(self, *, min_steps: int, eta: int, total_steps: int, objectives: Sequence[str],
+                 directions: Sequence[str], violation: Callable[[dict[str, float]], float] | None = None,
+                 min_trials: int | None = None):
+        self.eta = int(eta)
+        self.min_trials = self.eta if min_trials is None else int(min_trials)
+        self.rungs = rung_steps(min_steps, eta, total_steps)
+        self.objectives = list(objectives)
+        self.directions = list(directions)
+        self.violation = violation or (lambda _m: 0.0)
+
+    def hook(self, trial: optuna.Trial) -> Callable[[int, dict[str, float]], None]:
+        """An ``on_eval(step, metrics)`` callback for :func:`paretolab.trainer.train`."""
+        pending = list(self.rungs)
+        curves: dict[str, list[float]] = {"step": []}
+        start = time.perf_counter()
+
+        def on_eval(step: int, metrics: dict[str, float]) -> None:
+            curves["step"].append(step)
+            for k, v in metrics.items():
+                curves.setdefault(k, []).append(float(v))
+            while pending and step >= pending[0]:
+                rung = pending.pop(0)
+                decision = self.check(trial, rung, step, metrics)
+                if not decision.keep:
+                    trial.set_user_attr("pruned_at", rung)
+                    trial.set_user_attr("prune_decision", {
+                        "position": decision.position, "n": decision.n, "n_keep": decision.n_keep,
+                        "rank": decision.rank})
+                    trial.set_user_attr("metrics", dict(metrics))
+                    trial.set_user_attr("curves", curves)
+                    trial.set_user_attr("steps", step)
+                    trial.set_user_attr("wall_time_s", time.perf_counter() - start)
+                    raise optuna.TrialPruned(
+                        f"dominated at rung {rung} steps: place {decision.position + 1} of "
+                        f"{decision.n}, only the top {decision.n_keep} continue")
+
+        return on_eval
+
+    def check(self, trial: optuna.Trial, rung: int, step: int, metrics: dict[str, float]) -> RungDecision:
+        """Write this trial's rung record to storage, then decide from every trial's records."""
+        values = [float(metrics[name]) for name in self.objectives]
+        trial.set_user_attr(rung_key(rung), {"values": values, "violation": float(self.violation(metrics)),
+                                             "step": int(step), "metrics": dict(metrics)})
+        trials = trial.study.get_trials(deepcopy=False)
+        entries = rung_table(trials, rung)
+        if trial.number not in {e.trial for e in entries}:  # storage read raced the write: add it
+            entries.append(RungEntry(trial.number, tuple(values), float(self.violation(metrics))))
+        return decide(entries, trial.number, self.directions, self.eta, self.min_trials)
+
+
+def make_pruner(spec: Any) -> MOASHA | None:
+    """The pruner a study file asks for (``pruning.method``), or ``None``."""
+    cfg = spec.pruning
+    if cfg.method == "none":
+        return None
+    constraints = list(spec.constraints)
+
+    def violation(metrics: dict[str, float]) -> float:
+        return float(sum(max(0.0, c.violation(metrics[c.metric])) for c in constraints))
+
+    return MOASHA(min_steps=cfg.resolved_min_steps(spec.budget.steps), eta=cfg.eta,
+                  total_steps=spec.budget.steps, objectives=spec.objective_names,
+                  directions=spec.directions, violation=violation, min_trials=cfg.min_trials)

@@ -1,0 +1,201 @@
+"""Multi-objective pruning (MO-ASHA): rung decisions, several workers on one storage, tables."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+
+from paretolab.objective import Objective
+from paretolab.pruning import MOASHA, RungEntry, decide, rung_key, rung_order, rung_steps, rung_table
+from paretolab.records import StudyMeta, front_summary, load_records
+from paretolab.spec import parse_spec
+from paretolab.spec_check import check_study
+from paretolab.errors import SpecError
+from paretolab.tables import front_frame, trials_frame
+
+MIN2 = ["minimize", "minimize"]
+
+
+def table(*rows: tuple) -> list[RungEntry]:
+    """(trial, values) or (trial, values, violation) rows -> a rung table."""
+    return [RungEntry(r[0], tuple(r[1]), r[2] if len(r) > 2 else 0.0) for r in rows]
+
+
+# --- the rung decision on hand-made rung tables ---------------------------------------------
+def test_rungs_are_min_steps_times_powers_of_eta_below_the_budget() -> None:
+    assert rung_steps(10, 3, 270) == [10, 30, 90]
+    assert rung_steps(30, 3, 270) == [30, 90]
+    assert rung_steps(10, 2, 10) == []
+
+
+def test_a_dominated_trial_is_stopped_and_a_front_trial_continues() -> None:
+    rungs = table((0, [1.0, 4.0]), (1, [2.0, 2.0]), (2, [4.0, 1.0]), (3, [3.0, 3.0]), (4, [5.0, 5.0]),
+                  (5, [4.5, 4.5]))
+    # n = 6, eta = 3: the top ceil(6/3) = 2 continue
+    assert not decide(rungs, 4, MIN2, eta=3).keep  # dominated by everything
+    assert not decide(rungs, 3, MIN2, eta=3).keep  # dominated by trial 1
+    # the front is {0, 1, 2}; trial 1 (the middle point) has the largest HV contribution
+    best = decide(rungs, 1, MIN2, eta=3)
+    assert best.keep and best.rank == 0 and best.position == 0 and best.n == 6 and best.n_keep == 2
+
+
+def test_directions_are_respected() -> None:
+    rungs = table((0, [0.1, 0.9]), (1, [0.2, 0.1]), (2, [0.3, 0.5]))
+    # error minimised, sparsity maximised: trial 0 dominates both others
+    assert decide(rungs, 0, ["minimize", "maximize"], eta=3).keep
+    assert not decide(rungs, 1, ["minimize", "maximize"], eta=3).keep
+    # all minimised: trial 1 dominates trial 2, trial 0 and 1 are the front
+    assert decide(rungs, 1, MIN2, eta=3).rank == 0
+    assert decide(rungs, 2, MIN2, eta=3).rank == 1
+
+
+def test_ties_go_to_the_larger_hypervolume_contribution_then_the_earlier_trial() -> None:
+    # all four on the front (reference point (11, 11)); exclusive contributions:
+    # trial 2: 4 * 8 = 32, trial 0: 2 * 1 = 2, trial 3: 4 * 0.5 = 2, trial 1: 1 * 1.5 = 1.5
+    front = table((0, [0.0, 10.0]), (1, [10.0, 0.0]), (2, [2.0, 2.0]), (3, [6.0, 1.5]))
+    order, ranks = rung_order(front, MIN2)
+    assert set(ranks) == {0} and order == [2, 0, 3, 1]  # 0 before 3: equal contribution, earlier
+    assert decide(front, 0, MIN2, eta=2).keep and not decide(front, 3, MIN2, eta=2).keep
+    # identical vectors: same rank, same contribution (0) -> the earlier trial first
+    same = table((7, [1.0, 1.0]), (3, [1.0, 1.0]), (5, [1.0, 1.0]))
+    assert rung_order(same, MIN2)[0] == [3, 5, 7]
+    assert decide(same, 3, MIN2, eta=3).keep
+    assert not decide(same, 5, MIN2, eta=3).keep and not decide(same, 7, MIN2, eta=3).keep
+
+
+def test_constraints_rank_infeasible_trials_after_feasible_ones() -> None:
+    rungs = table((0, [0.0, 0.0], 0.5), (1, [5.0, 5.0]), (2, [6.0, 6.0], 0.1))
+    assert decide(rungs, 1, MIN2, eta=3).keep  # the only feasible trial, though dominated
+    assert not decide(rungs, 0, MIN2, eta=3).keep  # best values, but infeasible
+    order, _ = rung_order(rungs, MIN2)
+    assert order == [1, 2, 0]  # smaller violation first among the infeasible
+
+
+def test_below_min_trials_every_trial_continues() -> None:
+    rungs = table((0, [1.0, 1.0]), (1, [9.0, 9.0]))
+    assert decide(rungs, 1, MIN2, eta=3).keep  # 2 < eta trials at the rung
+    assert not decide(rungs, 1, MIN2, eta=3, min_trials=2).keep
+
+
+def test_spec_pruning_section() -> None:
+    base = "name: s\ntask: toy\nobjectives: [loss1, loss2]\nbudget: {steps: 90}\n"
+    assert parse_spec(base).pruning.method == "none"
+    spec = parse_spec(base + "pruning: moasha\n")
+    assert spec.pruning.method == "moasha" and spec.pruning.resolved_min_steps(90) == 10
+    spec = parse_spec(base + "pruning: {method: moasha, min_steps: 5, eta: 2}\n")
+    assert spec.pruning.resolved_min_steps(90) == 5 and spec.pruning.eta == 2
+    with pytest.raises(SpecError, match="below budget.steps"):
+        parse_spec(base + "pruning: {method: moasha, min_steps: 90}\n")
+    with pytest.raises(SpecError):
+        parse_spec(base + "pruning: {method: moasha, eta: 1}\n")
+
+
+# --- pruning across two workers sharing storage ----------------------------------------------
+def _other_worker(url: str, values: list[list[float]]) -> None:
+    """A separate process with its own study object: records rungs, completes its trials."""
+    study = optuna.load_study(study_name="shared", storage=url)
+    pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2)
+    for v in values:
+        trial = study.ask()
+        assert pruner.check(trial, 10, 10, {"a": v[0], "b": v[1]}).keep is not None
+        study.tell(trial, v)
+
+
+def test_a_rung_decision_sees_the_rung_records_of_another_worker(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    optuna.create_study(study_name="shared", storage=url, directions=MIN2)
+    proc = mp.get_context("spawn").Process(target=_other_worker,
+                                           args=(url, [[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]]))
+    proc.start()
+    proc.join(120)
+    assert proc.exitcode == 0
+    study = optuna.load_study(study_name="shared", storage=url)  # this worker's own object
+    pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2)
+    bad = study.ask()
+    decision = pruner.check(bad, 10, 10, {"a": 4.0, "b": 4.0})
+    assert decision.n == 4 and not decision.keep  # compared with the other worker's 3 records
+    good = study.ask()
+    assert pruner.check(good, 10, 10, {"a": 0.5, "b": 0.5}).keep
+    entries = rung_table(study.get_trials(), 10)
+    assert sorted(e.trial for e in entries) == [0, 1, 2, 3, 4]
+
+
+# --- a pruned trial in a real study and in the tables ----------------------------------------
+def _toy_spec(tmp_path: Path, name: str, extra: str = "") -> str:
+    return textwrap.dedent(f"""\
+        name: {name}
+        task: {{ref: toy, params: {{start: [0.0, 0.0]}}}}
+        objectives: [loss1, loss2]
+        constraints: ['loss1 <= 0']
+        search: {{weights: {{fixed: {{loss1: 0.5, loss2: 0.5}}}}}}
+        train: {{lr: 0.05}}
+        budget: {{trials: 3, steps: 40, eval_every: 10}}
+        pruning: {{method: moasha, min_steps: 10, eta: 2, min_trials: 2}}
+        {extra}""")
+
+
+def test_a_pruned_trial_keeps_its_rung_values_and_stays_off_the_front(tmp_path: Path) -> None:
+    spec = parse_spec(_toy_spec(tmp_path, "pruned-tables"))
+    checked = check_study(spec, check_storage_reachable=False)
+    study = optuna.create_study(directions=spec.directions, study_name=spec.name)
+    objective = Objective(checked, "cpu")
+    study.optimize(objective, n_trials=2, catch=(Exception,))
+    first, second = study.trials
+    # fixed weights, deterministic toy: identical vectors at the rung, so the later trial loses
+    assert first.state.name == "COMPLETE" and first.user_attrs["steps"] == 40
+    assert second.state.name == "PRUNED" and second.values is None
+    assert second.user_attrs["pruned_at"] == 10 and second.user_attrs["steps"] == 10
+    rung = second.user_attrs[rung_key(10)]
+    assert second.user_attrs["metrics"]["loss1"] == rung["values"][0]
+    assert first.user_attrs[rung_key(10)]["values"] == rung["values"]
+    assert second.constraints  # last rung's feasibility recorded
+
+    meta = StudyMeta.from_spec(spec, checked.balanced_names)
+    records = load_records(study)
+    summary = front_summary(meta, records)
+    assert summary.numbers == [0] and summary.complete == [0]
+    trials = trials_frame(meta, records, summary)
+    row = trials[trials["trial"] == 1].iloc[0]
+    assert row["state"] == "PRUNED" and not row["on_front"]
+    assert row["loss1"] == pytest.approx(rung["values"][0]) and row["loss2"] == pytest.approx(rung["values"][1])
+    assert list(front_frame(meta, trials)["trial"]) == [0]
+
+
+def _real_worker(text: str, url: str, worker: int, n: int) -> None:
+    import torch
+    torch.set_num_threads(1)
+    spec = parse_spec(text)
+    checked = check_study(spec, check_storage_reachable=False)
+    study = optuna.load_study(study_name=spec.name, storage=url)
+    study.optimize(Objective(checked, "cpu", worker=worker), n_trials=n, catch=(Exception,))
+
+
+def test_two_worker_processes_prune_one_study_together(tmp_path: Path) -> None:
+    text = _toy_spec(tmp_path, "two-workers").replace(
+        "{fixed: {loss1: 0.5, loss2: 0.5}}", "simplex").replace("steps: 40", "steps: 80")
+    spec = parse_spec(text)
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    optuna.create_study(study_name=spec.name, storage=url, directions=spec.directions,
+                        sampler=optuna.samplers.RandomSampler(seed=0))
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_real_worker, args=(text, url, w, 5)) for w in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(180)
+        assert p.exitcode == 0
+    trials = optuna.load_study(study_name=spec.name, storage=url).get_trials()
+    assert len(trials) == 10 and {t.user_attrs["worker"] for t in trials} == {0, 1}
+    assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert any(t.state.name == "PRUNED" for t in trials)
+    # every rung decision counted the records in storage, the other worker's included
+    for t in trials:
+        if t.state.name == "PRUNED":
+            others = [e for e in rung_table(trials, t.user_attrs["pruned_at"])
+                      if trials[e.trial].user_attrs["worker"] != t.user_attrs["worker"]]
+            assert t.user_attrs["prune_decision"]["n"] >= 2
+            assert others  # the other worker had records at that rung too

@@ -1,0 +1,515 @@
+"""Parallel and distributed runs: local workers on SQLite, workers sharing PostgreSQL, faults.
+
+The PostgreSQL tests start their own server (Debian's ``postgresql`` package) in a temporary
+directory and stop it at the end; they are skipped when the binaries are missing, unless
+PARETOLAB_REQUIRE_SYSTEM=1 (CI), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from paretolab.cli import app
+from paretolab.records import counts_toward_budget
+from paretolab.search_space import TrialConfig
+from paretolab.storage import open_storage, redact
+from paretolab.trainer import train
+from paretolab.workers import plan_workers, resolve_workers
+
+runner = CliRunner()
+PASSWORD = "s3cr@t:pw/x"  # URL-encoded in the storage URL
+ENCODED = "s3cr%40t%3Apw%2Fx"
+BIN = Path(sys.executable).parent
+RUN_SCRIPT = """\
+import sys
+from paretolab.runner import run_study
+from paretolab.spec import load_spec
+from paretolab.spec_check import check_study
+
+if __name__ == "__main__":  # worker processes are spawned: they re-import this file
+    out = run_study(check_study(load_spec(sys.argv[1])), workers=int(sys.argv[2]), progress=False,
+                    heartbeat_interval=1, grace_period=3, max_retries=2)
+    print("COUNTS", out.counts, "INTERRUPTED", out.interrupted, flush=True)
+"""
+
+
+def study_file(tmp_path: Path, name: str, trials: int, steps: int, extra: str = "") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: {name}
+        task: toy
+        objectives: [loss1, loss2]
+        train: {{lr: 0.05}}
+        budget: {{trials: {trials}, steps: {steps}}}
+        seed: 3
+        """) + extra)
+    return path
+
+
+def sqlite_study(tmp_path: Path, name: str, timeout: float = 60) -> optuna.Study:
+    """The study, once its creator has made it (opening the file earlier would race it)."""
+    db = tmp_path / "reports" / name / "study.db"
+
+    def load():
+        try:
+            if db.exists():
+                study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{db}"))
+                return study if study.user_attrs.get("paretolab") else None
+        except Exception:  # noqa: BLE001 - being created
+            return None
+        return None
+
+    return wait_until(load, timeout, f"study {name}")
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def running_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial | None:
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if str(t.user_attrs.get("host", "")).endswith(f":{pid}"):
+            return t
+    return None
+
+
+def check_exact_budget_after_loss(study: optuna.Study, budget: int, lost: int) -> None:
+    """Exactly ``budget`` trials complete; the lost one is FAIL, not counted, and was retried."""
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == budget
+    assert sum(counts_toward_budget(t.state.name, t.user_attrs) for t in trials) == budget
+    by_number = {t.number: t for t in trials}
+    assert by_number[lost].state == optuna.trial.TrialState.FAIL
+    assert "failure" not in by_number[lost].user_attrs  # lost, not failed by itself
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == lost]
+    assert len(retries) == 1 and retries[0].state == optuna.trial.TrialState.COMPLETE
+    assert retries[0].params == by_number[lost].params  # same configuration, re-run
+    assert not [t for t in trials if t.state in (optuna.trial.TrialState.RUNNING,
+                                                 optuna.trial.TrialState.WAITING)]
+    # nothing else failed and nothing ran beyond the budget
+    assert len(trials) == budget + 1
+
+
+# --- units -----------------------------------------------------------------------------------
+def test_redact_hides_passwords_with_any_characters() -> None:
+    url = f"postgresql+psycopg://bob:{ENCODED}@db.example:5432/studies"
+    assert redact(url) == "postgresql+psycopg://bob:***@db.example:5432/studies"
+    assert redact("postgresql://bob:p@ss:w/rd@host/db") == "postgresql://bob:***@host/db"
+    assert "zz" not in redact("postgresql://host/db?sslmode=require&password=zz")
+    assert redact("sqlite:///reports/x/study.db") == "sqlite:///reports/x/study.db"
+
+
+def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> None:
+    import paretolab.workers as w
+
+    monkeypatch.setattr(w, "usable_cores", lambda: 8)
+    monkeypatch.setattr(w, "visible_gpus", lambda device: [])
+    assert resolve_workers("auto", "auto") == 8
+    slots = plan_workers(3, "auto")
+    assert [s.threads for s in slots] == [3, 3, 2] and sum(s.threads for s in slots) == 8
+    assert all(s.device == "cpu" and s.env["OMP_NUM_THREADS"] == str(s.threads) for s in slots)
+    monkeypatch.setattr(w, "visible_gpus", lambda device: ["0", "3"])
+    assert resolve_workers("auto", "auto") == 2
+    assert resolve_workers("auto", "auto", trials_per_gpu=3) == 6
+    slots = plan_workers(4, "auto")
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "3", "0", "3"]
+    assert {s.device for s in slots} == {"cuda:0"}  # each worker sees only its own GPU
+
+
+# --- SQLite, local workers -------------------------------------------------------------------
+def test_last_trials_are_not_overrun_by_racing_workers(tmp_path, monkeypatch) -> None:
+    """4 workers, budget 6: the study holds exactly 6 trials (no surplus started, none trimmed)."""
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "race", trials=6, steps=5)
+    result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", "4"])
+    assert result.exit_code == 0, result.output
+    trials = sqlite_study(tmp_path, "race").trials
+    assert len(trials) == 6 and all(t.state.name == "COMPLETE" for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2
+
+
+@pytest.mark.slow
+def test_four_sqlite_workers_run_200_fast_trials_without_locking_failures(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "many", trials=200, steps=2)
+    result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", "4"])
+    assert result.exit_code == 0, result.output
+    trials = sqlite_study(tmp_path, "many").trials
+    assert len(trials) == 200
+    assert [t.number for t in trials if t.state.name != "COMPLETE"] == []
+    assert sorted({t.user_attrs["worker"] for t in trials}) == [0, 1, 2, 3]
+    logs = "".join(p.read_text() for p in (tmp_path / "reports" / "many").glob("worker-*.log"))
+    assert "locked" not in logs and "Traceback" not in logs
+
+
+def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_path, monkeypatch) -> None:
+    """sampler: random draws each trial's params from (seed, trial number) only, so a 2-worker
+    run gives the same params and the same objective values per trial number as 1 worker."""
+    monkeypatch.chdir(tmp_path)
+    for name, workers in (("seq", "1"), ("par", "2")):
+        path = study_file(tmp_path, name, trials=10, steps=30, extra="sampler: random\n")
+        result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", workers])
+        assert result.exit_code == 0, result.output
+    seq, par = sqlite_study(tmp_path, "seq").trials, sqlite_study(tmp_path, "par").trials
+    assert len({t.user_attrs["worker"] for t in par}) == 2
+    assert len({tuple(t.params.items()) for t in seq}) == 10  # really sampled
+    for a, b in zip(seq, par, strict=True):
+        assert a.number == b.number and a.params == b.params and a.values == b.values
+        assert a.user_attrs["config"]["seed"] == b.user_attrs["config"]["seed"]
+
+
+def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_config(
+        tmp_path, monkeypatch) -> None:
+    """With TPE the params depend on which trials finished first; each trial's result is still
+    a function of its stored config (params + seed from study seed and trial number)."""
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "tpe2", trials=8, steps=30)
+    result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    for t in sqlite_study(tmp_path, "tpe2").trials:
+        again = train(TrialConfig.from_dict(t.user_attrs["config"]), "cpu")
+        assert again.metrics == t.user_attrs["metrics"]
+
+
+OOM_TASK = """\
+import torch
+from paretolab.tasks.toy import ToyTask
+
+
+class Oom(ToyTask):
+    def __init__(self, big: bool = False, **kw):
+        super().__init__(**kw)
+        self.big = big
+
+    def compute_losses(self, model, batch):
+        if self.big:  # a model too big for the GPU: what CUDA raises then
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().compute_losses(model, batch)
+"""
+
+
+def test_a_trial_out_of_gpu_memory_fails_with_that_reason_and_the_worker_goes_on(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "oomtask.py").write_text(OOM_TASK)
+    path = tmp_path / "oom.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: oom
+        task: oomtask.py:Oom
+        objectives: [loss1, loss2]
+        search: {params: {task.big: [true, false]}}
+        budget: {trials: 12, steps: 40}
+        sampler: random
+        seed: 1
+        """))
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    trials = sqlite_study(tmp_path, "oom").trials
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert failed and len(failed) < len(trials), [t.state.name for t in trials]
+    assert all(t.user_attrs["failure"].startswith("out of GPU memory") for t in failed)
+    assert len(trials) == 12  # a failure with a reason counts toward the budget
+
+
+def test_report_is_refreshed_during_the_run_and_a_failing_refresh_does_not_stop_it(
+        tmp_path, monkeypatch) -> None:
+    import paretolab.report as report
+    from paretolab.runner import run_study
+    from paretolab.spec import load_spec
+    from paretolab.spec_check import check_study
+
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    real = report.write_report
+
+    def flaky(*args, **kwargs):
+        calls.append(time.time())
+        if len(calls) == 1:
+            raise RuntimeError("plotly broke")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report, "write_report", flaky)
+    out = run_study(check_study(load_spec(study_file(tmp_path, "refresh", trials=4, steps=5))),
+                    progress=False, report_every=0.001)
+    assert out.counts["COMPLETE"] == 4
+    assert len(calls) >= 3  # mid-run refreshes plus the final write
+    assert (tmp_path / "reports" / "refresh" / "report.html").is_file()
+
+
+def test_unreachable_storage_at_start_is_one_clear_error_without_the_password(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    url = f"postgresql+psycopg://bob:{ENCODED}@127.0.0.1:{port}/nowhere"
+    path = study_file(tmp_path, "unreach", trials=2, steps=5, extra=f"storage: '{url}'\n")
+    for args in (["run", str(path), "--no-progress"], ["worker", str(path)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "cannot reach storage" in result.output and "Traceback" not in result.output
+        assert ENCODED not in result.output and "s3cr" not in result.output
+
+
+@pytest.mark.slow
+def test_sigkilled_sqlite_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path) -> None:
+    path = study_file(tmp_path, "kill-sqlite", trials=8, steps=3000)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        db = tmp_path / "reports" / "kill-sqlite" / "study.db"
+        wait_until(db.exists, 60, "the study")
+        study = sqlite_study(tmp_path, "kill-sqlite")
+
+        def worker_trial():
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                pid = int(str(t.user_attrs.get("host", ":0")).rsplit(":", 1)[1])
+                if pid and pid != proc.pid:
+                    return t, pid
+            return None
+
+        victim, pid = wait_until(worker_trial, 90, "a worker's running trial")
+        os.kill(pid, signal.SIGKILL)
+        killed_at = time.time()
+        wait_until(lambda: study.get_trials(deepcopy=False)[victim.number].state.name == "FAIL",
+                   30, "the heartbeat to fail the lost trial")
+        assert time.time() - killed_at < 3 + 10  # grace 3 s plus a poll and some slack
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    check_exact_budget_after_loss(study, 8, victim.number)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None:
+    path = study_file(tmp_path, "ctrlc", trials=6, steps=4000)
+    proc = subprocess.Popen([str(BIN / "paretolab"), "run", str(path), "--no-progress", "--workers", "2"],
+                            cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    db = tmp_path / "reports" / "ctrlc" / "study.db"
+    try:
+        wait_until(db.exists, 60, "the study")
+        study = sqlite_study(tmp_path, "ctrlc")
+        wait_until(lambda: len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))) == 2,
+                   90, "two running trials")
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "interrupted" in out and "Traceback" not in out
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    cut = [t for t in trials if t.user_attrs.get("interrupted")]
+    assert len(cut) == 2
+    result = subprocess.run([str(BIN / "paretolab"), "run", str(path), "--no-progress", "--workers", "2"],
+                            cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = study.get_trials(deepcopy=False)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PgServer:
+    def __init__(self, bindir: Path):
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="paretolab-pg-"))
+        self.data = self.root / "data"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # postgres refuses to run as root
+            shutil.chown(self.root, "postgres")
+            os.chmod(self.root, 0o700)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    def cmd(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.as_user, str(self.bindir / tool), *args], capture_output=True,
+                              text=True, check=check, timeout=120)
+
+    def init(self) -> None:
+        pwfile = self.root / "pw"
+        pwfile.write_text("unused-superuser-pw\n")
+        if self.as_user:
+            shutil.chown(pwfile, "postgres")
+        self.cmd("initdb", "-D", str(self.data), "-U", "postgres", "--auth-local=trust",
+                 "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "--no-sync")
+        self.start()
+        self.sql("CREATE USER paretolab PASSWORD 's3cr@t:pw/x'")
+        self.sql("CREATE DATABASE studies OWNER paretolab")
+
+    def start(self) -> None:
+        opts = f"-k {self.root} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self.cmd("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self.cmd("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
+
+    def sql(self, statement: str) -> None:
+        self.cmd("psql", "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                 "-v", "ON_ERROR_STOP=1", "-c", statement)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://paretolab:{ENCODED}@127.0.0.1:{self.port}/studies"
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    bindir = _pg_bin()
+    if bindir is None:
+        if os.environ.get("PARETOLAB_REQUIRE_SYSTEM") == "1":
+            pytest.fail("PostgreSQL binaries (initdb, pg_ctl) are missing: apt-get install postgresql")
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+    server = PgServer(bindir)
+    server.init()
+    yield server
+    server.stop("immediate")
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+def pg_study(server: PgServer, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(server.url))
+
+
+def no_password_anywhere(texts: list[str], directory: Path) -> None:
+    files = [p.read_text(errors="replace") for p in (directory / "reports").rglob("*") if p.is_file()
+             and p.suffix in (".log", ".csv", ".html", ".yaml", ".json")]  # not the study file itself
+    for text in texts + files:
+        assert PASSWORD not in text and ENCODED not in text
+
+
+@pytest.mark.system
+def test_three_workers_on_two_kinds_of_process_share_one_postgresql_study(postgres, tmp_path) -> None:
+    """`paretolab run` (1 worker) plus two `paretolab worker` processes: one study, exact budget."""
+    path = study_file(tmp_path, "pg-three", trials=18, steps=1500, extra=f"storage: '{postgres.url}'\n")
+    run = subprocess.Popen([str(BIN / "paretolab"), "run", str(path), "--no-progress"], cwd=tmp_path,
+                           env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers: list[subprocess.Popen] = []
+    try:
+        wait_until(lambda: "pg-three" in optuna.get_all_study_names(open_storage(postgres.url)), 60,
+                   "the study")
+        workers = [subprocess.Popen([str(BIN / "paretolab"), "worker", str(path)], cwd=tmp_path, env=env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                   for _ in range(2)]
+        outputs = [p.communicate(timeout=300)[0] for p in [run, *workers]]
+    finally:
+        for p in [run, *workers]:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in [run, *workers]] == [0, 0, 0], outputs
+    trials = pg_study(postgres, "pg-three").trials
+    assert len(trials) == 18 and all(t.state.name == "COMPLETE" for t in trials)
+    hosts = {t.user_attrs["host"] for t in trials}
+    assert {h.rsplit(":", 1)[1] for h in hosts} >= {str(w.pid) for w in workers}  # both joined
+    assert "postgresql+psycopg://paretolab:***@" in outputs[0]
+    no_password_anywhere(outputs, tmp_path)
+
+
+@pytest.mark.system
+@pytest.mark.slow
+def test_sigkilled_postgresql_worker_trial_is_failed_by_heartbeat_and_retried(postgres, tmp_path) -> None:
+    path = study_file(tmp_path, "pg-kill", trials=8, steps=3000, extra=f"storage: '{postgres.url}'\n")
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    run = subprocess.Popen([sys.executable, "run.py", str(path), "1"], cwd=tmp_path, env=env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    victim_proc = None
+    try:
+        wait_until(lambda: "pg-kill" in optuna.get_all_study_names(open_storage(postgres.url)), 60, "the study")
+        victim_proc = subprocess.Popen([str(BIN / "paretolab"), "worker", str(path), "--heartbeat-interval", "1",
+                                        "--grace-period", "3", "--max-retries", "2"], cwd=tmp_path, env=env(),
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        study = pg_study(postgres, "pg-kill")
+        victim = wait_until(lambda: running_trial_of(study, victim_proc.pid), 90, "the worker's trial")
+        victim_proc.kill()  # SIGKILL: a lost machine
+        killed_at = time.time()
+        wait_until(lambda: study.get_trials(deepcopy=False)[victim.number].state.name == "FAIL", 30,
+                   "the heartbeat to fail the lost trial")
+        assert time.time() - killed_at < 3 + 10
+        out, _ = run.communicate(timeout=240)
+    finally:
+        for p in (run, victim_proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert run.returncode == 0, out
+    check_exact_budget_after_loss(study, 8, victim.number)
+
+
+@pytest.mark.system
+@pytest.mark.slow
+def test_storage_lost_during_a_run_stops_workers_clearly_and_keeps_finished_trials(postgres, tmp_path) -> None:
+    path = study_file(tmp_path, "pg-lost", trials=12, steps=1500, extra=f"storage: '{postgres.url}'\n")
+    worker_args = ["--heartbeat-interval", "1", "--grace-period", "3", "--storage-patience", "4"]
+    # the study exists once `run` starts it; here a worker does all the work
+    first = subprocess.run([str(BIN / "paretolab"), "validate", str(path)], cwd=tmp_path, env=env(),
+                           capture_output=True, text=True)
+    assert first.returncode == 0, first.stdout + first.stderr
+    from paretolab.spec import load_spec
+    from paretolab.spec_check import check_study
+    from paretolab.study import open_study
+
+    open_study(check_study(load_spec(path)), create=True)
+    proc = subprocess.Popen([str(BIN / "paretolab"), "worker", str(path), *worker_args], cwd=tmp_path,
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        study = pg_study(postgres, "pg-lost")
+        wait_until(lambda: sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) >= 2,
+                   120, "two finished trials")
+        done_before = {t.number: t.values for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"}
+        postgres.stop("immediate")
+        stopped_at = time.time()
+        out, _ = proc.communicate(timeout=90)
+        elapsed = time.time() - stopped_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        postgres.start()
+    assert proc.returncode == 2, out
+    assert "lost the study storage" in out and "Traceback" not in out, out
+    assert elapsed < 4 + 60, elapsed  # patience + one trial + back-off slack
+    no_password_anywhere([out], tmp_path)
+    study = pg_study(postgres, "pg-lost")
+    kept = {t.number: t.values for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"}
+    assert all(kept[n] == v for n, v in done_before.items())
+    # the server is back: the same command resumes and finishes the budget exactly
+    again = subprocess.run([str(BIN / "paretolab"), "worker", str(path), *worker_args], cwd=tmp_path,
+                           env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    trials = pg_study(postgres, "pg-lost").get_trials(deepcopy=False)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 12
