@@ -47,16 +47,17 @@ class StudyProgress:
         self.progress.__exit__(*exc)
 
     def update(self) -> None:
+        if not self.enabled:  # nothing is shown: skip reading every trial and the front
+            return
         records = load_records(self.study)
         done = sum(1 for r in records if r.counts_toward_budget)
         failed = [r for r in records if r.state == "FAIL"]
         for r in failed:
             if r.number not in self.seen_failures:
                 self.seen_failures.add(r.number)
-                if self.enabled:
-                    msg = r.user_attrs.get("failure", "worker lost")
-                    self.progress.console.print(
-                        Text.assemble((f"trial {r.number} failed: ", "yellow"), str(msg)))
+                msg = r.user_attrs.get("failure", "worker lost")
+                self.progress.console.print(
+                    Text.assemble((f"trial {r.number} failed: ", "yellow"), str(msg)))
         summary = front_summary(self.meta, records)
         hv = f"{summary.hypervolume:.4g}" if len(summary.numbers) else "-"
         self.progress.update(self.task_id, completed=min(done, self.meta.trials_budget),

@@ -41,7 +41,8 @@ from optuna.trial import TrialState
 from paretolab.errors import StorageError, UserError
 from paretolab.objective import Objective
 from paretolab.progress import StudyProgress
-from paretolab.records import FrontSummary, StudyMeta, count_done, front_summary, load_records
+from paretolab.records import (FrontSummary, StudyMeta, count_done, counts_toward_budget,
+                               front_summary, load_records)
 from paretolab.spec import StudySpec
 from paretolab.spec_check import CheckedStudy, check_study
 from paretolab.storage import StudyLock, is_storage_error, redact
@@ -106,9 +107,10 @@ def _quiet_background_errors() -> None:
 
 
 def _counts(study: optuna.Study) -> tuple[int, int]:
-    """(finished trials that count toward the budget, RUNNING trials)."""
-    running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    return count_done(study), running
+    """(finished trials that count toward the budget, RUNNING trials), from one storage read."""
+    trials = study.get_trials(deepcopy=False)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    return sum(counts_toward_budget(t.state.name, t.user_attrs) for t in trials), running
 
 
 def _budget_reached(study: optuna.Study, budget: int) -> bool:

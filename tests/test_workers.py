@@ -92,7 +92,8 @@ def wait_until(predicate, timeout: float, what: str, poll: float = 0.2):
 
 def running_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial | None:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if str(t.user_attrs.get("host", "")).endswith(f":{pid}"):
+        # once it has its configuration: a kill before sampling would leave nothing to re-run
+        if str(t.user_attrs.get("host", "")).endswith(f":{pid}") and "config" in t.user_attrs:
             return t
     return None
 
@@ -288,7 +289,7 @@ def test_sigkilled_sqlite_worker_trial_is_failed_by_heartbeat_and_retried(tmp_pa
         def worker_trial():
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 pid = int(str(t.user_attrs.get("host", ":0")).rsplit(":", 1)[1])
-                if pid and pid != proc.pid:
+                if pid and pid != proc.pid and "config" in t.user_attrs:
                     return t, pid
             return None
 
