@@ -6,7 +6,8 @@ Methods (all on paretolab's real Objective: real training trials, static balance
               per-loss weights w_k ~ [0, 1] (``search.weights: {ranges: ...}``)
   auto        paretolab's ``sampler: auto`` with simplex weights
   auto+moasha ``auto`` plus ``pruning: {method: moasha}`` (rungs ``min_steps * eta**k``, first
-              rung steps / 9; ``auto+moasha:<min_steps>`` sets the first rung)
+              rung steps / 9, agreement guard on; ``auto+moasha:<min_steps>`` sets the first
+              rung; ``auto+moasha-unguarded`` switches the guard off)
   random      RandomSampler with simplex weights
 and, for the evidence behind ``auto`` (``--variants``):
   tpe-simplex independent TPE (Optuna's default) on the simplex parameterisation
@@ -62,9 +63,11 @@ def spec_text(task: str, method: str, seed: int, trials: int) -> str:
     objs = ", ".join(f"{{name: {n}, direction: {d}}}" for n, d in objectives)
     indep = method in ("tpe-indep", "mtpe-indep")
     weights = ("{ranges: {" + ", ".join(f"{n}: [0.0, 1.0]" for n in losses) + "}}") if indep else "simplex"
-    # "auto+moasha" = first rung at steps / eta**2; "auto+moasha:<min_steps>" sets the first rung
+    # "auto+moasha" = first rung at steps / eta**2 with the agreement guard (the defaults);
+    # "auto+moasha:<min_steps>" sets the first rung; "auto+moasha-unguarded" = no guard
     first = int(method.split(":")[1]) if ":" in method else steps // ETA ** 2
-    pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {ETA}}}\n" \
+    guard = ", min_agreement: null" if "unguarded" in method else ""
+    pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {ETA}{guard}}}\n" \
         if method.startswith("auto+moasha") else ""
     return (f"name: bench-{task}-{method}-{seed}\ntask: {block}\nlosses: [{', '.join(losses)}]\n"
             f"objectives: [{objs}]\nsearch: {{weights: {weights}}}\ntrain: {{lr: {lr}}}\n"
@@ -97,6 +100,7 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore")
     from paretolab.objective import Objective
+    from paretolab.records import trial_attrs
     from paretolab.spec import parse_spec
     from paretolab.spec_check import check_study
 
@@ -112,8 +116,8 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
     while len(study.trials) < max_trials and spent < budget_steps:
         study.optimize(objective, n_trials=1, catch=(Exception,))
         t = study.trials[-1]
-        spent += int(t.user_attrs.get("steps", spec.budget.steps if t.state.name == "COMPLETE" else 0))
-    rows = [{"state": t.state.name, "steps": int(t.user_attrs.get("steps", 0)),
+        spent += int(trial_attrs(t).get("steps", spec.budget.steps if t.state.name == "COMPLETE" else 0))
+    rows = [{"state": t.state.name, "steps": int(trial_attrs(t).get("steps", 0)),
              "values": list(t.values) if t.values is not None else None} for t in study.trials]
     return {"task": task, "method": method, "seed": seed, "rows": rows,
             "wall_s": time.perf_counter() - start}

@@ -42,11 +42,16 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _check(path: Path) -> Any:
+def _check(path: Path, **updates: Any) -> Any:
+    """Load and check a study file; ``updates`` (e.g. ``storage`` from a flag) replace fields."""
     from paretolab.spec import load_spec
     from paretolab.spec_check import check_study
 
-    return check_study(load_spec(path))
+    spec = load_spec(path)
+    updates = {k: v for k, v in updates.items() if v is not None}
+    if updates:
+        spec = spec.model_copy(update=updates)
+    return check_study(spec)
 
 
 @app.command()
@@ -73,10 +78,14 @@ def schema() -> None:
 def run(
     study: Annotated[Path, typer.Argument(help="the study file")],
     workers: Annotated[str | None, typer.Option(help="worker processes (N or auto)")] = None,
+    storage: Annotated[str | None, typer.Option(
+        help="storage URL, e.g. postgresql://user:pass@host/db to share the study with "
+        "'paretolab worker' on other machines (default: the file's, else SQLite in the study "
+        "directory)")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
     """Run (or resume) a study to its trial budget, then print the front."""
-    checked = _check(study)
+    checked = _check(study, storage=storage)
     from paretolab.runner import run_study
 
     outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
@@ -265,19 +274,14 @@ def worker(
     import socket
 
     from paretolab.runner import _setup_logging, run_worker, worker_device
-    from paretolab.spec import load_spec
-    from paretolab.spec_check import check_study
     from paretolab.storage import redact
     from paretolab.workers import WorkerOptions
 
-    spec = load_spec(study)
-    updates = {k: v for k, v in (("storage", storage), ("device", device)) if v is not None}
-    if updates:
-        spec = spec.model_copy(update=updates)
+    checked = _check(study, storage=storage, device=device)
+    spec = checked.spec
     if spec.storage_url.startswith("sqlite"):
         err.print("[yellow]note[/]: SQLite storage: only workers on this machine can share it; "
                   "use --storage postgresql://... for several machines")
-    checked = check_study(spec)
     options = WorkerOptions.from_spec(spec, heartbeat_interval=heartbeat_interval,
                                       grace_period=grace_period, max_retries=max_retries,
                                       storage_patience=storage_patience)

@@ -18,6 +18,15 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   trial continues if its position is within the top ``ceil(n / eta)`` of the ``n`` trials at the
   rung. While fewer than ``min_trials`` (default ``eta``) trials have reached a rung, every trial
   continues there (nothing to compare with yet).
+* **Agreement guard** (ours, in the spirit of the ranking-consistency check of PASHA, Bohdal
+  et al., ICLR 2023, which trusts a low budget only once it ranks trials as a higher one
+  does): pruning at a rung
+  is only as good as the rung's standing predicts the final one. A rung prunes only once
+  ``agreement_trials`` COMPLETE trials have a record there and, over them, Kendall's tau
+  between each objective at the rung and at the end is at least ``min_agreement`` (the
+  smallest tau over the objectives counts; a constant objective counts as 0). Otherwise every
+  trial continues there, and the complete trials it produces are the evidence for the next
+  decision. ``min_agreement: null`` switches the guard off.
 * Nobody waits: a decision uses what storage holds at that moment, so it works the same for
   one worker, several processes, or several machines sharing a storage URL.
 * A **pruned** trial keeps its last rung's metrics (``metrics``), ``pruned_at`` (the rung step),
@@ -39,6 +48,7 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab import dominance
+from paretolab.records import RESULT_KEY
 
 RUNG_PREFIX = "rung:"
 
@@ -77,6 +87,7 @@ class RungDecision:
     n: int  # trials that reached the rung (this one included)
     n_keep: int  # how many of them continue at most (ceil(n / eta), or n below min_trials)
     rank: int  # non-dominated rank at the rung (0 = front)
+    agreement: float | None = None  # the rung's agreement with final values (None: not judged)
 
 
 def rung_table(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> list[RungEntry]:
@@ -116,6 +127,25 @@ def rung_order(entries: Sequence[RungEntry], directions: Sequence[str]) -> tuple
     return [entries[i].trial for i in order], ranks
 
 
+def rung_agreement(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> tuple[int, float]:
+    """(n, tau): the COMPLETE trials with a record at rung ``step`` and the smallest, over the
+    objectives, Kendall's tau between their values at the rung and their final values."""
+    from scipy.stats import kendalltau
+
+    key = rung_key(step)
+    pairs = [(t.user_attrs[key]["values"], t.values) for t in trials
+             if t.state == TrialState.COMPLETE and t.values is not None and t.user_attrs.get(key)]
+    if len(pairs) < 2:
+        return len(pairs), float("nan")
+    early = np.array([p[0] for p in pairs], dtype=float)
+    final = np.array([p[1] for p in pairs], dtype=float)
+    taus = []
+    for k in range(final.shape[1]):
+        tau = kendalltau(early[:, k], final[:, k]).statistic
+        taus.append(0.0 if not np.isfinite(tau) else float(tau))
+    return len(pairs), min(taus)
+
+
 def decide(entries: Sequence[RungEntry], trial_number: int, directions: Sequence[str], eta: int,
            min_trials: int | None = None) -> RungDecision:
     """Does ``trial_number`` (which must be among ``entries``) continue past this rung?"""
@@ -137,9 +167,12 @@ class MOASHA:
 
     def __init__(self, *, min_steps: int, eta: int, total_steps: int, objectives: Sequence[str],
                  directions: Sequence[str], violation: Callable[[dict[str, float]], float] | None = None,
-                 min_trials: int | None = None):
+                 min_trials: int | None = None, min_agreement: float | None = None,
+                 agreement_trials: int = 5):
         self.eta = int(eta)
         self.min_trials = self.eta if min_trials is None else int(min_trials)
+        self.min_agreement = min_agreement
+        self.agreement_trials = int(agreement_trials)
         self.rungs = rung_steps(min_steps, eta, total_steps)
         self.objectives = list(objectives)
         self.directions = list(directions)
@@ -159,14 +192,13 @@ class MOASHA:
                 rung = pending.pop(0)
                 decision = self.check(trial, rung, step, metrics)
                 if not decision.keep:
-                    trial.set_user_attr("pruned_at", rung)
-                    trial.set_user_attr("prune_decision", {
-                        "position": decision.position, "n": decision.n, "n_keep": decision.n_keep,
-                        "rank": decision.rank})
-                    trial.set_user_attr("metrics", dict(metrics))
-                    trial.set_user_attr("curves", curves)
-                    trial.set_user_attr("steps", step)
-                    trial.set_user_attr("wall_time_s", time.perf_counter() - start)
+                    trial.set_user_attr(RESULT_KEY, {
+                        "pruned_at": rung, "prune_decision": {
+                            "position": decision.position, "n": decision.n,
+                            "n_keep": decision.n_keep, "rank": decision.rank,
+                            "agreement": decision.agreement},
+                        "metrics": dict(metrics), "curves": curves, "steps": step,
+                        "wall_time_s": time.perf_counter() - start})
                     raise optuna.TrialPruned(
                         f"dominated at rung {rung} steps: place {decision.position + 1} of "
                         f"{decision.n}, only the top {decision.n_keep} continue")
@@ -182,7 +214,14 @@ class MOASHA:
         entries = rung_table(trials, rung)
         if trial.number not in {e.trial for e in entries}:  # storage read raced the write: add it
             entries.append(RungEntry(trial.number, tuple(values), float(self.violation(metrics))))
-        return decide(entries, trial.number, self.directions, self.eta, self.min_trials)
+        decision = decide(entries, trial.number, self.directions, self.eta, self.min_trials)
+        if self.min_agreement is None or decision.keep:
+            return decision
+        n, tau = rung_agreement(trials, rung)
+        trusted = n >= self.agreement_trials and tau >= self.min_agreement
+        # ranked out; pruned only where this rung's standing has predicted the final one
+        return RungDecision(not trusted, decision.position, decision.n, decision.n_keep,
+                            decision.rank, tau if n >= 2 else None)
 
 
 def make_pruner(spec: Any) -> MOASHA | None:
@@ -197,4 +236,5 @@ def make_pruner(spec: Any) -> MOASHA | None:
 
     return MOASHA(min_steps=cfg.resolved_min_steps(spec.budget.steps), eta=cfg.eta,
                   total_steps=spec.budget.steps, objectives=spec.objective_names,
-                  directions=spec.directions, violation=violation, min_trials=cfg.min_trials)
+                  directions=spec.directions, violation=violation, min_trials=cfg.min_trials,
+                  min_agreement=cfg.min_agreement, agreement_trials=cfg.agreement_trials)

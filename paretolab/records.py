@@ -17,6 +17,28 @@ from optuna.trial import TrialState
 from paretolab import dominance
 
 META_KEY = "paretolab"
+START_KEY = "start"  # written once when a trial starts: {"config", "worker", "host"}
+RESULT_KEY = "result"  # written once when it ends: {"metrics", "curves", "steps", "wall_time_s", ...}
+
+
+def trial_attrs(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's user attributes as readers see them: one flat dict.
+
+    A trial writes two bundled attributes (``start`` and ``result``, one storage round trip
+    each, not one per key) and, on failure, ``failure`` / ``traceback`` / ``interrupted``;
+    pruning adds its rung records. This view merges the bundles into top-level keys
+    (``config``, ``worker``, ``host``, ``metrics``, ``curves``, ``steps``, ``wall_time_s``,
+    ``device``, ...) and adds ``knobs``: the trial's searched settings (its params other than
+    the weights). Studies written before the bundling, with one attribute per key, read the same.
+    """
+    raw = t.user_attrs
+    flat = {k: v for k, v in raw.items() if k not in (START_KEY, RESULT_KEY)}
+    for key in (START_KEY, RESULT_KEY):
+        bundle = raw.get(key)
+        if isinstance(bundle, dict):
+            flat.update(bundle)
+    flat.setdefault("knobs", {k: v for k, v in t.params.items() if not k.startswith(("u.", "w."))})
+    return flat
 
 
 @dataclass(frozen=True)
@@ -79,15 +101,16 @@ class TrialRecord:
 
 def trial_record(t: optuna.trial.FrozenTrial) -> TrialRecord:
     constraints = getattr(t, "constraints", None) or {}
+    attrs = trial_attrs(t)
     return TrialRecord(
         number=t.number,
         state=t.state.name,
         values=list(t.values) if t.values is not None else None,
         violations={k: float(v) for k, v in constraints.items()},
-        metrics=dict(t.user_attrs.get("metrics") or {}),
-        config=dict(t.user_attrs.get("config") or {}),
+        metrics=dict(attrs.get("metrics") or {}),
+        config=dict(attrs.get("config") or {}),
         duration_s=t.duration.total_seconds() if t.duration is not None else None,
-        user_attrs=dict(t.user_attrs),
+        user_attrs=attrs,
     )
 
 

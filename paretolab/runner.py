@@ -1,7 +1,7 @@
 """Running a study: worker processes, budget, progress, faults, clean Ctrl-C, tables at the end.
 
-One worker runs in this process; ``workers: N`` starts N processes on the same storage (the
-study is created here first, workers load it); ``paretolab worker`` on other machines joins a
+Worker 0 runs in this process; ``workers: N`` also starts N-1 processes on the same storage
+(the study is created here first, workers load it); ``paretolab worker`` on other machines joins a
 study in a PostgreSQL storage the same way. Every worker loops:
 
 1. take the study lock (``StudyLock``: flock for SQLite, a PostgreSQL advisory lock otherwise);
@@ -148,24 +148,25 @@ class _NoLock:
         pass
 
 
-def worker_loop(study: optuna.Study, objective: Objective, budget: int, deadline: float | None,
+def worker_loop(study: optuna.Study, objective: Any, budget: int, deadline: float | None,
                 callback: Any = None, *, lock: Any = None, storage_patience: float = 120.0,
-                poll: float = 1.0, label: str | None = None) -> None:
+                poll: float = 1.0, stale_every: float = 0.0) -> None:
     """Run trials one at a time until the budget (or the wall-clock deadline) is reached.
 
-    See the module docstring for the lock / stale / budget protocol.
+    See the module docstring for the lock / stale / budget protocol. Stale trials are looked
+    for at most every ``stale_every`` seconds (a lost worker cannot be noticed before its grace
+    period anyway), so a fast trial does not pay that query each time.
     """
     lock = lock or _NoLock()
     callbacks = [callback] if callback else None
-    host = label or f"{socket.gethostname()}:{os.getpid()}"
 
     def start_trial(trial: optuna.Trial) -> Any:
         lock.release()  # the trial exists (RUNNING): it now counts for every other worker
-        trial.set_user_attr("host", host)
         return objective(trial)
 
     failing_since: float | None = None
     delay = 0.5
+    last_stale = -float("inf")
     while True:
         if deadline is not None and time.time() >= deadline:
             return
@@ -173,7 +174,9 @@ def worker_loop(study: optuna.Study, objective: Objective, budget: int, deadline
         try:
             lock.acquire()
             try:
-                _fail_stale(study)
+                if time.monotonic() - last_stale >= stale_every:
+                    _fail_stale(study)
+                    last_stale = time.monotonic()
                 done, running = _counts(study)
                 if done >= budget:
                     return
@@ -223,12 +226,14 @@ def run_worker(checked: CheckedStudy, options: WorkerOptions, *, device: str, wo
     """
     spec = checked.spec
     study = open_study(checked, create=False, storage_options=options.storage_kwargs())
-    objective = Objective(checked, device, worker=worker)  # type: ignore[arg-type]
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    objective = Objective(checked, device, worker=worker, host=host)  # type: ignore[arg-type]
     lock = StudyLock(spec.storage_url, spec.name)
     poll = max(0.2, min(2.0, options.heartbeat_interval / 2))
     try:
         worker_loop(study, objective, spec.budget.trials, deadline, callback, lock=lock,
-                    storage_patience=options.storage_patience, poll=poll)
+                    storage_patience=options.storage_patience, poll=poll,
+                    stale_every=options.heartbeat_interval)
         return False
     except KeyboardInterrupt:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a 2nd Ctrl-C must not cut cleanup
@@ -320,7 +325,7 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
                 interrupted = run_worker(checked, options, device=worker_device(spec.device, 0),
                                          worker=0, deadline=deadline, callback=after_trial)
             else:
-                interrupted = _run_processes(checked, n_workers, deadline, view, options, refresh)
+                interrupted = _run_parallel(checked, n_workers, deadline, view, options, refresh)
     finally:
         try:
             records = load_records(study)
@@ -351,22 +356,29 @@ def _lost_reason(attrs: dict[str, Any]) -> str:
     return f"lost (worker {host} died or stopped beating); redone" if host else "lost (worker died); redone"
 
 
-def _run_processes(checked: CheckedStudy, n_workers: int, deadline: float | None,
-                   view: StudyProgress, options: WorkerOptions, refresh: Any = None) -> bool:
-    """Start the worker processes, refresh progress from storage, stop them all on Ctrl-C.
+class _Children:
+    """The spawned worker processes of a local parallel run (workers 1..N-1; 0 is this process).
 
-    A worker killed by a signal (OOM killer, ``kill -9``) is replaced while the budget is not
-    reached, at most ``n_workers * max(1, max_retries)`` times in one run.
+    ``watch`` replaces a worker killed by a signal (OOM killer, ``kill -9``) while the budget
+    is not reached, at most ``n_workers * max(1, max_retries)`` times in one run, and refreshes
+    the progress view and the report about once a second.
     """
-    spec = checked.spec
-    ctx = mp.get_context("spawn")
-    data = spec.model_dump(mode="json")
-    slots = plan_workers(n_workers, spec.device)
-    opts = dict(options.__dict__)
 
-    def start(slot: Any) -> Any:
-        proc = ctx.Process(target=_worker_main, name=f"paretolab-worker-{slot.index}",
-                           args=(data, spec.source, slot.index, slot.device, slot.threads, deadline, opts))
+    def __init__(self, checked: CheckedStudy, slots: list[Any], deadline: float | None,
+                 options: WorkerOptions, view: StudyProgress, refresh: Any = None):
+        self.spec = checked.spec
+        self.ctx = mp.get_context("spawn")  # a clean interpreter: no inherited CUDA or thread state
+        self.data = self.spec.model_dump(mode="json")
+        self.slots, self.deadline, self.view, self.refresh = slots, deadline, view, refresh
+        self.opts = dict(options.__dict__)
+        self.respawns_left = (len(slots) + 1) * max(1, options.max_retries)
+        self.procs: dict[int, Any] = {}
+        self.stopping = threading.Event()
+
+    def start(self, slot: Any) -> None:
+        proc = self.ctx.Process(target=_worker_main, name=f"paretolab-worker-{slot.index}",
+                                args=(self.data, self.spec.source, slot.index, slot.device, slot.threads,
+                                      self.deadline, self.opts))
         saved = {k: os.environ.get(k) for k in slot.env}
         os.environ.update(slot.env)  # the spawned interpreter starts with this environment
         try:
@@ -377,44 +389,92 @@ def _run_processes(checked: CheckedStudy, n_workers: int, deadline: float | None
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        return proc
+        self.procs[slot.index] = proc
 
-    procs = {slot.index: start(slot) for slot in slots}
-    respawns_left = n_workers * max(1, options.max_retries)
-    last_view = 0.0
-    try:
-        while any(p.is_alive() for p in procs.values()):
-            for slot in slots:
-                p = procs[slot.index]
-                p.join(timeout=0.2 / n_workers)
+    def alive(self) -> bool:
+        return any(p.is_alive() for p in self.procs.values())
+
+    def watch(self, until_done: bool) -> None:
+        """Poll the children until ``stopping`` is set (or, with ``until_done``, all have ended)."""
+        last_view = 0.0
+        while not self.stopping.is_set() and (self.alive() or not until_done):
+            for slot in self.slots:
+                p = self.procs[slot.index]
+                p.join(timeout=0.2 / len(self.slots))
                 if (not p.is_alive() and p.exitcode is not None and p.exitcode < 0
-                        and p.exitcode != -signal.SIGINT and respawns_left > 0):
+                        and p.exitcode != -signal.SIGINT and self.respawns_left > 0
+                        and not self.stopping.is_set()):
                     try:
-                        done = count_done(view.study)
+                        done = count_done(self.view.study)
                     except Exception:  # noqa: BLE001 - storage trouble: the workers report it
-                        done = spec.budget.trials
-                    if done < spec.budget.trials:
+                        done = self.spec.budget.trials
+                    if done < self.spec.budget.trials:
                         log.warning("worker %s died (signal %s); starting a new one", slot.index, -p.exitcode)
-                        respawns_left -= 1
-                        procs[slot.index] = start(slot)
+                        self.respawns_left -= 1
+                        self.start(slot)
             if time.monotonic() - last_view >= 1.0:
                 last_view = time.monotonic()
                 try:
-                    view.update()
-                    if refresh is not None:
-                        refresh()
+                    self.view.update()
+                    if self.refresh is not None:
+                        self.refresh()
                 except Exception as exc:  # noqa: BLE001 - the display must not stop the workers
                     if not _storage_failure(exc):
-                        raise
-        return False
-    except KeyboardInterrupt:
-        # a terminal sends SIGINT to every worker too; a lone `kill -INT` does not: pass it on
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                        log.warning("progress view: %s: %s", type(exc).__name__, exc)
+
+    def watch_in_background(self) -> threading.Thread:
+        def target() -> None:
+            try:
+                self.watch(until_done=False)
+            except Exception as exc:  # noqa: BLE001 - logged; the workers go on
+                log.warning("worker watcher stopped: %s: %s", type(exc).__name__, exc)
+
+        thread = threading.Thread(target=target, name="paretolab-watch", daemon=True)
+        thread.start()
+        return thread
+
+
+def _run_parallel(checked: CheckedStudy, n_workers: int, deadline: float | None,
+                  view: StudyProgress, options: WorkerOptions, refresh: Any = None) -> bool:
+    """Worker 0 in this process, workers 1..N-1 spawned; Ctrl-C stops them all. True if stopped.
+
+    Running worker 0 here saves one interpreter start (torch and the task imported again) and
+    lets trials begin while the other workers are still starting.
+    """
+    import torch
+
+    spec = checked.spec
+    slots = plan_workers(n_workers, spec.device)
+    children = _Children(checked, slots[1:], deadline, options, view, refresh)
+    for slot in slots[1:]:
+        children.start(slot)
+    threads = torch.get_num_threads()
+    watcher = children.watch_in_background()
+    interrupted = False
+    try:
+        if not slots[0].device.startswith("cuda"):
+            torch.set_num_threads(slots[0].threads)
         try:
-            _stop_all(procs)
+            interrupted = run_worker(checked, options, device=worker_device(spec.device, 0),
+                                     worker=0, deadline=deadline)
         finally:
-            signal.signal(signal.SIGINT, previous)
-        return True
+            torch.set_num_threads(threads)
+            children.stopping.set()
+            watcher.join()
+        if not interrupted:
+            children.stopping.clear()
+            children.watch(until_done=True)  # the others finish their last trials
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        if interrupted or children.alive():
+            # a terminal sends SIGINT to every worker too; a lone `kill -INT` does not: pass it on
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                _stop_all(children.procs)
+            finally:
+                signal.signal(signal.SIGINT, previous)
+    return interrupted
 
 
 def _stop_all(procs: dict[int, Any]) -> None:

@@ -341,6 +341,12 @@ class PruningSpec(_Model):
     eta: int = Field(3, ge=2, description="reduction factor: the top 1/eta continue at each rung")
     min_trials: int | None = Field(None, ge=1, description="trials that must have reached a rung "
                                    "before it prunes anything (default: eta)")
+    min_agreement: float | None = Field(
+        0.3, ge=-1, le=1, description="a rung prunes only while, over the complete trials that "
+        "passed it, Kendall's tau between each objective at the rung and at the end is at least "
+        "this (early standing must predict final standing); null: always prune")
+    agreement_trials: int = Field(5, ge=2, description="complete trials that passed a rung "
+                                  "before its agreement is judged (the rung prunes nothing before)")
 
     @model_validator(mode="before")
     @classmethod
@@ -352,6 +358,24 @@ class PruningSpec(_Model):
     def resolved_min_steps(self, steps: int) -> int:
         """The first rung for a trial budget of ``steps``."""
         return self.min_steps if self.min_steps is not None else max(1, steps // self.eta ** 2)
+
+
+class FaultSpec(_Model):
+    """How workers notice a lost worker and a lost storage (see :mod:`paretolab.runner`)."""
+
+    heartbeat_interval: int = Field(10, ge=1, description="seconds between a running trial's heartbeats")
+    grace_period: int = Field(30, ge=2, description="a trial without a heartbeat for this long is "
+                              "lost (its worker died): it is failed and re-run")
+    max_retries: int = Field(2, ge=0, description="re-runs of a lost trial with the same params and seed")
+    storage_patience: float = Field(120.0, gt=0, description="seconds a worker keeps retrying a "
+                                    "lost storage (with back-off) before it stops with an error")
+
+    @model_validator(mode="after")
+    def _grace(self) -> FaultSpec:
+        if self.grace_period <= self.heartbeat_interval:
+            raise ValueError(f"grace_period ({self.grace_period} s) must be longer than "
+                             f"heartbeat_interval ({self.heartbeat_interval} s)")
+        return self
 
 
 class TaskSpec(_Model):
@@ -387,7 +411,10 @@ class StudySpec(_Model):
     storage: str | None = Field(None, description="Optuna storage URL; default: SQLite file in "
                                 "the study directory")
     output_dir: str | None = Field(None, description="default: reports/<name>")
-    workers: int | Literal["auto"] = 1
+    workers: int | Literal["auto"] = Field(1, description="worker processes: N, or auto (one "
+                                           "per GPU, else one per CPU core)")
+    trials_per_gpu: int = Field(1, ge=1, description="with workers: auto, workers per GPU")
+    faults: FaultSpec = Field(default_factory=FaultSpec)
     device: str = "auto"
     seed: int = 0
 

@@ -16,10 +16,8 @@ from paretolab import storage as _storage
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """Fault-handling settings shared by ``run`` and ``worker`` (keyword options / CLI flags).
-
-    Until the study file has these fields they come from ``getattr(spec, name, default)``.
-    """
+    """Fault-handling settings shared by ``run`` and ``worker``: the study file's ``faults``
+    section and ``trials_per_gpu``, overridden by keyword options / CLI flags."""
 
     heartbeat_interval: int = _storage.HEARTBEAT_INTERVAL_S  # seconds between heartbeats
     grace_period: int = _storage.GRACE_PERIOD_S  # no heartbeat this long: the trial is failed
@@ -30,15 +28,19 @@ class WorkerOptions:
 
     @classmethod
     def from_spec(cls, spec: Any, **overrides: Any) -> WorkerOptions:
-        values = {k: getattr(spec, k, cls.__dataclass_fields__[k].default)  # type: ignore[attr-defined]
-                  for k in cls.__dataclass_fields__}  # type: ignore[attr-defined]
+        fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+        values = {k: fields[k].default for k in fields}
+        faults = getattr(spec, "faults", None)
+        if faults is not None:
+            values.update(faults.model_dump())
+        values["trials_per_gpu"] = getattr(spec, "trials_per_gpu", values["trials_per_gpu"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         opts = cls(**values)
         if opts.grace_period <= opts.heartbeat_interval:
             from paretolab.errors import SpecError
 
             raise SpecError(f"grace_period ({opts.grace_period} s) must be longer than "
-                            f"heartbeat_interval ({opts.heartbeat_interval} s)", where="grace_period")
+                            f"heartbeat_interval ({opts.heartbeat_interval} s)", where="faults.grace_period")
         return opts
 
     def storage_kwargs(self) -> dict[str, int]:

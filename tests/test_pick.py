@@ -22,6 +22,7 @@ from paretolab.errors import UserError
 from paretolab.pick import load_pick
 from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage
+from paretolab.records import trial_attrs
 
 runner = CliRunner()
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -86,14 +87,14 @@ def test_knee_pick_writes_pick_yaml_with_everything_to_rebuild_the_trial(here: P
     assert len(re.findall(r"│\s+\d+\s+│", output)) >= 2
     trial = trials(here)[expected]
     assert doc["objectives"] == dict(zip(["loss1", "loss2"], trial.values))
-    assert doc["config"] == trial.user_attrs["config"]
-    assert doc["weights"] == trial.user_attrs["config"]["weights"]
-    assert doc["balancer"] == trial.user_attrs["config"]["balancer"]
+    assert doc["config"] == trial_attrs(trial)["config"]
+    assert doc["weights"] == trial_attrs(trial)["config"]["weights"]
+    assert doc["balancer"] == trial_attrs(trial)["config"]["balancer"]
     assert set(doc["balancer"]["settings"]) >= {"schedule", "schedule_warmup"}
-    assert doc["knobs"] == trial.user_attrs["knobs"] and doc["knobs"]
+    assert doc["knobs"] == trial_attrs(trial)["knobs"] and doc["knobs"]
     assert doc["task"] == "toy" and doc["task_params"] == {"start": [0.0, 0.0]}
-    assert doc["seed"] == trial.user_attrs["config"]["seed"] and doc["train"]["lr"] == 0.05
-    assert TrialConfig.from_dict(doc["config"]).to_dict() == trial.user_attrs["config"]
+    assert doc["seed"] == trial_attrs(trial)["config"]["seed"] and doc["train"]["lr"] == 0.05
+    assert TrialConfig.from_dict(doc["config"]).to_dict() == trial_attrs(trial)["config"]
 
 
 @pytest.mark.parametrize("method", ["asf", "pseudo-weights"])
@@ -140,7 +141,7 @@ def test_a_specific_trial_round_trips_to_an_identical_balancer(here: Path) -> No
     cli("pick", "reports/my-study", "--trial", "2")
     doc = picked(here)
     assert doc["trial"] == 2 and doc["method"] == "trial"
-    config = trials(here)[2].user_attrs["config"]
+    config = trial_attrs(trials(here)[2])["config"]
     p = paretolab.load_pick(here / "reports" / "my-study" / "pick.yaml")
     original = make_balancer(config["balancer"]["method"], list(config["loss_groups"]),
                              config["weights"], config["balancer"]["settings"])

@@ -10,11 +10,13 @@ import optuna
 import pytest
 
 from paretolab.objective import Objective
-from paretolab.pruning import MOASHA, RungEntry, decide, rung_key, rung_order, rung_steps, rung_table
+from paretolab.pruning import (MOASHA, RungEntry, decide, rung_agreement, rung_key, rung_order, rung_steps,
+                               rung_table)
 from paretolab.records import StudyMeta, front_summary, load_records
 from paretolab.spec import parse_spec
 from paretolab.spec_check import check_study
 from paretolab.errors import SpecError
+from paretolab.records import trial_attrs
 from paretolab.tables import front_frame, trials_frame
 
 MIN2 = ["minimize", "minimize"]
@@ -124,6 +126,52 @@ def test_a_rung_decision_sees_the_rung_records_of_another_worker(tmp_path: Path)
     assert sorted(e.trial for e in entries) == [0, 1, 2, 3, 4]
 
 
+# --- the agreement guard: a rung prunes only where its standing predicted the final one ------
+def _study_with_history(early_final: list[tuple[list[float], list[float]]], rung: int) -> optuna.Study:
+    """Complete trials with a record at ``rung`` (early values) and final values."""
+    study = optuna.create_study(directions=MIN2)
+    for early, final in early_final:
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, values=final,
+            user_attrs={rung_key(rung): {"values": early, "violation": 0.0}}))
+    return study
+
+
+def _judge_a_dominated_newcomer(study: optuna.Study, **guard) -> "RungDecision":
+    pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2, **guard)
+    trial = study.ask()
+    return pruner.check(trial, 10, 10, {"a": 99.0, "b": 99.0})  # worse than everyone at the rung
+
+
+def test_rung_agreement_is_the_smallest_kendall_tau_over_the_objectives() -> None:
+    same = [([i, 10 - i], [2 * i, 20 - 2 * i]) for i in range(6)]  # same order on both objectives
+    n, tau = rung_agreement(_study_with_history(same, 10).trials, 10)
+    assert n == 6 and tau == pytest.approx(1.0)
+    flipped = [([i, 10 - i], [2 * i, 2 * i]) for i in range(6)]  # objective b's order reversed
+    assert rung_agreement(_study_with_history(flipped, 10).trials, 10)[1] == pytest.approx(-1.0)
+    flat = [([1.0, i], [i, i]) for i in range(6)]  # a constant at the rung says nothing
+    assert rung_agreement(_study_with_history(flat, 10).trials, 10)[1] == 0.0
+
+
+def test_a_rung_whose_standing_reverses_at_the_end_does_not_prune() -> None:
+    reversed_ = [([i, i], [10 - i, 10 - i]) for i in range(6)]  # early leaders end last (toy)
+    decision = _judge_a_dominated_newcomer(_study_with_history(reversed_, 10), min_agreement=0.3)
+    assert decision.keep and decision.position == 6 and decision.agreement == pytest.approx(-1.0)
+
+
+def test_a_rung_that_predicts_the_end_prunes_the_dominated_trial() -> None:
+    consistent = [([i, i], [i + 0.5, i + 0.5]) for i in range(6)]
+    decision = _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement=0.3)
+    assert not decision.keep and decision.agreement == pytest.approx(1.0)
+
+
+def test_a_rung_prunes_nothing_until_enough_complete_trials_passed_it() -> None:
+    consistent = [([i, i], [i, i]) for i in range(4)]  # 4 complete, agreement_trials 5
+    assert _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement=0.3).keep
+    # without the guard the same rung table prunes it
+    assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10)).keep
+
+
 # --- a pruned trial in a real study and in the tables ----------------------------------------
 def _toy_spec(tmp_path: Path, name: str, extra: str = "") -> str:
     return textwrap.dedent(f"""\
@@ -134,7 +182,7 @@ def _toy_spec(tmp_path: Path, name: str, extra: str = "") -> str:
         search: {{weights: {{fixed: {{loss1: 0.5, loss2: 0.5}}}}}}
         train: {{lr: 0.05}}
         budget: {{trials: 3, steps: 40, eval_every: 10}}
-        pruning: {{method: moasha, min_steps: 10, eta: 2, min_trials: 2}}
+        pruning: {{method: moasha, min_steps: 10, eta: 2, min_trials: 2, min_agreement: null}}
         {extra}""")
 
 
@@ -146,12 +194,12 @@ def test_a_pruned_trial_keeps_its_rung_values_and_stays_off_the_front(tmp_path: 
     study.optimize(objective, n_trials=2, catch=(Exception,))
     first, second = study.trials
     # fixed weights, deterministic toy: identical vectors at the rung, so the later trial loses
-    assert first.state.name == "COMPLETE" and first.user_attrs["steps"] == 40
+    assert first.state.name == "COMPLETE" and trial_attrs(first)["steps"] == 40
     assert second.state.name == "PRUNED" and second.values is None
-    assert second.user_attrs["pruned_at"] == 10 and second.user_attrs["steps"] == 10
-    rung = second.user_attrs[rung_key(10)]
-    assert second.user_attrs["metrics"]["loss1"] == rung["values"][0]
-    assert first.user_attrs[rung_key(10)]["values"] == rung["values"]
+    assert trial_attrs(second)["pruned_at"] == 10 and trial_attrs(second)["steps"] == 10
+    rung = trial_attrs(second)[rung_key(10)]
+    assert trial_attrs(second)["metrics"]["loss1"] == rung["values"][0]
+    assert trial_attrs(first)[rung_key(10)]["values"] == rung["values"]
     assert second.constraints  # last rung's feasibility recorded
 
     meta = StudyMeta.from_spec(spec, checked.balanced_names)
@@ -189,13 +237,13 @@ def test_two_worker_processes_prune_one_study_together(tmp_path: Path) -> None:
         p.join(180)
         assert p.exitcode == 0
     trials = optuna.load_study(study_name=spec.name, storage=url).get_trials()
-    assert len(trials) == 10 and {t.user_attrs["worker"] for t in trials} == {0, 1}
+    assert len(trials) == 10 and {trial_attrs(t)["worker"] for t in trials} == {0, 1}
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert any(t.state.name == "PRUNED" for t in trials)
     # every rung decision counted the records in storage, the other worker's included
     for t in trials:
         if t.state.name == "PRUNED":
-            others = [e for e in rung_table(trials, t.user_attrs["pruned_at"])
-                      if trials[e.trial].user_attrs["worker"] != t.user_attrs["worker"]]
-            assert t.user_attrs["prune_decision"]["n"] >= 2
+            others = [e for e in rung_table(trials, trial_attrs(t)["pruned_at"])
+                      if trial_attrs(trials[e.trial])["worker"] != trial_attrs(t)["worker"]]
+            assert trial_attrs(t)["prune_decision"]["n"] >= 2
             assert others  # the other worker had records at that rung too

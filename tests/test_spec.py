@@ -97,6 +97,8 @@ BAD_FILES: list[tuple[str, str, str]] = [
     ("unknown-nested-field", BASE + "budget:\n  trials: 3\n  stepz: 4\n", "budget.stepz"),
     ("wrong-type", BASE + "budget:\n  trials: many\n", "budget.trials"),
     ("negative-trials", BASE + "budget: {trials: 0}\n", "budget.trials"),
+    ("grace-not-above-heartbeat", BASE + "faults: {heartbeat_interval: 30, grace_period: 30}\n",
+     "grace_period (30 s) must be longer than heartbeat_interval"),
     ("bad-direction", "name: s\ntask: toy\nobjectives:\n  - {name: loss1, direction: up}\n",
      "objectives.0.direction"),
     ("duplicate-objective", "name: s\ntask: toy\nobjectives: [loss1, loss1]\n", "listed twice"),

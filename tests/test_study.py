@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from paretolab.cli import app
 from paretolab.dominance import nondominated_mask
-from paretolab.records import StudyMeta
+from paretolab.records import StudyMeta, trial_attrs
 from paretolab.search_space import TrialConfig, trial_seed
 from paretolab.spec import load_spec
 from paretolab.spec_check import check_study
@@ -89,12 +89,12 @@ def test_end_to_end_study_on_each_builtin_task(tmp_path: Path, monkeypatch: pyte
     assert weights.nunique().min() > 1  # actually sampled
     study = load(study_dir, f"e2e-{task}")
     t = study.trials[0]
-    assert t.user_attrs["device"] == "cpu" and t.user_attrs["wall_time_s"] > 0
-    curves = t.user_attrs["curves"]
+    assert trial_attrs(t)["device"] == "cpu" and trial_attrs(t)["wall_time_s"] > 0
+    curves = trial_attrs(t)["curves"]
     assert curves["step"][-1] == load_spec(path).budget.steps
     for name in objectives:
         assert len(curves[name]) == len(curves["step"])
-        assert curves[name][-1] == pytest.approx(t.user_attrs["metrics"][name])
+        assert curves[name][-1] == pytest.approx(trial_attrs(t)["metrics"][name])
 
 
 def test_training_really_moves_toward_the_pareto_set_on_toy(tmp_path: Path) -> None:
@@ -132,10 +132,10 @@ def test_same_trial_number_and_seed_reproduce_the_same_result(tmp_path: Path, mo
     for ta, tb in zip(a, b):
         assert ta.params == tb.params
         assert ta.values == tb.values
-        assert ta.user_attrs["config"]["seed"] == trial_seed(7, ta.number)
+        assert trial_attrs(ta)["config"]["seed"] == trial_seed(7, ta.number)
     # and one trial re-run by itself from its stored config gives the same metrics
-    config = TrialConfig.from_dict(a[1].user_attrs["config"])
-    assert train(config, "cpu").metrics == a[1].user_attrs["metrics"]
+    config = TrialConfig.from_dict(trial_attrs(a[1])["config"])
+    assert train(config, "cpu").metrics == trial_attrs(a[1])["metrics"]
 
 
 USER_TASKS = """\
@@ -238,7 +238,7 @@ def test_resume_after_interruption_continues_to_the_budget(tmp_path: Path, monke
     study = load(tmp_path / "reports" / "resume", "resume")
     states = [t.state.name for t in study.trials]
     assert states == ["COMPLETE", "COMPLETE", "FAIL"]
-    assert study.trials[2].user_attrs["interrupted"] is True
+    assert trial_attrs(study.trials[2])["interrupted"] is True
     assert (tmp_path / "reports" / "resume" / "trials.csv").is_file()  # tables written on Ctrl-C
 
     monkeypatch.setattr(objective_module, "train", real_train)
@@ -294,8 +294,8 @@ def test_groups_sum_terms_before_the_balancer(tmp_path: Path, monkeypatch) -> No
     trials = pd.read_csv(tmp_path / "reports" / "grouped" / "trials.csv")
     assert sorted(c for c in trials.columns if c.startswith("w:")) == ["w:fit", "w:l1"]
     study = load(tmp_path / "reports" / "grouped", "grouped")
-    assert study.trials[0].user_attrs["config"]["loss_groups"]["fit"] == {"ce": 1.0, "confidence": 0.5}
-    assert "loss:fit" in study.trials[0].user_attrs["curves"]
+    assert trial_attrs(study.trials[0])["config"]["loss_groups"]["fit"] == {"ce": 1.0, "confidence": 0.5}
+    assert "loss:fit" in trial_attrs(study.trials[0])["curves"]
 
 
 def test_balancers_are_searched_with_conditional_settings_and_record_conflict(tmp_path, monkeypatch) -> None:
@@ -312,14 +312,14 @@ def test_balancers_are_searched_with_conditional_settings_and_record_conflict(tm
     run_cli("run", str(path), "--no-progress")
     study = load(tmp_path / "reports" / "balancers", "balancers")
     assert all(t.state.name == "COMPLETE" for t in study.trials)
-    methods = {t.user_attrs["config"]["balancer"]["method"] for t in study.trials}
+    methods = {trial_attrs(t)["config"]["balancer"]["method"] for t in study.trials}
     assert len(methods) >= 3
     for t in study.trials:
-        method = t.user_attrs["config"]["balancer"]["method"]
+        method = trial_attrs(t)["config"]["balancer"]["method"]
         assert ("rgb.lambd" in t.params) == (method == "rgb")  # conditional parameter
         if method == "rgb":
-            assert t.user_attrs["config"]["balancer"]["settings"]["lambd"] == t.params["rgb.lambd"]
-        conflict = t.user_attrs.get("conflict")
+            assert trial_attrs(t)["config"]["balancer"]["settings"]["lambd"] == t.params["rgb.lambd"]
+        conflict = trial_attrs(t).get("conflict")
         if method in ("upgrad", "rgb"):  # gradient level: recorded for free at each evaluation
             assert conflict["step"] == [4, 8, 12]
             assert set(conflict) == {"step", "cos:task0|task1", "cos:task0|task2", "cos:task1|task2"}

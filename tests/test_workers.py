@@ -24,7 +24,8 @@ import pytest
 from typer.testing import CliRunner
 
 from paretolab.cli import app
-from paretolab.records import counts_toward_budget
+from paretolab.records import counts_toward_budget, trial_attrs
+from paretolab.spec import load_spec
 from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage, redact
 from paretolab.trainer import train
@@ -93,7 +94,7 @@ def wait_until(predicate, timeout: float, what: str, poll: float = 0.2):
 def running_trial_of(study: optuna.Study, pid: int) -> optuna.trial.FrozenTrial | None:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         # once it has its configuration: a kill before sampling would leave nothing to re-run
-        if str(t.user_attrs.get("host", "")).endswith(f":{pid}") and "config" in t.user_attrs:
+        if str(trial_attrs(t).get("host", "")).endswith(f":{pid}") and "config" in trial_attrs(t):
             return t
     return None
 
@@ -103,13 +104,14 @@ def check_exact_budget_after_loss(study: optuna.Study, budget: int, lost: int) -
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == budget
-    assert sum(counts_toward_budget(t.state.name, t.user_attrs) for t in trials) == budget
+    assert sum(counts_toward_budget(t.state.name, trial_attrs(t)) for t in trials) == budget
     by_number = {t.number: t for t in trials}
     assert by_number[lost].state == optuna.trial.TrialState.FAIL
-    assert "failure" not in by_number[lost].user_attrs  # lost, not failed by itself
+    assert "failure" not in trial_attrs(by_number[lost])  # lost, not failed by itself
     retries = [t for t in trials if t.system_attrs.get("failed_trial") == lost]
     assert len(retries) == 1 and retries[0].state == optuna.trial.TrialState.COMPLETE
     assert retries[0].params == by_number[lost].params  # same configuration, re-run
+    assert trial_attrs(retries[0])["config"]["seed"] == trial_attrs(by_number[lost])["config"]["seed"]
     assert not [t for t in trials if t.state in (optuna.trial.TrialState.RUNNING,
                                                  optuna.trial.TrialState.WAITING)]
     # nothing else failed and nothing ran beyond the budget
@@ -146,24 +148,24 @@ def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> No
 def test_last_trials_are_not_overrun_by_racing_workers(tmp_path, monkeypatch) -> None:
     """4 workers, budget 6: the study holds exactly 6 trials (no surplus started, none trimmed)."""
     monkeypatch.chdir(tmp_path)
-    path = study_file(tmp_path, "race", trials=6, steps=5)
+    path = study_file(tmp_path, "race", trials=6, steps=1000)  # trials outlast the workers' start-up
     result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", "4"])
     assert result.exit_code == 0, result.output
     trials = sqlite_study(tmp_path, "race").trials
     assert len(trials) == 6 and all(t.state.name == "COMPLETE" for t in trials)
-    assert len({t.user_attrs["worker"] for t in trials}) >= 2
+    assert len({trial_attrs(t)["worker"] for t in trials}) >= 2
 
 
 @pytest.mark.slow
-def test_four_sqlite_workers_run_200_fast_trials_without_locking_failures(tmp_path, monkeypatch) -> None:
+def test_four_sqlite_workers_run_4_x_200_fast_trials_without_locking_failures(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    path = study_file(tmp_path, "many", trials=200, steps=2)
+    path = study_file(tmp_path, "many", trials=800, steps=2)
     result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", "4"])
     assert result.exit_code == 0, result.output
     trials = sqlite_study(tmp_path, "many").trials
-    assert len(trials) == 200
+    assert len(trials) == 800
     assert [t.number for t in trials if t.state.name != "COMPLETE"] == []
-    assert sorted({t.user_attrs["worker"] for t in trials}) == [0, 1, 2, 3]
+    assert sorted({trial_attrs(t)["worker"] for t in trials}) == [0, 1, 2, 3]
     logs = "".join(p.read_text() for p in (tmp_path / "reports" / "many").glob("worker-*.log"))
     assert "locked" not in logs and "Traceback" not in logs
 
@@ -173,15 +175,15 @@ def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_pa
     run gives the same params and the same objective values per trial number as 1 worker."""
     monkeypatch.chdir(tmp_path)
     for name, workers in (("seq", "1"), ("par", "2")):
-        path = study_file(tmp_path, name, trials=10, steps=30, extra="sampler: random\n")
+        path = study_file(tmp_path, name, trials=10, steps=500, extra="sampler: random\n")
         result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", workers])
         assert result.exit_code == 0, result.output
     seq, par = sqlite_study(tmp_path, "seq").trials, sqlite_study(tmp_path, "par").trials
-    assert len({t.user_attrs["worker"] for t in par}) == 2
+    assert len({trial_attrs(t)["worker"] for t in par}) == 2
     assert len({tuple(t.params.items()) for t in seq}) == 10  # really sampled
     for a, b in zip(seq, par, strict=True):
         assert a.number == b.number and a.params == b.params and a.values == b.values
-        assert a.user_attrs["config"]["seed"] == b.user_attrs["config"]["seed"]
+        assert trial_attrs(a)["config"]["seed"] == trial_attrs(b)["config"]["seed"]
 
 
 def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_config(
@@ -193,8 +195,8 @@ def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_co
     result = runner.invoke(app, ["run", str(path), "--no-progress", "--workers", "2"])
     assert result.exit_code == 0, result.output
     for t in sqlite_study(tmp_path, "tpe2").trials:
-        again = train(TrialConfig.from_dict(t.user_attrs["config"]), "cpu")
-        assert again.metrics == t.user_attrs["metrics"]
+        again = train(TrialConfig.from_dict(trial_attrs(t)["config"]), "cpu")
+        assert again.metrics == trial_attrs(t)["metrics"]
 
 
 OOM_TASK = """\
@@ -232,8 +234,35 @@ def test_a_trial_out_of_gpu_memory_fails_with_that_reason_and_the_worker_goes_on
     trials = sqlite_study(tmp_path, "oom").trials
     failed = [t for t in trials if t.state.name == "FAIL"]
     assert failed and len(failed) < len(trials), [t.state.name for t in trials]
-    assert all(t.user_attrs["failure"].startswith("out of GPU memory") for t in failed)
+    assert all(trial_attrs(t)["failure"].startswith("out of GPU memory") for t in failed)
     assert len(trials) == 12  # a failure with a reason counts toward the budget
+
+
+def test_run_storage_flag_puts_the_study_where_it_says(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "elsewhere", trials=2, steps=5)
+    url = f"sqlite:///{tmp_path / 'shared' / 'all.db'}"
+    result = runner.invoke(app, ["run", str(path), "--no-progress", "--storage", url])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "shared" / "all.db").is_file()
+    assert not (tmp_path / "reports" / "elsewhere" / "study.db").exists()
+    study = optuna.load_study(study_name="elsewhere", storage=url)
+    assert len(study.trials) == 2
+
+
+def test_fault_settings_come_from_the_study_file_and_flags_override_them(tmp_path) -> None:
+    from paretolab.workers import WorkerOptions
+
+    path = study_file(tmp_path, "faults", trials=2, steps=5, extra=textwrap.dedent("""\
+        trials_per_gpu: 2
+        faults: {heartbeat_interval: 2, grace_period: 7, max_retries: 5, storage_patience: 9}
+        """))
+    spec = load_spec(path)
+    opts = WorkerOptions.from_spec(spec)
+    assert (opts.heartbeat_interval, opts.grace_period, opts.max_retries, opts.storage_patience,
+            opts.trials_per_gpu) == (2, 7, 5, 9.0, 2)
+    assert WorkerOptions.from_spec(spec, max_retries=0).max_retries == 0
+    assert WorkerOptions.from_spec(load_spec(study_file(tmp_path, "plain", 2, 5))).grace_period == 30
 
 
 def test_report_is_refreshed_during_the_run_and_a_failing_refresh_does_not_stop_it(
@@ -288,8 +317,8 @@ def test_sigkilled_sqlite_worker_trial_is_failed_by_heartbeat_and_retried(tmp_pa
 
         def worker_trial():
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                pid = int(str(t.user_attrs.get("host", ":0")).rsplit(":", 1)[1])
-                if pid and pid != proc.pid and "config" in t.user_attrs:
+                pid = int(str(trial_attrs(t).get("host", ":0")).rsplit(":", 1)[1])
+                if pid and pid != proc.pid and "config" in trial_attrs(t):
                     return t, pid
             return None
 
@@ -328,7 +357,7 @@ def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None
     assert "interrupted" in out and "Traceback" not in out
     trials = study.get_trials(deepcopy=False)
     assert not [t for t in trials if t.state.name == "RUNNING"]
-    cut = [t for t in trials if t.user_attrs.get("interrupted")]
+    cut = [t for t in trials if trial_attrs(t).get("interrupted")]
     assert len(cut) == 2
     result = subprocess.run([str(BIN / "paretolab"), "run", str(path), "--no-progress", "--workers", "2"],
                             cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
@@ -418,16 +447,18 @@ def no_password_anywhere(texts: list[str], directory: Path) -> None:
 
 @pytest.mark.system
 def test_three_workers_on_two_kinds_of_process_share_one_postgresql_study(postgres, tmp_path) -> None:
-    """`paretolab run` (1 worker) plus two `paretolab worker` processes: one study, exact budget."""
-    path = study_file(tmp_path, "pg-three", trials=18, steps=1500, extra=f"storage: '{postgres.url}'\n")
-    run = subprocess.Popen([str(BIN / "paretolab"), "run", str(path), "--no-progress"], cwd=tmp_path,
-                           env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    """`paretolab run` (1 worker) plus two `paretolab worker` processes: one study, exact budget.
+    The README's two-machine recipe: the study file names no storage, both get --storage."""
+    path = study_file(tmp_path, "pg-three", trials=18, steps=1500)
+    run = subprocess.Popen([str(BIN / "paretolab"), "run", str(path), "--no-progress", "--storage", postgres.url],
+                           cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     workers: list[subprocess.Popen] = []
     try:
         wait_until(lambda: "pg-three" in optuna.get_all_study_names(open_storage(postgres.url)), 60,
                    "the study")
-        workers = [subprocess.Popen([str(BIN / "paretolab"), "worker", str(path)], cwd=tmp_path, env=env(),
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        workers = [subprocess.Popen([str(BIN / "paretolab"), "worker", str(path), "--storage", postgres.url],
+                                    cwd=tmp_path, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
                    for _ in range(2)]
         outputs = [p.communicate(timeout=300)[0] for p in [run, *workers]]
     finally:
@@ -437,7 +468,7 @@ def test_three_workers_on_two_kinds_of_process_share_one_postgresql_study(postgr
     assert [p.returncode for p in [run, *workers]] == [0, 0, 0], outputs
     trials = pg_study(postgres, "pg-three").trials
     assert len(trials) == 18 and all(t.state.name == "COMPLETE" for t in trials)
-    hosts = {t.user_attrs["host"] for t in trials}
+    hosts = {trial_attrs(t)["host"] for t in trials}
     assert {h.rsplit(":", 1)[1] for h in hosts} >= {str(w.pid) for w in workers}  # both joined
     assert "postgresql+psycopg://paretolab:***@" in outputs[0]
     no_password_anywhere(outputs, tmp_path)
