@@ -101,6 +101,41 @@ def bare_run(root: Path, trials: int, steps: int) -> tuple[float, float]:
     return time.perf_counter() - start, cycle_s(f"sqlite:///{root}/bare/study.db", "bare")
 
 
+def breakdown(root: Path, trials: int, steps: int) -> None:
+    """Where paretolab's per-trial time goes: perf_counter around the calls of one 1-worker run."""
+    import collections
+    import functools
+
+    import paretolab.objective as objective_mod
+    import paretolab.runner as runner_mod
+
+    spent: dict[str, float] = collections.defaultdict(float)
+    calls: collections.Counter = collections.Counter()
+
+    def timed(owner: object, name: str) -> None:
+        inner = getattr(owner, name)
+
+        @functools.wraps(inner)
+        def wrapper(*args: object, **kwargs: object) -> object:
+            start = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - start
+                calls[name] += 1
+
+        setattr(owner, name, wrapper)
+
+    for owner, name in ((runner_mod, "_counts"), (runner_mod, "_fail_stale"), (objective_mod, "train"),
+                        (objective_mod, "suggest_config"), (optuna.Trial, "set_user_attr")):
+        timed(owner, name)
+    _, _, cycle = paretolab_timed(write_spec(root, "breakdown", trials, steps), 1)
+    print(f"\n### Where a paretolab trial's time goes ({trials} trials x {steps} steps, 1 worker)\n")
+    print(f"trial cycle {1e3 * cycle:.1f} ms; per trial:")
+    for name in spent:
+        print(f"- {name}: {1e3 * spent[name] / trials:.2f} ms ({calls[name]} calls)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=40)
@@ -108,6 +143,8 @@ def main() -> None:
     parser.add_argument("--cpu-trials", type=int, default=24)
     parser.add_argument("--cpu-steps", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--breakdown", action="store_true", help="also time the parts of a trial")
+    parser.add_argument("--overhead-only", action="store_true", help="skip the throughput runs")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     import torch
@@ -138,6 +175,10 @@ def main() -> None:
     print(f"\nper-trial overhead (median of {args.repeats}): paretolab / bare = {per_trial:.3f}x "
           f"({1e3 * extra:+.1f} ms per trial); goal <= 1.05x")
     print(f"end to end (median; includes the final tables and report.html): {end_to_end:.3f}x")
+    if args.breakdown:
+        breakdown(root, n, args.steps)
+    if args.overhead_only:
+        return
 
     print(f"\n### Throughput, CPU-bound trials ({args.cpu_trials} toy trials x {args.cpu_steps} steps)\n")
     print("| workers | wall s (best of %d) | trials/s end to end | speed-up | trials/s steady state | speed-up |"

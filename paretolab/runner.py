@@ -398,6 +398,8 @@ class _Children:
         """Poll the children until ``stopping`` is set (or, with ``until_done``, all have ended)."""
         last_view = 0.0
         while not self.stopping.is_set() and (self.alive() or not until_done):
+            if not self.alive():  # all ended (errors are in their logs): nothing to poll
+                self.stopping.wait(0.2)
             for slot in self.slots:
                 p = self.procs[slot.index]
                 p.join(timeout=0.2 / len(self.slots))
