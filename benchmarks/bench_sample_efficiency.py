@@ -6,8 +6,8 @@ Methods (all on paretolab's real Objective: real training trials, static balance
               per-loss weights w_k ~ [0, 1] (``search.weights: {ranges: ...}``)
   auto        paretolab's ``sampler: auto`` with simplex weights
   auto+moasha ``auto`` plus ``pruning: {method: moasha}`` (rungs ``min_steps * eta**k``, first
-              rung steps / 9, agreement guard on; ``auto+moasha:<min_steps>`` sets the first
-              rung; ``auto+moasha-unguarded`` switches the guard off)
+              rung steps / 9, agreement guard on; ``auto+moasha:<min_steps>[:<eta>]`` sets the
+              first rung (and eta); ``auto+moasha-unguarded`` switches the guard off)
   random      RandomSampler with simplex weights
 and, for the evidence behind ``auto`` (``--variants``):
   tpe-simplex independent TPE (Optuna's default) on the simplex parameterisation
@@ -65,9 +65,12 @@ def spec_text(task: str, method: str, seed: int, trials: int) -> str:
     weights = ("{ranges: {" + ", ".join(f"{n}: [0.0, 1.0]" for n in losses) + "}}") if indep else "simplex"
     # "auto+moasha" = first rung at steps / eta**2 with the agreement guard (the defaults);
     # "auto+moasha:<min_steps>" sets the first rung; "auto+moasha-unguarded" = no guard
-    first = int(method.split(":")[1]) if ":" in method else steps // ETA ** 2
+    # "auto+moasha:<min_steps>:<eta>" also sets eta
+    parts = method.split(":")
+    eta = int(parts[2]) if len(parts) > 2 else ETA
+    first = int(parts[1]) if len(parts) > 1 else steps // eta ** 2
     guard = ", min_agreement: null" if "unguarded" in method else ""
-    pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {ETA}{guard}}}\n" \
+    pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {eta}{guard}}}\n" \
         if method.startswith("auto+moasha") else ""
     return (f"name: bench-{task}-{method}-{seed}\ntask: {block}\nlosses: [{', '.join(losses)}]\n"
             f"objectives: [{objs}]\nsearch: {{weights: {weights}}}\ntrain: {{lr: {lr}}}\n"
