@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -213,12 +214,13 @@ def test_a_pruned_trial_keeps_its_rung_values_and_stays_off_the_front(tmp_path: 
     assert list(front_frame(meta, trials)["trial"]) == [0]
 
 
-def _real_worker(text: str, url: str, worker: int, n: int) -> None:
+def _real_worker(text: str, url: str, worker: int, n: int, ready: Any) -> None:
     import torch
     torch.set_num_threads(1)
     spec = parse_spec(text)
     checked = check_study(spec, check_storage_reachable=False)
     study = optuna.load_study(study_name=spec.name, storage=url)
+    ready.wait(120)  # both processes start their trials together, so their rungs interleave
     study.optimize(Objective(checked, "cpu", worker=worker), n_trials=n, catch=(Exception,))
 
 
@@ -230,7 +232,8 @@ def test_two_worker_processes_prune_one_study_together(tmp_path: Path) -> None:
     optuna.create_study(study_name=spec.name, storage=url, directions=spec.directions,
                         sampler=optuna.samplers.RandomSampler(seed=0))
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_real_worker, args=(text, url, w, 5)) for w in (0, 1)]
+    ready = ctx.Barrier(2)
+    procs = [ctx.Process(target=_real_worker, args=(text, url, w, 5, ready)) for w in (0, 1)]
     for p in procs:
         p.start()
     for p in procs:
@@ -240,10 +243,10 @@ def test_two_worker_processes_prune_one_study_together(tmp_path: Path) -> None:
     assert len(trials) == 10 and {trial_attrs(t)["worker"] for t in trials} == {0, 1}
     assert all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert any(t.state.name == "PRUNED" for t in trials)
-    # every rung decision counted the records in storage, the other worker's included
-    for t in trials:
-        if t.state.name == "PRUNED":
-            others = [e for e in rung_table(trials, trial_attrs(t)["pruned_at"])
-                      if trial_attrs(trials[e.trial])["worker"] != trial_attrs(t)["worker"]]
-            assert trial_attrs(t)["prune_decision"]["n"] >= 2
-            assert others  # the other worker had records at that rung too
+    # rung decisions counted the records in storage, the other worker's included (a trial
+    # pruned at a late rung may find none of the other's there: those may all have stopped
+    # earlier, so this holds for some pruned trial, not necessarily every one)
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert all(trial_attrs(t)["prune_decision"]["n"] >= 2 for t in pruned)
+    assert any(trial_attrs(trials[e.trial])["worker"] != trial_attrs(t)["worker"]
+               for t in pruned for e in rung_table(trials, trial_attrs(t)["pruned_at"]))
