@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import re
+import time
 import warnings
 import zlib
 from pathlib import Path
@@ -21,6 +22,7 @@ HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 30
 MAX_RETRIES = 2  # a trial lost with its worker is re-run with the same params this many times
 SQLITE_BUSY_TIMEOUT_S = 300
+SQLITE_CREATE_ATTEMPTS = 5  # opening a fresh SQLite file that another process is creating
 
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/?#@]*):(?P<pw>.*)@(?P<host>[^@/?#]*)")
@@ -89,10 +91,23 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
             callback = None
             if max_retries:
                 callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                              heartbeat_interval=heartbeat_interval,
-                                              grace_period=grace_period,
-                                              heartbeat_stale_trial_callback=callback)
+            for attempt in range(SQLITE_CREATE_ATTEMPTS if path is not None else 1):
+                try:
+                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                                      heartbeat_interval=heartbeat_interval,
+                                                      grace_period=grace_period,
+                                                      heartbeat_stale_trial_callback=callback)
+                except Exception as exc:  # noqa: BLE001 - retried below, else reported
+                    # two processes opening a fresh SQLite file at once (a run starting while a
+                    # dashboard or `paretolab report` opens it) both create the tables; the
+                    # loser fails ("table ... already exists", "database is locked", a unique
+                    # alembic_version row) and succeeds on a second look, when they are there
+                    import sqlalchemy.exc as sa_exc
+
+                    if not isinstance(exc, sa_exc.DBAPIError) or attempt == SQLITE_CREATE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.2 * (attempt + 1))
+            raise AssertionError("unreachable")  # pragma: no cover
     except ImportError as exc:
         raise StorageError(f"the driver for {redact(url)} is not installed ({exc})", where="storage",
                            hint="pip install the database driver (psycopg[binary] for PostgreSQL)") from None

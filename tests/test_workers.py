@@ -238,6 +238,36 @@ def test_a_trial_out_of_gpu_memory_fails_with_that_reason_and_the_worker_goes_on
     assert len(trials) == 12  # a failure with a reason counts toward the budget
 
 
+def test_processes_opening_a_fresh_sqlite_file_at_once_all_get_the_storage(tmp_path, monkeypatch) -> None:
+    """A run starting while a dashboard or `paretolab report` opens the same new file: both
+    create the tables and the loser fails ('table ... already exists'); open_storage looks again."""
+    import threading
+
+    import paretolab.storage as storage_mod
+
+    def open_together(n: int, url: str) -> list[str]:
+        barrier, errors = threading.Barrier(n), []
+
+        def one() -> None:
+            barrier.wait()
+            try:
+                open_storage(url)
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return errors
+
+    for i in range(5):
+        assert open_together(6, f"sqlite:///{tmp_path / f'fresh{i}.db'}") == []
+    monkeypatch.setattr(storage_mod, "SQLITE_CREATE_ATTEMPTS", 1)  # the race is real without it
+    assert any(open_together(6, f"sqlite:///{tmp_path / f'once{i}.db'}") for i in range(5))
+
+
 def test_run_storage_flag_puts_the_study_where_it_says(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     path = study_file(tmp_path, "elsewhere", trials=2, steps=5)
