@@ -29,8 +29,10 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   decision. ``min_agreement: null`` switches the guard off.
 * Nobody waits: a decision uses what storage holds at that moment, so it works the same for
   one worker, several processes, or several machines sharing a storage URL.
-* A **pruned** trial keeps its last rung's metrics (``metrics``), ``pruned_at`` (the rung step),
-  ``steps`` actually trained and its partial curves, then raises :class:`optuna.TrialPruned`:
+* A **pruned** trial keeps, in its ``result`` attribute (read flat by
+  :func:`paretolab.records.trial_attrs`), its last rung's metrics (``metrics``), ``pruned_at``
+  (the rung step), ``steps`` actually trained and its partial curves, then raises
+  :class:`optuna.TrialPruned`:
   it ends PRUNED without values, shows as pruned in the tables and report, counts toward the
   trial budget, and never enters the front (which uses COMPLETE trials only).
 """
