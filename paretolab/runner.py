@@ -45,7 +45,7 @@ from paretolab.records import (FrontSummary, StudyMeta, count_done, counts_towar
                                front_summary, load_records)
 from paretolab.spec import StudySpec
 from paretolab.spec_check import CheckedStudy, check_study
-from paretolab.storage import StudyLock, is_storage_error, redact
+from paretolab.storage import STORAGE_PATIENCE_S, StudyLock, is_storage_error, redact
 from paretolab.study import open_study
 from paretolab.tables import write_tables
 from paretolab.workers import WorkerOptions, plan_workers, resolve_workers
@@ -149,7 +149,7 @@ class _NoLock:
 
 
 def worker_loop(study: optuna.Study, objective: Any, budget: int, deadline: float | None,
-                callback: Any = None, *, lock: Any = None, storage_patience: float = 120.0,
+                callback: Any = None, *, lock: Any = None, storage_patience: float = STORAGE_PATIENCE_S,
                 poll: float = 1.0, stale_every: float = 0.0) -> None:
     """Run trials one at a time until the budget (or the wall-clock deadline) is reached.
 

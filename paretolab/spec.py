@@ -17,6 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
                       model_validator)
 
 from paretolab.errors import SpecError
+from paretolab.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S
 
 SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc")
 TRAIN_KNOBS = ("lr", "optimizer", "batch_size", "weight_decay", "momentum", "grad_clip",
@@ -363,11 +364,11 @@ class PruningSpec(_Model):
 class FaultSpec(_Model):
     """How workers notice a lost worker and a lost storage (see :mod:`paretolab.runner`)."""
 
-    heartbeat_interval: int = Field(10, ge=1, description="seconds between a running trial's heartbeats")
-    grace_period: int = Field(30, ge=2, description="a trial without a heartbeat for this long is "
+    heartbeat_interval: int = Field(HEARTBEAT_INTERVAL_S, ge=1, description="seconds between a running trial's heartbeats")
+    grace_period: int = Field(GRACE_PERIOD_S, ge=2, description="a trial without a heartbeat for this long is "
                               "lost (its worker died): it is failed and re-run")
-    max_retries: int = Field(2, ge=0, description="re-runs of a lost trial with the same params and seed")
-    storage_patience: float = Field(120.0, gt=0, description="seconds a worker keeps retrying a "
+    max_retries: int = Field(MAX_RETRIES, ge=0, description="re-runs of a lost trial with the same params and seed")
+    storage_patience: float = Field(STORAGE_PATIENCE_S, gt=0, description="seconds a worker keeps retrying a "
                                     "lost storage (with back-off) before it stops with an error")
 
     @model_validator(mode="after")

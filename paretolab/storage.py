@@ -21,6 +21,7 @@ from paretolab.errors import StorageError
 HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 30
 MAX_RETRIES = 2  # a trial lost with its worker is re-run with the same params this many times
+STORAGE_PATIENCE_S = 120.0  # a worker retries a lost storage this long before it stops
 SQLITE_BUSY_TIMEOUT_S = 300
 SQLITE_CREATE_ATTEMPTS = 5  # opening a fresh SQLite file that another process is creating
 
@@ -91,6 +92,8 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
             callback = None
             if max_retries:
                 callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
+            import sqlalchemy.exc as sa_exc  # sqlalchemy comes with optuna
+
             for attempt in range(SQLITE_CREATE_ATTEMPTS if path is not None else 1):
                 try:
                     return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
@@ -102,8 +105,6 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
                     # dashboard or `paretolab report` opens it) both create the tables; the
                     # loser fails ("table ... already exists", "database is locked", a unique
                     # alembic_version row) and succeeds on a second look, when they are there
-                    import sqlalchemy.exc as sa_exc
-
                     if not isinstance(exc, sa_exc.DBAPIError) or attempt == SQLITE_CREATE_ATTEMPTS - 1:
                         raise
                     time.sleep(0.2 * (attempt + 1))

@@ -22,7 +22,7 @@ class WorkerOptions:
     heartbeat_interval: int = _storage.HEARTBEAT_INTERVAL_S  # seconds between heartbeats
     grace_period: int = _storage.GRACE_PERIOD_S  # no heartbeat this long: the trial is failed
     max_retries: int = _storage.MAX_RETRIES  # re-runs of a lost trial's params
-    storage_patience: float = 120.0  # seconds of retrying a lost storage before giving up
+    storage_patience: float = _storage.STORAGE_PATIENCE_S  # seconds of retrying a lost storage
     trials_per_gpu: int = 1  # workers per GPU with workers: auto
     report_every: float = 180.0  # seconds between report.html refreshes during a run
 
