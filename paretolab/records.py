@@ -37,7 +37,7 @@ def trial_attrs(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
         bundle = raw.get(key)
         if isinstance(bundle, dict):
             flat.update(bundle)
-    flat.setdefault("knobs", {k: v for k, v in t.params.items() if not k.startswith(("u.", "w."))})
+    flat.setdefault("knobs", {k: v for k, v in t.params.items() if not k.startswith(("u.", "r.", "w."))})
     return flat
 
 

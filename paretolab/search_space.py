@@ -1,8 +1,17 @@
 """The search space: what one trial samples, turned into a plain :class:`TrialConfig`.
 
-Preference weights on the simplex are sampled as ``u_k ~ U(0, 1)`` per loss and mapped by
-``w_k = -log(u_k) / sum_j -log(u_j)``: i.i.d. exponentials normalised are uniform on the simplex
-(Dirichlet(1, ..., 1); Rubin 1981, the "Bayesian bootstrap"), and every sampler sees a box.
+Preference weights on the simplex come in two spreads, and every sampler sees a box:
+
+- ``log`` (default): the additive log-ratio parameterisation of compositional data (Aitchison
+  1986): ``r_k = log(w_k / w_1) ~ U(-log R, log R)`` for every loss but the first (parameter
+  ``r.<loss>``), ``w = softmax(0, r_2, ..., r_K)``. The ratio to the first loss is log-uniform
+  up to ``R = max_ratio`` (default 100); with two losses the single parameter is the trade-off
+  itself. Losses of different scales put much of their front at ratios like 1:10 to 1:100,
+  where a uniform simplex rarely samples (RESULTS.md, "Sample efficiency": the default was
+  chosen there among uniform and R = 10, 100, 1000, 10^4).
+- ``uniform``: ``u_k ~ U(0, 1)`` per loss (parameter ``u.<loss>``) mapped by
+  ``w_k = -log(u_k) / sum_j -log(u_j)``: i.i.d. exponentials normalised are uniform on the
+  simplex (Dirichlet(1, ..., 1); Rubin 1981, the "Bayesian bootstrap").
 """
 
 from __future__ import annotations
@@ -131,7 +140,13 @@ def suggest_weights(trial: optuna.Trial, spec: StudySpec, names: list[str]) -> d
     if w.mode == "ranges":
         return {n: float(_suggest_knob(trial, f"w.{n}", w.ranges[n])) if n in w.ranges else 1.0
                 for n in names}
-    raw = {n: -math.log(trial.suggest_float(f"u.{n}", _U_LOW, 1.0)) for n in names}
+    if w.spread == "log":
+        bound = math.log(w.max_ratio)
+        logs = [0.0] + [trial.suggest_float(f"r.{n}", -bound, bound) for n in names[1:]]
+        top = max(logs)
+        raw = {n: math.exp(v - top) for n, v in zip(names, logs)}
+    else:
+        raw = {n: -math.log(trial.suggest_float(f"u.{n}", _U_LOW, 1.0)) for n in names}
     total = sum(raw.values())
     return {n: v / total for n, v in raw.items()}
 

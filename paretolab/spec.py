@@ -196,11 +196,16 @@ class Constraint(_Model):
 class WeightsSpec(_Model):
     """How the preference weights over the (grouped) losses are chosen.
 
-    ``simplex`` (default): sampled uniformly on the probability simplex (they sum to 1);
+    ``simplex`` (default): on the probability simplex (they sum to 1), spread one of two ways:
+    ``spread: log`` (default) makes each weight's ratio to the first loss's log-uniform in
+    [1/max_ratio, max_ratio] (default 100), so 1:50 trade-offs are searched as readily as 1:2;
+    ``spread: uniform`` is uniform on the simplex (Dirichlet(1, ..., 1)).
     ``fixed``: the given weights; ``ranges``: each weight searched in its own range.
     """
 
     mode: Literal["simplex", "fixed", "ranges"] = "simplex"
+    spread: Literal["log", "uniform"] = "log"
+    max_ratio: float = Field(100.0, gt=1)
     fixed: dict[str, float] = Field(default_factory=dict)
     ranges: dict[str, FloatRange] = Field(default_factory=dict)
 
@@ -225,6 +230,8 @@ class WeightsSpec(_Model):
             raise ValueError("mode 'fixed' needs 'fixed: {loss: weight, ...}'")
         if self.mode == "ranges" and not self.ranges:
             raise ValueError("mode 'ranges' needs 'ranges: {loss: {low: .., high: ..}, ...}'")
+        if self.mode != "simplex" and self.model_fields_set & {"spread", "max_ratio"}:
+            raise ValueError("'spread' and 'max_ratio' belong to mode 'simplex'")
         if any(w < 0 for w in self.fixed.values()):
             raise ValueError("fixed weights must be >= 0")
         if any(r.low < 0 for r in self.ranges.values()):
