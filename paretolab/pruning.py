@@ -20,12 +20,18 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   continues there (nothing to compare with yet).
 * **Agreement guard** (ours, in the spirit of the ranking-consistency check of PASHA, Bohdal
   et al., ICLR 2023, which trusts a low budget only once it ranks trials as a higher one
-  does): pruning at a rung
-  is only as good as the rung's standing predicts the final one. A rung prunes only once
-  ``agreement_trials`` COMPLETE trials have a record there and, over them, Kendall's tau
-  between each objective at the rung and at the end is at least ``min_agreement`` (the
-  smallest tau over the objectives counts; a constant objective counts as 0). Otherwise every
-  trial continues there, and the complete trials it produces are the evidence for the next
+  does): pruning at a rung is only as good as the rung's standing predicts the final *front*.
+  Good per-objective rank correlation is not enough: on a trade-off, the trials that end on
+  the front's extremes are often dominated early (each objective alone ranks well, the
+  front does not). So the agreement of a rung is its **front recall**: over the COMPLETE trials
+  with a record there, the share of their final front (constraint-domination rank 0 of the
+  final values) that the rule above, applied to their rung records, would have kept. A rung
+  prunes only once ``agreement_trials`` complete trials have a record there and the recall is
+  at least ``min_agreement``. The default, ``auto``, is the rung's break-even
+  :func:`break_even_recall`: ``(s + (S - s) / eta) / S`` for a rung at ``s`` of ``S`` steps,
+  the share of a trial's steps pruning there still spends on average; above it pruning keeps
+  more final-front trials per training step than not pruning. Otherwise every trial
+  continues there, and the complete trials it produces are the evidence for the next
   decision. ``min_agreement: null`` switches the guard off.
 * Nobody waits: a decision uses what storage holds at that moment, so it works the same for
   one worker, several processes, or several machines sharing a storage URL.
@@ -89,7 +95,7 @@ class RungDecision:
     n: int  # trials that reached the rung (this one included)
     n_keep: int  # how many of them continue at most (ceil(n / eta), or n below min_trials)
     rank: int  # non-dominated rank at the rung (0 = front)
-    agreement: float | None = None  # the rung's agreement with final values (None: not judged)
+    agreement: float | None = None  # the rung's front recall (None: not judged)
 
 
 def rung_table(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> list[RungEntry]:
@@ -129,23 +135,37 @@ def rung_order(entries: Sequence[RungEntry], directions: Sequence[str]) -> tuple
     return [entries[i].trial for i in order], ranks
 
 
-def rung_agreement(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> tuple[int, float]:
-    """(n, tau): the COMPLETE trials with a record at rung ``step`` and the smallest, over the
-    objectives, Kendall's tau between their values at the rung and their final values."""
-    from scipy.stats import kendalltau
+def _violation(t: optuna.trial.FrozenTrial) -> float:
+    constraints = getattr(t, "constraints", None) or {}
+    values = constraints.values() if isinstance(constraints, dict) else constraints
+    return float(sum(max(0.0, float(v)) for v in values))
 
+
+def break_even_recall(step: int, total_steps: int, eta: int) -> float:
+    """The share of its steps a trial that reached rung ``step`` still spends on average when the
+    rung keeps ``1/eta`` of them: ``(step + (total_steps - step) / eta) / total_steps``. A rung
+    whose front recall is above it keeps more final-front trials per training step."""
+    return (step + (total_steps - step) / eta) / total_steps
+
+
+def rung_agreement(trials: Iterable[optuna.trial.FrozenTrial], step: int, directions: Sequence[str],
+                   eta: int) -> tuple[int, float]:
+    """(n, recall): the COMPLETE trials with a record at rung ``step``, and the share of their
+    final front (constraint-domination rank 0 of their final values and violations) that the
+    rung rule (:func:`rung_order`, top ``ceil(n / eta)``) applied to their rung records keeps."""
     key = rung_key(step)
-    pairs = [(t.user_attrs[key]["values"], t.values) for t in trials
-             if t.state == TrialState.COMPLETE and t.values is not None and t.user_attrs.get(key)]
-    if len(pairs) < 2:
-        return len(pairs), float("nan")
-    early = np.array([p[0] for p in pairs], dtype=float)
-    final = np.array([p[1] for p in pairs], dtype=float)
-    taus = []
-    for k in range(final.shape[1]):
-        tau = kendalltau(early[:, k], final[:, k]).statistic
-        taus.append(0.0 if not np.isfinite(tau) else float(tau))
-    return len(pairs), min(taus)
+    done = [t for t in trials
+            if t.state == TrialState.COMPLETE and t.values is not None and t.user_attrs.get(key)]
+    if len(done) < 2:
+        return len(done), float("nan")
+    final = np.array([t.values for t in done], dtype=float)
+    ranks = dominance.pareto_ranks(final, directions, np.array([_violation(t) for t in done]))
+    front = {t.number for t, r in zip(done, ranks) if r == 0}
+    order, _ = rung_order([RungEntry(t.number, tuple(float(v) for v in t.user_attrs[key]["values"]),
+                                     float(t.user_attrs[key].get("violation", 0.0))) for t in done],
+                          directions)
+    kept = set(order[:max(1, math.ceil(len(done) / eta))])
+    return len(done), len(front & kept) / len(front)
 
 
 def decide(entries: Sequence[RungEntry], trial_number: int, directions: Sequence[str], eta: int,
@@ -169,12 +189,13 @@ class MOASHA:
 
     def __init__(self, *, min_steps: int, eta: int, total_steps: int, objectives: Sequence[str],
                  directions: Sequence[str], violation: Callable[[dict[str, float]], float] | None = None,
-                 min_trials: int | None = None, min_agreement: float | None = None,
-                 agreement_trials: int = 5):
+                 min_trials: int | None = None, min_agreement: float | str | None = None,
+                 agreement_trials: int = 10):
         self.eta = int(eta)
         self.min_trials = self.eta if min_trials is None else int(min_trials)
         self.min_agreement = min_agreement
         self.agreement_trials = int(agreement_trials)
+        self.total_steps = int(total_steps)
         self.rungs = rung_steps(min_steps, eta, total_steps)
         self.objectives = list(objectives)
         self.directions = list(directions)
@@ -219,11 +240,13 @@ class MOASHA:
         decision = decide(entries, trial.number, self.directions, self.eta, self.min_trials)
         if self.min_agreement is None or decision.keep:
             return decision
-        n, tau = rung_agreement(trials, rung)
-        trusted = n >= self.agreement_trials and tau >= self.min_agreement
-        # ranked out; pruned only where this rung's standing has predicted the final one
+        n, recall = rung_agreement(trials, rung, self.directions, self.eta)
+        threshold = (break_even_recall(rung, self.total_steps, self.eta) if self.min_agreement == "auto"
+                     else float(self.min_agreement))
+        trusted = n >= self.agreement_trials and recall >= threshold
+        # ranked out; pruned only where this rung's standing has kept the final front
         return RungDecision(not trusted, decision.position, decision.n, decision.n_keep,
-                            decision.rank, tau if n >= 2 else None)
+                            decision.rank, recall if n >= 2 else None)
 
 
 def make_pruner(spec: Any) -> MOASHA | None:

@@ -349,12 +349,20 @@ class PruningSpec(_Model):
     eta: int = Field(3, ge=2, description="reduction factor: the top 1/eta continue at each rung")
     min_trials: int | None = Field(None, ge=1, description="trials that must have reached a rung "
                                    "before it prunes anything (default: eta)")
-    min_agreement: float | None = Field(
-        0.3, ge=-1, le=1, description="a rung prunes only while, over the complete trials that "
-        "passed it, Kendall's tau between each objective at the rung and at the end is at least "
-        "this (early standing must predict final standing); null: always prune")
-    agreement_trials: int = Field(5, ge=2, description="complete trials that passed a rung "
+    min_agreement: float | Literal["auto"] | None = Field(
+        "auto", description="a rung prunes only while, over the complete trials that passed it, "
+        "the share of their final front its rule would have kept (front recall) is at least this; "
+        "auto: the rung's break-even, (s + (S - s) / eta) / S for a rung at s of S steps; "
+        "null: always prune")
+    agreement_trials: int = Field(10, ge=2, description="complete trials that passed a rung "
                                   "before its agreement is judged (the rung prunes nothing before)")
+
+    @field_validator("min_agreement")
+    @classmethod
+    def _recall(cls, value: Any) -> Any:
+        if isinstance(value, float) and not 0.0 <= value <= 1.0:
+            raise ValueError("min_agreement is a share of the front: between 0 and 1 (or auto, or null)")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -9,9 +9,10 @@ from typing import Any
 
 import optuna
 import pytest
+from scipy.stats import kendalltau
 
 from paretolab.objective import Objective
-from paretolab.pruning import (MOASHA, RungEntry, decide, rung_agreement, rung_key, rung_order, rung_steps,
+from paretolab.pruning import (MOASHA, RungEntry, break_even_recall, decide, rung_agreement, rung_key, rung_order, rung_steps,
                                rung_table)
 from paretolab.records import StudyMeta, front_summary, load_records
 from paretolab.spec import parse_spec
@@ -144,33 +145,70 @@ def _judge_a_dominated_newcomer(study: optuna.Study, **guard) -> "RungDecision":
     return pruner.check(trial, 10, 10, {"a": 99.0, "b": 99.0})  # worse than everyone at the rung
 
 
-def test_rung_agreement_is_the_smallest_kendall_tau_over_the_objectives() -> None:
-    same = [([i, 10 - i], [2 * i, 20 - 2 * i]) for i in range(6)]  # same order on both objectives
-    n, tau = rung_agreement(_study_with_history(same, 10).trials, 10)
-    assert n == 6 and tau == pytest.approx(1.0)
-    flipped = [([i, 10 - i], [2 * i, 2 * i]) for i in range(6)]  # objective b's order reversed
-    assert rung_agreement(_study_with_history(flipped, 10).trials, 10)[1] == pytest.approx(-1.0)
-    flat = [([1.0, i], [i, i]) for i in range(6)]  # a constant at the rung says nothing
-    assert rung_agreement(_study_with_history(flat, 10).trials, 10)[1] == 0.0
+def test_rung_agreement_is_the_share_of_the_final_front_the_rung_would_keep() -> None:
+    # 6 complete trials, eta 3: the rung rule keeps its top 2; the final front is trials 0 and 1
+    final = [[0.0, 1.0], [1.0, 0.0], [5.0, 5.0], [6.0, 6.0], [7.0, 7.0], [8.0, 8.0]]
+    both = [[0.0, 0.0], [0.5, 0.5], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0], [6.0, 6.0]]  # rung keeps 0, 1
+    n, recall = rung_agreement(_study_with_history(list(zip(both, final)), 10).trials, 10, MIN2, 3)
+    assert n == 6 and recall == 1.0
+    one = [[0.0, 0.0], [5.5, 5.5], [0.5, 0.5], [4.0, 4.0], [5.0, 5.0], [6.0, 6.0]]  # keeps 0, 2
+    assert rung_agreement(_study_with_history(list(zip(one, final)), 10).trials, 10, MIN2, 3)[1] == 0.5
+    none = list(reversed(both))  # the final front is last at the rung
+    assert rung_agreement(_study_with_history(list(zip(none, final)), 10).trials, 10, MIN2, 3)[1] == 0.0
+
+
+def test_front_recall_sees_what_per_objective_rank_correlation_misses() -> None:
+    """Each objective alone keeps its order from the rung to the end (Kendall's tau > 0.5), but
+    the two trials that end on the front's extremes are dominated at the rung by balanced ones
+    (what multitask_regression does), so pruning there would lose them."""
+    early = [[5.0, 12.0], [12.0, 5.0]] + [[float(i), float(i)] for i in range(1, 8)]
+    final = [[0.0, 10.0], [10.0, 0.0]] + [[2.0 + i, 2.0 + i] for i in range(1, 8)]
+    for k in range(2):
+        assert kendalltau([e[k] for e in early], [f[k] for f in final]).statistic > 0.5
+    study = _study_with_history(list(zip(early, final)), 10)
+    # final front: trials 0, 1 (extremes) and 2 ([3, 3]); the rung's top 3 are trials 2, 3, 4
+    assert rung_agreement(study.trials, 10, MIN2, 3) == (9, pytest.approx(1 / 3))
+    # below the break-even of rung 10 of 100 steps (0.4): the rung does not prune
+    assert _judge_a_dominated_newcomer(study, min_agreement="auto", agreement_trials=5).keep
+
+
+def test_break_even_recall_is_the_share_of_steps_a_pruned_rung_still_spends() -> None:
+    assert break_even_recall(20, 180, 3) == pytest.approx((20 + 160 / 3) / 180)
+    assert break_even_recall(0, 100, 2) == 0.5 and break_even_recall(100, 100, 3) == 1.0
 
 
 def test_a_rung_whose_standing_reverses_at_the_end_does_not_prune() -> None:
     reversed_ = [([i, i], [10 - i, 10 - i]) for i in range(6)]  # early leaders end last (toy)
-    decision = _judge_a_dominated_newcomer(_study_with_history(reversed_, 10), min_agreement=0.3)
-    assert decision.keep and decision.position == 6 and decision.agreement == pytest.approx(-1.0)
+    decision = _judge_a_dominated_newcomer(_study_with_history(reversed_, 10), agreement_trials=5,
+                                           min_agreement="auto")
+    assert decision.keep and decision.position == 6 and decision.agreement == 0.0
 
 
 def test_a_rung_that_predicts_the_end_prunes_the_dominated_trial() -> None:
     consistent = [([i, i], [i + 0.5, i + 0.5]) for i in range(6)]
-    decision = _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement=0.3)
-    assert not decision.keep and decision.agreement == pytest.approx(1.0)
+    decision = _judge_a_dominated_newcomer(_study_with_history(consistent, 10), agreement_trials=5,
+                                           min_agreement="auto")
+    assert not decision.keep and decision.agreement == 1.0
+
+
+def test_auto_threshold_is_the_break_even_and_a_number_overrides_it() -> None:
+    final = [[0.0, 1.0], [1.0, 0.0], [5.0, 5.0], [6.0, 6.0], [7.0, 7.0], [8.0, 8.0]]
+    one = [[0.0, 0.0], [5.5, 5.5], [0.5, 0.5], [4.0, 4.0], [5.0, 5.0], [6.0, 6.0]]  # recall 0.5
+    history = list(zip(one, final))
+    # rung 10 of 100 steps, eta 3: break-even (10 + 90 / 3) / 100 = 0.4 < 0.5, so it prunes
+    assert not _judge_a_dominated_newcomer(_study_with_history(history, 10), agreement_trials=5,
+                                           min_agreement="auto").keep
+    assert _judge_a_dominated_newcomer(_study_with_history(history, 10), agreement_trials=5,
+                                       min_agreement=0.6).keep
 
 
 def test_a_rung_prunes_nothing_until_enough_complete_trials_passed_it() -> None:
-    consistent = [([i, i], [i, i]) for i in range(4)]  # 4 complete, agreement_trials 5
-    assert _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement=0.3).keep
+    consistent = [([i, i], [i, i]) for i in range(9)]  # 9 complete, agreement_trials 10 (default)
+    assert _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement="auto").keep
     # without the guard the same rung table prunes it
     assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10)).keep
+    consistent.append(([9, 9], [9, 9]))  # the tenth: now judged, and the rung has kept the front
+    assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement="auto").keep
 
 
 # --- a pruned trial in a real study and in the tables ----------------------------------------
