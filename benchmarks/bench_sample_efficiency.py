@@ -9,6 +9,9 @@ Methods (all on paretolab's real Objective: real training trials, static balance
               rung steps / 9, agreement guard on; ``auto+moasha:<min_steps>[:<eta>]`` sets the
               first rung (and eta); ``auto+moasha-unguarded`` switches the guard off)
   random      RandomSampler with simplex weights
+  <m>/uniform, <m>/log<R>
+              method <m> with ``spread: uniform`` or ``spread: log, max_ratio: R`` simplex weights
+              (plain simplex methods use the default spread, log with max_ratio 100)
 and, for the evidence behind ``auto`` (``--variants``):
   tpe-simplex independent TPE (Optuna's default) on the simplex parameterisation
   mtpe-indep  multivariate TPE (auto's sampler) with independent per-loss weights
@@ -59,11 +62,23 @@ VARIANTS = ["tpe-simplex", "mtpe-indep", "nsga2"]
 ETA = 3
 
 
+def weights_text(method: str, losses: list[str]) -> str:
+    """``search.weights`` for a method: ``<sampler>/uniform`` or ``<sampler>/log<R>`` pick the
+    simplex spread (default: the study file's default, ``log`` with max_ratio 100)."""
+    if method in ("tpe-indep", "mtpe-indep"):
+        return "{ranges: {" + ", ".join(f"{n}: [0.0, 1.0]" for n in losses) + "}}"
+    spread = method.split("+")[0].partition("/")[2]
+    if spread == "uniform":
+        return "{mode: simplex, spread: uniform}"
+    if spread.startswith("log"):
+        return f"{{mode: simplex, spread: log, max_ratio: {float(spread[3:])}}}"
+    return "simplex"
+
+
 def spec_text(task: str, method: str, seed: int, trials: int) -> str:
     block, objectives, losses, steps, eval_every, lr = TASKS[task]
     objs = ", ".join(f"{{name: {n}, direction: {d}}}" for n, d in objectives)
-    indep = method in ("tpe-indep", "mtpe-indep")
-    weights = ("{ranges: {" + ", ".join(f"{n}: [0.0, 1.0]" for n in losses) + "}}") if indep else "simplex"
+    weights = weights_text(method, losses)
     # "auto+moasha" = first rung at steps / eta**2 with the agreement guard (the defaults);
     # "auto+moasha:<min_steps>" sets the first rung; "auto+moasha-unguarded" = no guard
     # "auto+moasha:<min_steps>:<eta>" also sets eta
@@ -82,6 +97,8 @@ def spec_text(task: str, method: str, seed: int, trials: int) -> str:
 def make_sampler(method: str, seed: int, trials: int):
     import optuna
 
+    head, plus, tail = method.partition("+")
+    method = head.partition("/")[0] + plus + tail  # the spread suffix does not change the sampler
     from paretolab.samplers import make_sampler as paretolab_sampler
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
