@@ -7,7 +7,8 @@ Methods (all on paretolab's real Objective: real training trials, static balance
   auto        paretolab's ``sampler: auto`` with simplex weights
   auto+moasha ``auto`` plus ``pruning: {method: moasha}`` (rungs ``min_steps * eta**k``, first
               rung steps / 9, agreement guard on; ``auto+moasha:<min_steps>[:<eta>]`` sets the
-              first rung (and eta); ``auto+moasha-unguarded`` switches the guard off)
+              first rung (and eta); ``auto+moasha-unguarded`` switches the guard off;
+              ``auto+moasha@<n>`` sets its ``agreement_trials``)
   random      RandomSampler with simplex weights
   <m>/uniform, <m>/log<R>
               method <m> with ``spread: uniform`` or ``spread: log, max_ratio: R`` simplex weights
@@ -82,10 +83,13 @@ def spec_text(task: str, method: str, seed: int, trials: int) -> str:
     # "auto+moasha" = first rung at steps / eta**2 with the agreement guard (the defaults);
     # "auto+moasha:<min_steps>" sets the first rung; "auto+moasha-unguarded" = no guard
     # "auto+moasha:<min_steps>:<eta>" also sets eta
-    parts = method.split(":")
+    # "auto+moasha@<n>" sets agreement_trials (the guard's evidence before it judges a rung)
+    rule, _, evidence = method.partition("@")
+    parts = rule.split(":")
     eta = int(parts[2]) if len(parts) > 2 else ETA
     first = int(parts[1]) if len(parts) > 1 else steps // eta ** 2
-    guard = ", min_agreement: null" if "unguarded" in method else ""
+    guard = ", min_agreement: null" if "unguarded" in rule else \
+        f", agreement_trials: {int(evidence)}" if evidence else ""
     pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {eta}{guard}}}\n" \
         if "+moasha" in method else ""
     return (f"name: bench-{task}-{method}-{seed}\ntask: {block}\nlosses: [{', '.join(losses)}]\n"
