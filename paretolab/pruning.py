@@ -56,7 +56,7 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab import dominance
-from paretolab.records import RESULT_KEY
+from paretolab.records import RESULT_KEY, trial_record
 
 RUNG_PREFIX = "rung:"
 
@@ -135,12 +135,6 @@ def rung_order(entries: Sequence[RungEntry], directions: Sequence[str]) -> tuple
     return [entries[i].trial for i in order], ranks
 
 
-def _violation(t: optuna.trial.FrozenTrial) -> float:
-    constraints = getattr(t, "constraints", None) or {}
-    values = constraints.values() if isinstance(constraints, dict) else constraints
-    return float(sum(max(0.0, float(v)) for v in values))
-
-
 def break_even_recall(step: int, total_steps: int, eta: int) -> float:
     """The share of its steps a trial that reached rung ``step`` still spends on average when the
     rung keeps ``1/eta`` of them: ``(step + (total_steps - step) / eta) / total_steps``. A rung
@@ -159,7 +153,8 @@ def rung_agreement(trials: Iterable[optuna.trial.FrozenTrial], step: int, direct
     if len(done) < 2:
         return len(done), float("nan")
     final = np.array([t.values for t in done], dtype=float)
-    ranks = dominance.pareto_ranks(final, directions, np.array([_violation(t) for t in done]))
+    violations = np.array([trial_record(t).total_violation for t in done])
+    ranks = dominance.pareto_ranks(final, directions, violations)
     front = {t.number for t, r in zip(done, ranks) if r == 0}
     order, _ = rung_order([RungEntry(t.number, tuple(float(v) for v in t.user_attrs[key]["values"]),
                                      float(t.user_attrs[key].get("violation", 0.0))) for t in done],

@@ -157,6 +157,17 @@ def test_rung_agreement_is_the_share_of_the_final_front_the_rung_would_keep() ->
     assert rung_agreement(_study_with_history(list(zip(none, final)), 10).trials, 10, MIN2, 3)[1] == 0.0
 
 
+def test_front_recall_counts_the_constraint_aware_front() -> None:
+    """An infeasible trial with the best final values is not on the front the recall checks."""
+    study = _study_with_history([([0.0, 0.0], [5.0, 5.0]), ([0.5, 0.5], [6.0, 6.0])], 10)
+    for i in range(4):  # the rung's worst, ends best but violates the constraint
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, values=[0.0 + i, 0.0 - i],
+            constraints={"ece <= 0.1": 0.2}, user_attrs={rung_key(10): {"values": [9.0, 9.0]}}))
+    # feasible front: trial 0 ([5, 5] dominates [6, 6]); the rung keeps trials 0 and 1 of 6
+    assert rung_agreement(study.trials, 10, MIN2, 3) == (6, 1.0)
+
+
 def test_front_recall_sees_what_per_objective_rank_correlation_misses() -> None:
     """Each objective alone keeps its order from the rung to the end (Kendall's tau > 0.5), but
     the two trials that end on the front's extremes are dominated at the rung by balanced ones
