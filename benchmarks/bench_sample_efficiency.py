@@ -8,7 +8,8 @@ Methods (all on paretolab's real Objective: real training trials, static balance
   auto+moasha ``auto`` plus ``pruning: {method: moasha}`` (rungs ``min_steps * eta**k``, first
               rung steps / 9, agreement guard on; ``auto+moasha:<min_steps>[:<eta>]`` sets the
               first rung (and eta); ``auto+moasha-unguarded`` switches the guard off;
-              ``auto+moasha@<n>`` sets its ``agreement_trials``)
+              ``auto+moasha@<n>`` sets its ``agreement_trials``, ``auto+moasha%<share>`` its
+              ``control_share``)
   random      RandomSampler with simplex weights
   <m>/uniform, <m>/log<R>
               method <m> with ``spread: uniform`` or ``spread: log, max_ratio: R`` simplex weights
@@ -84,12 +85,16 @@ def spec_text(task: str, method: str, seed: int, trials: int) -> str:
     # "auto+moasha:<min_steps>" sets the first rung; "auto+moasha-unguarded" = no guard
     # "auto+moasha:<min_steps>:<eta>" also sets eta
     # "auto+moasha@<n>" sets agreement_trials (the guard's evidence before it judges a rung)
-    rule, _, evidence = method.partition("@")
+    # "auto+moasha%<share>" sets control_share (trials never pruned while a rung prunes)
+    rule, _, controls = method.partition("%")
+    rule, _, evidence = rule.partition("@")
     parts = rule.split(":")
     eta = int(parts[2]) if len(parts) > 2 else ETA
     first = int(parts[1]) if len(parts) > 1 else steps // eta ** 2
     guard = ", min_agreement: null" if "unguarded" in rule else \
         f", agreement_trials: {int(evidence)}" if evidence else ""
+    if controls:
+        guard += f", control_share: {float(controls)}"
     pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {eta}{guard}}}\n" \
         if "+moasha" in method else ""
     return (f"name: bench-{task}-{method}-{seed}\ntask: {block}\nlosses: [{', '.join(losses)}]\n"

@@ -33,6 +33,15 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   more final-front trials per training step than not pruning. Otherwise every trial
   continues there, and the complete trials it produces are the evidence for the next
   decision. ``min_agreement: null`` switches the guard off.
+* **Unbiased evidence, kept up to date.** Trials that passed a rung while it was pruning
+  survived *because* they ranked well there, so they would flatter the rung: each rung record
+  says whether the trial was ``exposed`` to pruning there, and the recall counts unexposed
+  trials only. While a rung prunes, a ``control_share`` of the trials (default 0.2, spread
+  evenly over trial numbers by a golden-ratio sequence) are controls: judged and recorded like
+  the others but never pruned, so the evidence keeps growing and a rung whose standing stops
+  predicting the front (``multitask_regression``: a rung agrees with the front in the
+  sampler's first, exploring trials and less once it concentrates) stops pruning again. This
+  is the control arm of a randomised trial; a control costs a full trial.
 * Nobody waits: a decision uses what storage holds at that moment, so it works the same for
   one worker, several processes, or several machines sharing a storage URL.
 * A **pruned** trial keeps, in its ``result`` attribute (read flat by
@@ -59,6 +68,7 @@ from paretolab import dominance
 from paretolab.records import RESULT_KEY, trial_record
 
 RUNG_PREFIX = "rung:"
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 def rung_key(step: int) -> str:
@@ -96,6 +106,7 @@ class RungDecision:
     n_keep: int  # how many of them continue at most (ceil(n / eta), or n below min_trials)
     rank: int  # non-dominated rank at the rung (0 = front)
     agreement: float | None = None  # the rung's front recall (None: not judged)
+    exposed: bool = True  # the rung could prune this trial (guard trusted it, not a control)
 
 
 def rung_table(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> list[RungEntry]:
@@ -142,14 +153,24 @@ def break_even_recall(step: int, total_steps: int, eta: int) -> float:
     return (step + (total_steps - step) / eta) / total_steps
 
 
+def is_control(trial_number: int, share: float) -> bool:
+    """Is this trial a control (judged, recorded, never pruned) while a rung prunes? ``share`` of
+    the trial numbers, spread evenly: the fractional part of ``(number + 1) * golden ratio`` (a
+    Weyl sequence) below ``share``."""
+    return share > 0 and ((trial_number + 1) * _GOLDEN) % 1.0 < share
+
+
 def rung_agreement(trials: Iterable[optuna.trial.FrozenTrial], step: int, directions: Sequence[str],
                    eta: int) -> tuple[int, float]:
-    """(n, recall): the COMPLETE trials with a record at rung ``step``, and the share of their
-    final front (constraint-domination rank 0 of their final values and violations) that the
-    rung rule (:func:`rung_order`, top ``ceil(n / eta)``) applied to their rung records keeps."""
+    """(n, recall): the COMPLETE trials with an unexposed record at rung ``step`` (the rung did
+    not prune there when they passed it, or they were controls), and the share of their final
+    front (constraint-domination rank 0 of their final values and violations) that the rung rule
+    (:func:`rung_order`, top ``ceil(n / eta)``) applied to their rung records keeps. A record
+    without the ``exposed`` flag (written before it existed) counts as unexposed."""
     key = rung_key(step)
     done = [t for t in trials
-            if t.state == TrialState.COMPLETE and t.values is not None and t.user_attrs.get(key)]
+            if t.state == TrialState.COMPLETE and t.values is not None and t.user_attrs.get(key)
+            and not t.user_attrs[key].get("exposed", False)]
     if len(done) < 2:
         return len(done), float("nan")
     final = np.array([t.values for t in done], dtype=float)
@@ -185,8 +206,9 @@ class MOASHA:
     def __init__(self, *, min_steps: int, eta: int, total_steps: int, objectives: Sequence[str],
                  directions: Sequence[str], violation: Callable[[dict[str, float]], float] | None = None,
                  min_trials: int | None = None, min_agreement: float | str | None = None,
-                 agreement_trials: int = 10):
+                 agreement_trials: int = 10, control_share: float = 0.2):
         self.eta = int(eta)
+        self.control_share = float(control_share)
         self.min_trials = self.eta if min_trials is None else int(min_trials)
         self.min_agreement = min_agreement
         self.agreement_trials = int(agreement_trials)
@@ -224,24 +246,28 @@ class MOASHA:
         return on_eval
 
     def check(self, trial: optuna.Trial, rung: int, step: int, metrics: dict[str, float]) -> RungDecision:
-        """Write this trial's rung record to storage, then decide from every trial's records."""
+        """Judge the rung's guard from storage, write this trial's rung record (with whether the
+        rung can prune it), then rank it among every trial's records."""
         values = [float(metrics[name]) for name in self.objectives]
-        trial.set_user_attr(rung_key(rung), {"values": values, "violation": float(self.violation(metrics)),
-                                             "step": int(step), "metrics": dict(metrics)})
+        violation = float(self.violation(metrics))
         trials = trial.study.get_trials(deepcopy=False)
-        entries = rung_table(trials, rung)
-        if trial.number not in {e.trial for e in entries}:  # storage read raced the write: add it
-            entries.append(RungEntry(trial.number, tuple(values), float(self.violation(metrics))))
+        recall: float | None = None
+        exposed = True
+        if self.min_agreement is not None:
+            n, agreement = rung_agreement(trials, rung, self.directions, self.eta)
+            recall = agreement if n >= 2 else None
+            threshold = (break_even_recall(rung, self.total_steps, self.eta) if self.min_agreement == "auto"
+                         else float(self.min_agreement))
+            trusted = n >= self.agreement_trials and agreement >= threshold
+            exposed = trusted and not is_control(trial.number, self.control_share)
+        trial.set_user_attr(rung_key(rung), {"values": values, "violation": violation, "step": int(step),
+                                             "metrics": dict(metrics), "exposed": exposed})
+        entries = [e for e in rung_table(trials, rung) if e.trial != trial.number]
+        entries.append(RungEntry(trial.number, tuple(values), violation))
         decision = decide(entries, trial.number, self.directions, self.eta, self.min_trials)
-        if self.min_agreement is None or decision.keep:
-            return decision
-        n, recall = rung_agreement(trials, rung, self.directions, self.eta)
-        threshold = (break_even_recall(rung, self.total_steps, self.eta) if self.min_agreement == "auto"
-                     else float(self.min_agreement))
-        trusted = n >= self.agreement_trials and recall >= threshold
-        # ranked out; pruned only where this rung's standing has kept the final front
-        return RungDecision(not trusted, decision.position, decision.n, decision.n_keep,
-                            decision.rank, recall if n >= 2 else None)
+        # ranked out: pruned only where this rung's standing has kept the final front
+        return RungDecision(decision.keep or not exposed, decision.position, decision.n, decision.n_keep,
+                            decision.rank, recall, exposed)
 
 
 def make_pruner(spec: Any) -> MOASHA | None:
@@ -257,4 +283,5 @@ def make_pruner(spec: Any) -> MOASHA | None:
     return MOASHA(min_steps=cfg.resolved_min_steps(spec.budget.steps), eta=cfg.eta,
                   total_steps=spec.budget.steps, objectives=spec.objective_names,
                   directions=spec.directions, violation=violation, min_trials=cfg.min_trials,
-                  min_agreement=cfg.min_agreement, agreement_trials=cfg.agreement_trials)
+                  min_agreement=cfg.min_agreement, agreement_trials=cfg.agreement_trials,
+                  control_share=cfg.control_share)

@@ -356,6 +356,9 @@ class PruningSpec(_Model):
         "null: always prune")
     agreement_trials: int = Field(10, ge=2, description="complete trials that passed a rung "
                                   "before its agreement is judged (the rung prunes nothing before)")
+    control_share: float = Field(0.2, ge=0.0, lt=1.0, description="while a rung prunes, this share "
+                                 "of the trials are controls: judged but never pruned, so the guard's "
+                                 "evidence stays unbiased and up to date")
 
     @field_validator("min_agreement")
     @classmethod

@@ -12,8 +12,8 @@ import pytest
 from scipy.stats import kendalltau
 
 from paretolab.objective import Objective
-from paretolab.pruning import (MOASHA, RungEntry, break_even_recall, decide, rung_agreement, rung_key, rung_order, rung_steps,
-                               rung_table)
+from paretolab.pruning import (MOASHA, RungEntry, break_even_recall, decide, is_control, rung_agreement, rung_key,
+                               rung_order, rung_steps, rung_table)
 from paretolab.records import StudyMeta, front_summary, load_records
 from paretolab.spec import parse_spec
 from paretolab.spec_check import check_study
@@ -96,6 +96,11 @@ def test_spec_pruning_section() -> None:
         parse_spec(base + "pruning: {method: moasha, min_steps: 90}\n")
     with pytest.raises(SpecError):
         parse_spec(base + "pruning: {method: moasha, eta: 1}\n")
+    assert parse_spec(base + "pruning: moasha\n").pruning.control_share == 0.2
+    assert parse_spec(base + "pruning: {method: moasha, control_share: 0}\n").pruning.control_share == 0.0
+    for bad in ("1.0", "-0.1"):
+        with pytest.raises(SpecError, match="control_share"):
+            parse_spec(base + f"pruning: {{method: moasha, control_share: {bad}}}\n")
 
 
 # --- pruning across two workers sharing storage ----------------------------------------------
@@ -129,17 +134,22 @@ def test_a_rung_decision_sees_the_rung_records_of_another_worker(tmp_path: Path)
 
 
 # --- the agreement guard: a rung prunes only where its standing predicted the final one ------
-def _study_with_history(early_final: list[tuple[list[float], list[float]]], rung: int) -> optuna.Study:
-    """Complete trials with a record at ``rung`` (early values) and final values."""
-    study = optuna.create_study(directions=MIN2)
+def _study_with_history(early_final: list[tuple[list[float], list[float]]], rung: int,
+                        study: optuna.Study | None = None, exposed: bool | None = None) -> optuna.Study:
+    """Complete trials with a record at ``rung`` (early values) and final values; ``exposed``
+    sets the records' flag (None: records without it, as written before the flag existed)."""
+    study = study or optuna.create_study(directions=MIN2)
     for early, final in early_final:
+        record: dict[str, Any] = {"values": early, "violation": 0.0}
+        if exposed is not None:
+            record["exposed"] = exposed
         study.add_trial(optuna.trial.create_trial(
-            state=optuna.trial.TrialState.COMPLETE, values=final,
-            user_attrs={rung_key(rung): {"values": early, "violation": 0.0}}))
+            state=optuna.trial.TrialState.COMPLETE, values=final, user_attrs={rung_key(rung): record}))
     return study
 
 
 def _judge_a_dominated_newcomer(study: optuna.Study, **guard) -> "RungDecision":
+    guard.setdefault("control_share", 0.0)  # these tests are about the recall, not about controls
     pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2, **guard)
     trial = study.ask()
     return pruner.check(trial, 10, 10, {"a": 99.0, "b": 99.0})  # worse than everyone at the rung
@@ -220,6 +230,59 @@ def test_a_rung_prunes_nothing_until_enough_complete_trials_passed_it() -> None:
     assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10)).keep
     consistent.append(([9, 9], [9, 9]))  # the tenth: now judged, and the rung has kept the front
     assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement="auto").keep
+
+
+def test_controls_are_an_even_share_of_the_trial_numbers() -> None:
+    controls = [n for n in range(1000) if is_control(n, 0.2)]
+    assert abs(len(controls) - 200) <= 1
+    # evenly spread: every 10 consecutive trials hold 1 to 3 controls
+    assert all(1 <= sum(is_control(n, 0.2) for n in range(k, k + 10)) <= 3 for k in range(990))
+    assert not any(is_control(n, 0.0) for n in range(100))
+
+
+def test_trials_that_passed_a_pruning_rung_are_not_evidence_for_it() -> None:
+    """Survivors of a pruning rung ranked well there by construction: counted, they would
+    flatter the rung. Here 10 unexposed trials say the rung does not predict the end, and 20
+    exposed survivors that say it does change nothing."""
+    reversed_ = [([i, i], [10 - i, 10 - i]) for i in range(10)]
+    study = _study_with_history(reversed_, 10, exposed=False)
+    _study_with_history([([i, i], [i, i]) for i in range(20)], 10, study=study, exposed=True)
+    assert rung_agreement(study.trials, 10, MIN2, 3) == (10, 0.0)
+    assert _judge_a_dominated_newcomer(study, min_agreement="auto").keep
+    # records from before the flag existed count as evidence
+    assert rung_agreement(_study_with_history(reversed_, 10).trials, 10, MIN2, 3) == (10, 0.0)
+
+
+def test_the_rung_records_whether_it_could_prune_the_trial() -> None:
+    consistent = [([i, i], [i, i]) for i in range(10)]
+    study = _study_with_history(consistent[:9], 10)  # 9 complete: not judged yet
+    decision = _judge_a_dominated_newcomer(study, min_agreement="auto")
+    assert decision.keep and not decision.exposed
+    assert study.trials[-1].user_attrs[rung_key(10)]["exposed"] is False  # evidence once complete
+    study = _study_with_history(consistent, 10)  # trusted now
+    decision = _judge_a_dominated_newcomer(study, min_agreement="auto")
+    assert not decision.keep and decision.exposed
+    assert study.trials[-1].user_attrs[rung_key(10)]["exposed"] is True
+
+
+def test_a_control_is_judged_and_recorded_but_never_pruned() -> None:
+    study = _study_with_history([([i, i], [i, i]) for i in range(10)], 10)  # a rung that prunes
+    while not is_control(len(study.trials), 0.2):  # up to the next control's trial number
+        _study_with_history([([0.0, 0.0], [0.0, 0.0])], 10, study=study, exposed=True)
+    decision = _judge_a_dominated_newcomer(study, min_agreement="auto", control_share=0.2)
+    assert decision.keep and not decision.exposed and decision.position == decision.n - 1
+    assert study.trials[-1].user_attrs[rung_key(10)]["exposed"] is False
+
+
+def test_fresh_control_evidence_switches_a_rung_off_again() -> None:
+    """The first 10 trials say the rung predicts the front; 30 later controls say it does not
+    (the sampler moved to where the rung's standing is noise): the rung stops pruning."""
+    study = _study_with_history([([i, i], [i, i]) for i in range(10)], 10)
+    assert not _judge_a_dominated_newcomer(study, min_agreement="auto").keep
+    # the later trials end better than the first ten, in the reverse of their order at the rung
+    _study_with_history([([i, i], [-1.0 - i, -1.0 - i]) for i in range(30)], 10, study=study, exposed=False)
+    assert rung_agreement(study.trials, 10, MIN2, 3) == (40, 0.0)
+    assert _judge_a_dominated_newcomer(study, min_agreement="auto").keep
 
 
 # --- a pruned trial in a real study and in the tables ----------------------------------------
