@@ -362,3 +362,34 @@ def test_two_worker_processes_prune_one_study_together(tmp_path: Path) -> None:
     assert all(trial_attrs(t)["prune_decision"]["n"] >= 2 for t in pruned)
     assert any(trial_attrs(trials[e.trial])["worker"] != trial_attrs(t)["worker"]
                for t in pruned for e in rung_table(trials, trial_attrs(t)["pruned_at"]))
+
+
+def test_in_a_real_study_controls_run_to_the_end_and_only_exposed_trials_are_pruned(tmp_path: Path) -> None:
+    """A study whose rungs are trusted from 4 complete trials on (min_agreement 0): the trials
+    it prunes were exposed where they stopped, the controls among the later trials ran every
+    step, and the guard's evidence is exactly the complete trials the rung could not prune."""
+    text = _toy_spec(tmp_path, "controls").replace("{fixed: {loss1: 0.5, loss2: 0.5}}", "simplex").replace(
+        "min_agreement: null", "min_agreement: 0.0, agreement_trials: 4")
+    spec = parse_spec(text)
+    assert spec.pruning.control_share == 0.2
+    study = optuna.create_study(directions=spec.directions, study_name=spec.name,
+                                sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(Objective(check_study(spec, check_storage_reachable=False), "cpu"), n_trials=30)
+    trials = study.trials
+    pruned = [t for t in trials if t.state.name == "PRUNED"]
+    assert pruned and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    for t in pruned:
+        assert t.user_attrs[rung_key(trial_attrs(t)["pruned_at"])]["exposed"] is True
+        assert not is_control(t.number, 0.2)
+    exposed_anywhere = {t.number for t in trials
+                        if any(t.user_attrs.get(rung_key(r), {}).get("exposed") for r in (10, 20))}
+    assert exposed_anywhere  # the rungs did prune
+    late_controls = [t for t in trials if is_control(t.number, 0.2) and t.number > min(exposed_anywhere)]
+    assert late_controls
+    for t in late_controls:  # judged at both rungs, never exposed, trained to the end
+        assert t.state.name == "COMPLETE" and trial_attrs(t)["steps"] == 40
+        assert [t.user_attrs[rung_key(r)]["exposed"] for r in (10, 20)] == [False, False]
+    for r in (10, 20):
+        unexposed = [t for t in trials if t.state.name == "COMPLETE" and rung_key(r) in t.user_attrs
+                     and not t.user_attrs[rung_key(r)]["exposed"]]
+        assert rung_agreement(trials, r, MIN2, 2)[0] == len(unexposed)
