@@ -225,7 +225,7 @@ def run_worker(checked: CheckedStudy, options: WorkerOptions, *, device: str, wo
     Returns True when stopped by Ctrl-C. Raises StorageError when the storage is gone for good.
     """
     spec = checked.spec
-    study = open_study(checked, create=False, storage_options=options.storage_kwargs())
+    study = open_study(checked, create=False, storage_options=options.storage_kwargs(), worker=worker)
     host = f"{socket.gethostname()}:{os.getpid()}"
     objective = Objective(checked, device, worker=worker, host=host)  # type: ignore[arg-type]
     lock = StudyLock(spec.storage_url, spec.name)

@@ -6,6 +6,7 @@ import warnings
 import zlib
 from typing import Any
 
+import numpy as np
 import optuna
 
 from paretolab.errors import SpecError
@@ -40,11 +41,29 @@ class TrialSeededRandomSampler(optuna.samplers.BaseSampler):
             study, trial, param_name, param_distribution)
 
 
-def study_sampler(spec: Any) -> optuna.samplers.BaseSampler:
-    """The study file's sampler; ``random`` is made per-trial seeded (reproducible in parallel)."""
+def study_sampler(spec: Any, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The study file's sampler, seeded with ``seed`` (default: the study's); ``random`` is made
+    per-trial seeded from the study seed (reproducible in parallel, whatever ``seed`` says)."""
     if spec.sampler.name == "random" and not spec.sampler.options:
         return TrialSeededRandomSampler(spec.seed)
-    return make_sampler(spec.sampler.name, spec.sampler.options, spec.seed, spec.budget.trials)
+    return make_sampler(spec.sampler.name, spec.sampler.options, spec.seed if seed is None else seed,
+                        spec.budget.trials)
+
+
+def session_seed(study_seed: int, worker: int | str, trials_before: int) -> int:
+    """The sampler seed of one worker session on a study.
+
+    A sampler draws its start-up trials (and TPE its candidates) from its own generator, so two
+    workers, or a resumed run, seeded alike would propose the same params again: with two
+    workers every trial had a twin. Worker 0 of a fresh study keeps the study seed (a one-worker
+    run is reproducible as before); any other session mixes in its worker label and the number
+    of trials already in storage.
+    """
+    if str(worker) == "0" and trials_before == 0:
+        return int(study_seed)
+    state = np.random.SeedSequence([int(study_seed) & 0xFFFFFFFF, zlib.crc32(str(worker).encode()),
+                                    int(trials_before)]).generate_state(1)[0]
+    return int(state & 0x7FFFFFFF)
 
 
 def _redacted_meta(meta: StudyMeta) -> StudyMeta:
@@ -55,12 +74,14 @@ def _redacted_meta(meta: StudyMeta) -> StudyMeta:
 
 
 def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: dict | None = None,
-               ) -> optuna.Study:
+               worker: int | str | None = None) -> optuna.Study:
     """Create the study (first run) or load it (resume, other workers); check it still fits.
 
     Several processes creating one fresh SQLite study at once crash (optuna5.md), so the
     coordinator creates it once and workers call this with ``create=False``.
     ``storage_options``: heartbeat interval, grace period and retries (see ``open_storage``).
+    ``worker``: the worker that will sample trials from this object; its sampler gets the
+    :func:`session_seed` of that worker (without it, the study seed).
     """
     spec = checked.spec
     storage = open_storage(spec.storage_url, **(storage_options or {}))
@@ -99,4 +120,7 @@ def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: d
                             hint="give the study a new name to change the losses")
         if old != meta:  # budget or search changed: keep going with the new file
             study.set_user_attr(META_KEY, meta.to_attr())
+    if worker is not None:
+        before = len(study.get_trials(deepcopy=False))
+        study.sampler = study_sampler(spec, session_seed(spec.seed, worker, before))
     return study

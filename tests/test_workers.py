@@ -199,6 +199,33 @@ def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_co
         assert again.metrics == trial_attrs(t)["metrics"]
 
 
+def test_each_worker_session_samples_its_own_params(tmp_path, monkeypatch) -> None:
+    """Seeded alike, two workers (or a resumed run) drew the same start-up params: with two
+    workers every trial had a twin. Worker 0 of a fresh study keeps the study seed's draws."""
+    from paretolab.search_space import suggest_config
+    from paretolab.spec_check import check_study
+    from paretolab.study import open_study, session_seed, study_sampler
+
+    monkeypatch.chdir(tmp_path)
+    checked = check_study(load_spec(study_file(tmp_path, "twins", trials=20, steps=10)))
+    open_study(checked, create=True)
+    def draw(study: optuna.Study) -> optuna.Trial:
+        trial = study.ask()
+        suggest_config(trial, checked.spec, checked.balanced_names, checked.loss_groups)  # as a trial does
+        return trial
+
+    w0, w1 = (open_study(checked, create=False, worker=w) for w in (0, 1))  # both on an empty study
+    a, b = draw(w0), draw(w1)
+    assert a.params and a.params != b.params
+    alone = optuna.create_study(directions=["minimize"] * 2, sampler=study_sampler(checked.spec))
+    assert draw(alone).params == a.params  # a one-worker run draws what it always drew
+    w0.tell(a, [1.0, 2.0])
+    w1.tell(b, [2.0, 1.0])
+    resumed = draw(open_study(checked, create=False, worker=0))  # a second `paretolab run`
+    assert resumed.params not in (a.params, b.params)
+    assert session_seed(3, 0, 0) == 3 and len({session_seed(3, w, n) for w in (0, 1, "host:9") for n in (0, 5)}) == 6
+
+
 OOM_TASK = """\
 import torch
 from paretolab.tasks.toy import ToyTask
