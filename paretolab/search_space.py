@@ -54,10 +54,14 @@ class TrialConfig:
         return cls(**dict(data))
 
 
+def mixed_seed(*parts: int) -> int:
+    """A well-mixed 31-bit seed from integers (NumPy's ``SeedSequence``): same parts, same seed."""
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """A well-mixed per-trial seed: same study seed and trial number, same seed."""
-    return int(np.random.SeedSequence([int(study_seed) & 0xFFFFFFFF, trial_number]).generate_state(1)[0]
-               & 0x7FFFFFFF)
+    return mixed_seed(study_seed, trial_number)
 
 
 def _suggest_knob(trial: optuna.Trial, name: str, knob: FloatRange | IntRange | Choice) -> Any:

@@ -6,14 +6,13 @@ import warnings
 import zlib
 from typing import Any
 
-import numpy as np
 import optuna
 
 from paretolab.errors import SpecError
 from paretolab.records import META_KEY, StudyMeta
 from paretolab.samplers import make_sampler
 from paretolab.spec_check import CheckedStudy
-from paretolab.search_space import trial_seed
+from paretolab.search_space import mixed_seed, trial_seed
 from paretolab.storage import open_storage, redact
 
 
@@ -61,9 +60,7 @@ def session_seed(study_seed: int, worker: int | str, trials_before: int) -> int:
     """
     if str(worker) == "0" and trials_before == 0:
         return int(study_seed)
-    state = np.random.SeedSequence([int(study_seed) & 0xFFFFFFFF, zlib.crc32(str(worker).encode()),
-                                    int(trials_before)]).generate_state(1)[0]
-    return int(state & 0x7FFFFFFF)
+    return mixed_seed(study_seed, zlib.crc32(str(worker).encode()), trials_before)
 
 
 def _redacted_meta(meta: StudyMeta) -> StudyMeta:
