@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 from paretolab.errors import StorageError
 
@@ -57,6 +58,42 @@ def is_storage_error(exc: BaseException) -> bool:
         isinstance(exc, sa_exc.DBAPIError) and bool(getattr(exc, "connection_invalidated", False)))
 
 
+class HeartbeatStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, with one more kind of stale trial: a RUNNING trial that never beat.
+
+    Optuna fails a RUNNING trial once its heartbeat is older than the grace period, but skips
+    one with no heartbeat at all. A worker that dies (or loses the database) between creating
+    a trial and its first heartbeat leaves such a trial RUNNING for ever, and the study then
+    never reaches its budget: the last worker waits for it. Here a trial that this storage
+    object has seen RUNNING without a heartbeat for the grace period, by this process's own
+    clock (no comparison of clocks across machines), is stale too. A live trial beats as soon
+    as it starts, so it is never seen without a heartbeat for long.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._no_beat_since: dict[int, float] = {}
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = super()._get_stale_trial_ids(study_id)
+        from optuna.storages._rdb import models  # Optuna's own tables, as its query above uses
+
+        grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 0)
+        session = self.scoped_session()
+        try:
+            running = {tid for (tid,) in session.query(models.TrialModel.trial_id).filter(
+                models.TrialModel.study_id == study_id, models.TrialModel.state == TrialState.RUNNING)}
+            beating = {tid for (tid,) in session.query(models.TrialHeartbeatModel.trial_id).filter(
+                models.TrialHeartbeatModel.trial_id.in_(running))} if running else set()
+        finally:
+            self.scoped_session.remove()
+        now = time.monotonic()
+        silent = running - beating
+        self._no_beat_since = {tid: self._no_beat_since.get(tid, now) for tid in silent}
+        return stale + [tid for tid, since in self._no_beat_since.items()
+                        if now - since >= grace and tid not in stale]
+
+
 def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
                  grace_period: int = GRACE_PERIOD_S, max_retries: int | None = None,
                  ) -> optuna.storages.BaseStorage:
@@ -96,10 +133,10 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
 
             for attempt in range(SQLITE_CREATE_ATTEMPTS if path is not None else 1):
                 try:
-                    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                                      heartbeat_interval=heartbeat_interval,
-                                                      grace_period=grace_period,
-                                                      heartbeat_stale_trial_callback=callback)
+                    return HeartbeatStorage(url, engine_kwargs=engine_kwargs,
+                                            heartbeat_interval=heartbeat_interval,
+                                            grace_period=grace_period,
+                                            heartbeat_stale_trial_callback=callback)
                 except Exception as exc:  # noqa: BLE001 - retried below, else reported
                     # two processes opening a fresh SQLite file at once (a run starting while a
                     # dashboard or `paretolab report` opens it) both create the tables; the

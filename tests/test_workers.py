@@ -199,6 +199,27 @@ def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_co
         assert again.metrics == trial_attrs(t)["metrics"]
 
 
+def test_a_running_trial_that_never_beat_is_failed_after_the_grace_period(tmp_path) -> None:
+    """A worker that dies (or loses the database) between creating a trial and its first
+    heartbeat left the trial RUNNING for ever (Optuna skips trials without a heartbeat), and
+    the study could not reach its budget: the last worker waited for it."""
+    from paretolab.runner import _fail_stale
+
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=2, max_retries=1)
+    study = optuna.create_study(storage=storage, study_name="s", directions=["minimize", "minimize"])
+    silent = storage.get_trial(storage.create_new_trial(study._study_id)).number  # RUNNING, never beats
+    live = study.ask()
+    storage.record_heartbeat(live._trial_id)
+    _fail_stale(study)  # first sighting: not yet
+    assert study.trials[silent].state.name == "RUNNING"
+    time.sleep(2.2)
+    storage.record_heartbeat(live._trial_id)
+    _fail_stale(study)
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    assert states[silent] == "FAIL" and states[live.number] == "RUNNING"
+    assert states[2:] == ["WAITING"]  # re-run by the retry callback, as for a trial that stopped beating
+
+
 def test_each_worker_session_samples_its_own_params(tmp_path, monkeypatch) -> None:
     """Seeded alike, two workers (or a resumed run) drew the same start-up params: with two
     workers every trial had a twin. Worker 0 of a fresh study keeps the study seed's draws."""
