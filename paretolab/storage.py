@@ -80,15 +80,16 @@ class HeartbeatStorage(optuna.storages.RDBStorage):
 
         grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 0)
         session = self.scoped_session()
-        try:
-            running = {tid for (tid,) in session.query(models.TrialModel.trial_id).filter(
-                models.TrialModel.study_id == study_id, models.TrialModel.state == TrialState.RUNNING)}
-            beating = {tid for (tid,) in session.query(models.TrialHeartbeatModel.trial_id).filter(
-                models.TrialHeartbeatModel.trial_id.in_(running))} if running else set()
+        try:  # one query: this study's RUNNING trials without a heartbeat row
+            silent = {tid for (tid,) in session.query(models.TrialModel.trial_id)
+                      .outerjoin(models.TrialHeartbeatModel,
+                                 models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
+                      .filter(models.TrialModel.study_id == study_id,
+                              models.TrialModel.state == TrialState.RUNNING,
+                              models.TrialHeartbeatModel.trial_id.is_(None))}
         finally:
             self.scoped_session.remove()
         now = time.monotonic()
-        silent = running - beating
         self._no_beat_since = {tid: self._no_beat_since.get(tid, now) for tid in silent}
         return stale + [tid for tid, since in self._no_beat_since.items()
                         if now - since >= grace and tid not in stale]
