@@ -18,11 +18,9 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab.errors import StorageError
+from paretolab.spec.defaults import (  # noqa: F401 - the study file owns the fault defaults
+    GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S)
 
-HEARTBEAT_INTERVAL_S = 10
-GRACE_PERIOD_S = 30
-MAX_RETRIES = 2  # a trial lost with its worker is re-run with the same params this many times
-STORAGE_PATIENCE_S = 120.0  # a worker retries a lost storage this long before it stops
 SQLITE_BUSY_TIMEOUT_S = 300
 SQLITE_CREATE_ATTEMPTS = 5  # opening a fresh SQLite file that another process is creating
 

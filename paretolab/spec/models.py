@@ -1,31 +1,64 @@
-"""The study file: schema (pydantic), defaults, and validation with clear messages.
+"""The study file's models (pydantic): fields, defaults, short forms and the checks that need
+nothing but the file itself.
 
-``load_spec(path)`` reads a YAML study file (safe load, duplicate keys rejected), validates it and
-returns a :class:`StudySpec`; any problem raises :class:`~paretolab.errors.SpecError` naming the
-field, the line, and the fix. Checks that need the task (loss and metric names) live in
-:mod:`paretolab.spec_check`, so this module imports no torch.
+Each model parses its own short forms (``task: toy``, ``losses: [a, b]``, ``sampler: tpe``, ...)
+in a ``mode="before"`` validator and declares the same forms for the JSON Schema beside it
+(:meth:`_Model.short_forms`, :func:`_or_single`, ...), so the grammar is written once.
+This module imports neither torch nor Optuna.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from paretolab.errors import SpecError
-from paretolab.storage import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S
+from paretolab.spec.defaults import (GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_CONSECUTIVE_FAILURES,
+                                     MAX_RETRIES, STORAGE_PATIENCE_S, grace_problem)
 
-SAMPLERS = ("auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc")
-TRAIN_KNOBS = ("lr", "optimizer", "batch_size", "weight_decay", "momentum", "grad_clip",
-               "lr_schedule", "warmup_steps")
+SamplerName = Literal["auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc"]
+SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+"""The sampler short names a study file may give (``paretolab.samplers`` maps them to classes)."""
+Direction = Literal["minimize", "maximize"]
+
+JsonSchema = dict[str, Any]
+
+
+def _either(node: JsonSchema, *alternatives: JsonSchema) -> None:
+    """Turn the schema ``node`` (in place) into "node or one of the alternatives"."""
+    body = dict(node)
+    keep = {k: body.pop(k) for k in ("title", "description", "default") if k in body}
+    node.clear()
+    node.update({**keep, "anyOf": [body, *alternatives]})
+
+
+def _or_single(node: JsonSchema) -> None:
+    """Field schema hook: a list field that also takes one item written alone."""
+    _either(node, dict(node["items"]))
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of every study-file model: unknown fields are errors, values are immutable, and
+    numbers must be finite (``.nan`` or ``.inf`` in a study file is a mistake)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        """JSON Schemas of the short forms this model's ``_short`` validator accepts."""
+        return ()
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> JsonSchema:
+        schema = handler(core_schema)
+        short = cls.short_forms()
+        if short:
+            _either(handler.resolve_ref_schema(schema), *short)
+        return schema
 
 
 # --- search knobs ------------------------------------------------------------------------
@@ -73,8 +106,19 @@ class Choice(_Model):
     type: Literal["categorical"] = "categorical"
     choices: list[str | int | float | bool | None] = Field(min_length=1)
 
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"type": "array", "minItems": 1},)  # [a, b, c] (see _coerce_knob)
+
 
 Knob = Annotated[FloatRange | IntRange | Choice, Field(discriminator="type")]
+
+
+def _knobs_schema(node: JsonSchema) -> None:
+    """Field schema hook: a knob may omit ``type`` (see :func:`_coerce_knob`), so the JSON
+    Schema cannot dispatch on it; each form is told apart by its required fields instead."""
+    knob = node["additionalProperties"]
+    knob.pop("discriminator", None)
 
 
 def _coerce_knob(value: Any) -> Any:
@@ -92,6 +136,11 @@ def _coerce_knob(value: Any) -> Any:
 
 
 # --- losses, objectives, constraints -------------------------------------------------------
+def _groups_schema(node: JsonSchema) -> None:
+    """Field schema hook: a group is ``{term: coefficient}`` or a list of terms (coefficient 1)."""
+    _either(node["additionalProperties"], {"type": "array", "items": {"type": "string"}})
+
+
 class LossesSpec(_Model):
     """The loss terms the task produces, optionally grouped (fixed inner coefficients).
 
@@ -99,7 +148,16 @@ class LossesSpec(_Model):
     """
 
     terms: list[str] | None = None
-    groups: dict[str, dict[str, float]] = Field(default_factory=dict)
+    groups: dict[str, dict[str, float]] = Field(default_factory=dict, json_schema_extra=_groups_schema)
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"type": "array", "items": {"type": "string"}},)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"terms": value} if isinstance(value, list) else value
 
     @field_validator("groups", mode="before")
     @classmethod
@@ -159,8 +217,29 @@ class Objective(_Model):
     """An evaluation metric to optimise; ``ref`` is its hypervolume reference value."""
 
     name: str
-    direction: Literal["minimize", "maximize"] = "minimize"
-    ref: float | None = None
+    direction: Direction = "minimize"
+    ref: float | None = Field(None, description="hypervolume reference value (a finite number)")
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"type": "string"},  # error
+                {"type": "object", "minProperties": 1, "maxProperties": 1,  # {error: minimize}
+                 "additionalProperties": {"enum": list(get_args(Direction))}})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and len(value) == 1 and "name" not in value:
+            (name, direction), = value.items()
+            return {"name": name, "direction": direction}
+        return value
+
+
+def _objectives_schema(node: JsonSchema) -> None:
+    """Field schema hook: objectives also as one mapping ``{error: minimize, sparsity: maximize}``."""
+    _either(node, {"type": "object", "additionalProperties": {"enum": list(get_args(Direction))}})
 
 
 _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
@@ -172,6 +251,10 @@ class Constraint(_Model):
     metric: str
     op: Literal["<=", ">="]
     value: float
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"type": "string", "pattern": _CONSTRAINT_RE.pattern},)
 
     @model_validator(mode="before")
     @classmethod
@@ -193,6 +276,12 @@ class Constraint(_Model):
 
 
 # --- search ------------------------------------------------------------------------------
+def _ranges_schema(node: JsonSchema) -> None:
+    """Field schema hook: a weight range may be written ``[low, high]``."""
+    _either(node["additionalProperties"], {"type": "array", "items": {"type": "number"},
+                                           "minItems": 2, "maxItems": 2})
+
+
 class WeightsSpec(_Model):
     """How the preference weights over the (grouped) losses are chosen.
 
@@ -207,7 +296,11 @@ class WeightsSpec(_Model):
     spread: Literal["log", "uniform"] = "log"
     max_ratio: float = Field(100.0, gt=1)
     fixed: dict[str, float] = Field(default_factory=dict)
-    ranges: dict[str, FloatRange] = Field(default_factory=dict)
+    ranges: dict[str, FloatRange] = Field(default_factory=dict, json_schema_extra=_ranges_schema)
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"enum": ["simplex"]},)  # the other modes need their weights or ranges
 
     @model_validator(mode="before")
     @classmethod
@@ -246,9 +339,17 @@ class BalancerChoice(_Model):
     (searched over the method's own default range). ``search: all`` searches every setting.
     """
 
+    # settings may be written inline ({method: cagrad, c: [0.1, 0.9]}), so the schema lets
+    # other keys through; the balancer's own settings check names a wrong one
+    model_config = ConfigDict(**_Model.model_config, json_schema_extra={"additionalProperties": True})
+
     method: str
     settings: dict[str, Any] = Field(default_factory=dict)
     search: Literal["none", "all"] = "none"
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"type": "string"},)
 
     @model_validator(mode="before")
     @classmethod
@@ -268,8 +369,8 @@ class SearchSpec(_Model):
 
     weights: WeightsSpec = Field(default_factory=WeightsSpec)
     balancer: list[BalancerChoice] = Field(default_factory=lambda: [BalancerChoice(method="static")],
-                                           min_length=1)
-    params: dict[str, Knob] = Field(default_factory=dict)
+                                           min_length=1, json_schema_extra=_or_single)
+    params: dict[str, Knob] = Field(default_factory=dict, json_schema_extra=_knobs_schema)
 
     @field_validator("balancer", mode="before")
     @classmethod
@@ -297,11 +398,12 @@ class SearchSpec(_Model):
 class TrainSpec(_Model):
     """Training settings used by every trial unless ``search.params`` samples them."""
 
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    # every field but those in _NOT_KNOBS is also a knob ``search.params`` may sample
     lr: float = Field(1e-3, gt=0)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    batch_size: int = Field(64, ge=1)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.9, ge=0, lt=1)
-    batch_size: int = Field(64, ge=1)
     grad_clip: float | None = Field(10.0, gt=0)
     lr_schedule: Literal["constant", "cosine", "linear"] = "constant"
     warmup_steps: int = Field(0, ge=0)
@@ -309,6 +411,11 @@ class TrainSpec(_Model):
         "auto", description="record gradient cosine similarity at every evaluation: auto = when "
         "the balancer computes task gradients anyway (free), on = always (one extra pass for "
         "loss-level methods), off = never")
+
+
+_NOT_KNOBS = ("conflict_stats",)  # what is recorded, not how the model trains
+TRAIN_KNOBS: tuple[str, ...] = tuple(k for k in TrainSpec.model_fields if k not in _NOT_KNOBS)
+"""The training settings a trial may sample (``search.params``) besides ``task.<param>``."""
 
 
 class BudgetSpec(_Model):
@@ -324,8 +431,12 @@ class BudgetSpec(_Model):
 class SamplerSpec(_Model):
     """An Optuna sampler by short name, with keyword options passed to its constructor."""
 
-    name: Literal["auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc"] = "auto"
+    name: SamplerName = "auto"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"enum": list(SAMPLERS)},)
 
     @model_validator(mode="before")
     @classmethod
@@ -333,6 +444,9 @@ class SamplerSpec(_Model):
         if isinstance(value, str):
             return {"name": value.lower()}
         return value
+
+
+PruningMethod = Literal["none", "moasha"]
 
 
 class PruningSpec(_Model):
@@ -343,7 +457,7 @@ class PruningSpec(_Model):
     then hypervolume contribution). See :mod:`paretolab.pruning`.
     """
 
-    method: Literal["none", "moasha"] = "none"
+    method: PruningMethod = "none"
     min_steps: int | None = Field(None, ge=1, description="first rung, in training steps "
                                   "(default: budget.steps // eta**2, so two rungs)")
     eta: int = Field(3, ge=2, description="reduction factor: the top 1/eta continue at each rung")
@@ -367,6 +481,10 @@ class PruningSpec(_Model):
             raise ValueError("min_agreement is a share of the front: between 0 and 1 (or auto, or null)")
         return value
 
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"enum": list(get_args(PruningMethod))},)
+
     @model_validator(mode="before")
     @classmethod
     def _short(cls, value: Any) -> Any:
@@ -388,12 +506,15 @@ class FaultSpec(_Model):
     max_retries: int = Field(MAX_RETRIES, ge=0, description="re-runs of a lost trial with the same params and seed")
     storage_patience: float = Field(STORAGE_PATIENCE_S, gt=0, description="seconds a worker keeps retrying a "
                                     "lost storage (with back-off) before it stops with an error")
+    max_consecutive_failures: int = Field(
+        MAX_CONSECUTIVE_FAILURES, ge=1, description="the study stops with an error after this many "
+        "failed trials in a row with no completed trial (a broken task does not burn the budget)")
 
     @model_validator(mode="after")
     def _grace(self) -> FaultSpec:
-        if self.grace_period <= self.heartbeat_interval:
-            raise ValueError(f"grace_period ({self.grace_period} s) must be longer than "
-                             f"heartbeat_interval ({self.heartbeat_interval} s)")
+        problem = grace_problem(self.heartbeat_interval, self.grace_period)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -402,6 +523,10 @@ class TaskSpec(_Model):
 
     ref: str = Field(min_length=1)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def short_forms(cls) -> tuple[JsonSchema, ...]:
+        return ({"type": "string"},)
 
     @model_validator(mode="before")
     @classmethod
@@ -420,8 +545,8 @@ class StudySpec(_Model):
     description: str = ""
     task: TaskSpec
     losses: LossesSpec = Field(default_factory=LossesSpec)
-    objectives: list[Objective] = Field(min_length=1)
-    constraints: list[Constraint] = Field(default_factory=list)
+    objectives: list[Objective] = Field(min_length=1, json_schema_extra=_objectives_schema)
+    constraints: list[Constraint] = Field(default_factory=list, json_schema_extra=_or_single)
     search: SearchSpec = Field(default_factory=SearchSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
@@ -438,7 +563,7 @@ class StudySpec(_Model):
     seed: int = 0
 
     # where the file was read from; relative task paths resolve against it
-    source: str | None = Field(None, exclude=True)
+    source: SkipJsonSchema[str | None] = Field(None, exclude=True)
     _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
     _filename: str = PrivateAttr(default="<study>")
 
@@ -448,27 +573,11 @@ class StudySpec(_Model):
         line = _best_line(self._lines, tuple(path))
         return f"{self._filename}:{line}: {field}" if line else f"{self._filename}: {field}"
 
-    @field_validator("losses", mode="before")
-    @classmethod
-    def _loss_list(cls, value: Any) -> Any:
-        return {"terms": value} if isinstance(value, list) else value
-
     @field_validator("objectives", mode="before")
     @classmethod
-    def _objective_short(cls, value: Any) -> Any:
+    def _objective_map(cls, value: Any) -> Any:
         if isinstance(value, dict):  # {error: minimize, sparsity: maximize}
             return [{"name": k, "direction": v} for k, v in value.items()]
-        if isinstance(value, list):
-            out = []
-            for item in value:
-                if isinstance(item, str):
-                    out.append({"name": item})
-                elif isinstance(item, dict) and len(item) == 1 and "name" not in item:
-                    (k, v), = item.items()
-                    out.append({"name": k, "direction": v})
-                else:
-                    out.append(item)
-            return out
         return value
 
     @field_validator("constraints", mode="before")
@@ -512,13 +621,21 @@ class StudySpec(_Model):
 
     @property
     def slug(self) -> str:
-        """The study name made safe for a directory name."""
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name).strip("._") or "study"
-        return slug[:100]
+        """The study's folder name: the name itself when it is a plain file name, else a
+        readable part plus a short hash of the name, so two names never share a folder."""
+        return study_slug(self.name)
 
     @property
     def study_dir(self) -> Path:
-        return Path(self.output_dir) if self.output_dir else Path("reports") / self.slug
+        """``output_dir``, else ``reports/<slug>``; a study created by a version that named
+        folders without the hash keeps its old folder."""
+        if self.output_dir:
+            return Path(self.output_dir)
+        folder = Path("reports") / self.slug
+        legacy = Path("reports") / _legacy_slug(self.name)
+        if legacy != folder and not folder.exists() and _holds_study(legacy / "study.db", self.name):
+            return legacy
+        return folder
 
     @property
     def base_dir(self) -> Path:
@@ -535,190 +652,47 @@ class StudySpec(_Model):
         return self.budget.eval_every or max(1, self.budget.steps // 10)
 
 
-# --- reading files -----------------------------------------------------------------------
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate keys (PyYAML silently keeps the last one)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen[key] = True
-        return super().construct_mapping(node, deep=deep)
+# --- folder names ------------------------------------------------------------------------
+_SLUG_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _line_index(text: str) -> dict[tuple, int]:
-    """Map each path in the YAML document (keys, list indices) to its 1-based line."""
-    index: dict[tuple, int] = {}
+def _legacy_slug(name: str) -> str:
+    """The folder name earlier versions gave every study: other characters than letters,
+    digits, ``.``, ``_`` and ``-`` replaced by ``_``, cut at 100 (so names could collide)."""
+    return (_SLUG_CHARS.sub("_", name).strip("._") or "study")[:100]
+
+
+def study_slug(name: str) -> str:
+    """A folder name unique to the study name.
+
+    A plain name (letters, digits, and ``.``, ``_``, ``-`` inside; at most 100) is its own
+    folder (``quickstart`` -> ``reports/quickstart``). Any other name loses characters when made
+    safe, so 8 hex digits of its SHA-1 follow the readable part: ``"étude"`` and ``"研究"`` no
+    longer both become ``study``, nor ``"a b"`` and ``"a_b"`` both ``a_b``.
+    """
+    legacy = _legacy_slug(name)
+    if legacy == name:
+        return name
+    digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:8]
+    return f"{legacy[:80]}-{digest}"
+
+
+def _holds_study(db: Path, name: str) -> bool:
+    """Whether the SQLite file ``db`` holds an Optuna study named ``name`` (read-only look)."""
+    if not db.is_file():
+        return False
+    import sqlite3
+
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return index
-
-    def walk(node: Any, path: tuple) -> None:
-        index[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                child = path + (key_node.value,)
-                index[child] = key_node.start_mark.line + 1
-                walk(value_node, child)
-                index[child] = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, path + (i,))
-
-    if root is not None:
-        walk(root, ())
-    return index
-
-
-def _field_path(loc: tuple) -> tuple:
-    """Drop pydantic's union tags (e.g. 'float', 'function-before[...]') from an error path."""
-    return tuple(p for p in loc if isinstance(p, int) or not (
-        p in ("float", "int", "categorical", "str", "list[...]") or "[" in str(p)))
+        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def _best_line(index: dict[tuple, int], path: tuple) -> int | None:
+    """The line of ``path`` in the file, else of its closest enclosing field."""
     for cut in range(len(path), -1, -1):
         if path[:cut] in index:
             return index[path[:cut]]
     return None
-
-
-def _format_validation(err: ValidationError, index: dict[tuple, int], filename: str) -> SpecError:
-    first = err.errors()[0]
-    path = _field_path(tuple(first["loc"]))
-    field = ".".join(str(p) for p in path) or "(top level)"
-    line = _best_line(index, path)
-    where = f"{filename}:{line}: {field}" if line else f"{filename}: {field}"
-    kind = first["type"]
-    msg = first["msg"].removeprefix("Value error, ")
-    hint = None
-    if kind == "extra_forbidden":
-        parent = path[:-1]
-        model = _model_at(parent)
-        valid = sorted(model.model_fields) if model is not None else []
-        valid = [v for v in valid if v != "source"]
-        msg = f"unknown field {path[-1]!r}"
-        hint = f"valid fields here: {', '.join(valid)}" if valid else "remove it"
-    elif kind == "missing":
-        msg = "required field is missing"
-        hint = f"add '{path[-1]}:' to the study file"
-    elif kind == "literal_error":
-        hint = "use one of the values listed"
-    elif kind.endswith("_type") or kind.endswith("_parsing"):
-        hint = f"got {first.get('input')!r}"
-    more = len(err.errors()) - 1
-    if more:
-        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return SpecError(msg, where=where, hint=hint)
-
-
-def _model_at(path: tuple) -> type[BaseModel] | None:
-    """The pydantic model that holds the field at ``path`` (for listing valid fields)."""
-    model: Any = StudySpec
-    for part in path:
-        if isinstance(part, int):
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return None
-        ann = field.annotation
-        inner = getattr(ann, "__args__", None)
-        candidates = [ann, *(inner or ())]
-        for cand in candidates:
-            sub = getattr(cand, "__args__", None)
-            for c in [cand, *(sub or ())]:
-                if isinstance(c, type) and issubclass(c, BaseModel):
-                    model = c
-                    break
-            else:
-                continue
-            break
-        else:
-            return None
-    return model
-
-
-def parse_spec(text: str, filename: str = "<study>", source: str | None = None) -> StudySpec:
-    """Parse and validate study-file text (no task loading)."""
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        where = f"{filename}:{mark.line + 1}" if mark else filename
-        hint = ("keep one of the two entries" if "duplicate key" in str(problem)
-                else "check indentation, colons and quotes on that line")
-        raise SpecError(f"YAML syntax error: {problem}", where=where, hint=hint) from None
-    if not isinstance(data, dict):
-        raise SpecError("a study file must be a YAML mapping (name:, task:, objectives:, ...)",
-                        where=filename, hint="see studies/quickstart.yaml for an example")
-    if source is not None:
-        data = {**data, "source": source}
-    lines = _line_index(text)
-    try:
-        spec = StudySpec.model_validate(data)
-    except ValidationError as err:
-        raise _format_validation(err, lines, filename) from None
-    spec._lines = lines
-    spec._filename = filename
-    return spec
-
-
-def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate a study file (schema only; see spec_check for the task checks)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"study file {str(path)!r} not found", hint="check the path")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read {str(path)!r}: {exc}") from None
-    return parse_spec(text, filename=str(path), source=str(path.resolve()))
-
-
-def json_schema() -> dict[str, Any]:
-    """JSON Schema of the study file, for editors; it also accepts the documented short forms
-    (``task: toy``, ``losses: [a, b]``, ``objectives: [error]``, ``sampler: tpe``, ...)."""
-    schema = StudySpec.model_json_schema()
-    props, defs = schema["properties"], schema["$defs"]
-    props.pop("source", None)
-
-    def either(node: dict[str, Any], *alternatives: dict[str, Any]) -> dict[str, Any]:
-        keep = {k: node.pop(k) for k in ("title", "description", "default") if k in node}
-        return {**keep, "anyOf": [node, *alternatives]}
-
-    string = {"type": "string"}
-    direction = {"enum": ["minimize", "maximize"]}
-    props["task"] = either(props["task"], string)
-    props["losses"] = either(props["losses"], {"type": "array", "items": string})
-    props["objectives"]["items"] = either(
-        props["objectives"]["items"], string,
-        {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": direction})
-    props["objectives"] = either(props["objectives"], {"type": "object", "additionalProperties": direction})
-    props["constraints"]["items"] = either(props["constraints"]["items"], string)
-    props["constraints"] = either(props["constraints"], string)
-    props["sampler"] = either(props["sampler"], {"enum": list(SAMPLERS)})
-    props["pruning"] = either(props["pruning"], {"enum": ["none", "moasha"]})
-    search = defs["SearchSpec"]["properties"]
-    search["weights"] = either(search["weights"], {"enum": ["simplex"]})
-    search["balancer"]["items"] = either(search["balancer"]["items"], string)
-    search["balancer"] = either(search["balancer"], string)
-    knob = search["params"]["additionalProperties"]
-    knob.pop("discriminator", None)
-    knob["oneOf"] = [{"$ref": "#/$defs/FloatRange"}, {"$ref": "#/$defs/IntRange"},
-                     {"$ref": "#/$defs/Choice"}, {"type": "array"}]
-    defs["BalancerChoice"]["additionalProperties"] = True  # settings may be written inline
-    ranges = defs["WeightsSpec"]["properties"]["ranges"]
-    ranges["additionalProperties"] = either(ranges["additionalProperties"],
-                                            {"type": "array", "items": {"type": "number"},
-                                             "minItems": 2, "maxItems": 2})
-    defs["LossesSpec"]["properties"]["groups"]["additionalProperties"] = {
-        "anyOf": [{"type": "object", "additionalProperties": {"type": "number"}},
-                  {"type": "array", "items": string}]}
-    schema["title"] = "paretolab study file"
-    return schema

@@ -1,0 +1,107 @@
+"""Checks of a study file that need the task, the balancer registry, the sampler or the storage.
+
+:func:`check_study` runs them all and returns a :class:`CheckedStudy`; each problem raises one
+:class:`~paretolab.errors.UserError` naming the field and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from paretolab.errors import SpecError
+from paretolab.spec.models import StudySpec
+from paretolab.tasks.loader import BUILTIN_TASKS, TaskInfo, task_info
+
+
+@dataclass(frozen=True)
+class CheckedStudy:
+    """A study file that passed every check, with what the checks learned."""
+
+    spec: StudySpec
+    info: TaskInfo
+    task_ref: str  # file paths made absolute, so trials and `pick` work from any directory
+    balanced_names: list[str]
+    loss_groups: dict[str, dict[str, float]]
+
+
+def resolve_task_ref(ref: str, base_dir: Path) -> str:
+    """Make a ``path/file.py:attr`` reference absolute (relative to the study file, else cwd)."""
+    if ref in BUILTIN_TASKS or ":" not in ref:
+        return ref
+    module_part, attr = ref.rsplit(":", 1)
+    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+        path = Path(module_part)
+        if not path.is_absolute():
+            candidate = base_dir / path
+            path = candidate if candidate.exists() or not path.exists() else path.resolve()
+        return f"{path.resolve()}:{attr}"
+    return ref
+
+
+def did_you_mean(name: str, valid: tuple[str, ...] | list[str]) -> str:
+    """A hint naming the closest valid name, if one is close, and all of them."""
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    text = f"valid names: {', '.join(valid)}"
+    return f"did you mean {close[0]!r}? {text}" if close else text
+
+
+_did_you_mean = did_you_mean  # the name this module's users imported before
+
+
+def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> CheckedStudy:
+    """Run every cross-check; raise a SpecError/TaskError/StorageError naming the field."""
+    from paretolab.samplers import check_sampler_options
+    from paretolab.search_space import balancer_space
+
+    task_ref = resolve_task_ref(spec.task.ref, spec.base_dir)
+    info = task_info(task_ref, spec.task.params, spec.base_dir, where=spec.where("task"))
+    for i, term in enumerate(spec.losses.terms or []):
+        if term not in info.losses:
+            raise SpecError(f"the task does not produce a loss named {term!r}",
+                            where=spec.where("losses", i), hint=did_you_mean(term, info.losses))
+    for group, members in spec.losses.groups.items():
+        for term in members:
+            if term not in info.losses:
+                raise SpecError(f"group {group!r} names loss {term!r}, which the task does not produce",
+                                where=spec.where("losses", "groups", group),
+                                hint=did_you_mean(term, info.losses))
+    for i, obj in enumerate(spec.objectives):
+        if obj.name not in info.metrics:
+            raise SpecError(f"the task does not measure an objective named {obj.name!r}",
+                            where=spec.where("objectives", i), hint=did_you_mean(obj.name, info.metrics))
+    for i, con in enumerate(spec.constraints):
+        if con.metric not in info.metrics:
+            raise SpecError(f"constraint on {con.metric!r}, which the task does not measure",
+                            where=spec.where("constraints", i), hint=did_you_mean(con.metric, info.metrics))
+    balanced = spec.losses.balanced_names(info.losses)
+    weights = spec.search.weights
+    named = {**weights.fixed, **weights.ranges}
+    for name in named:
+        if name not in balanced:
+            raise SpecError(f"weight for {name!r}, which is not a loss the balancer sees",
+                            where=spec.where("search", "weights"), hint=did_you_mean(name, balanced))
+    if weights.mode == "fixed":
+        missing = [n for n in balanced if n not in weights.fixed]
+        if missing:
+            raise SpecError(f"fixed weights must name every loss; missing {missing}",
+                            where=spec.where("search", "weights", "fixed"))
+    methods = [c.method for c in spec.search.balancer]
+    if len(set(methods)) != len(methods):
+        raise SpecError("a balancer is listed twice", where=spec.where("search", "balancer"))
+    for i, choice in enumerate(spec.search.balancer):
+        try:
+            balancer_space(choice)
+        except SpecError as exc:
+            raise SpecError(exc.message, where=spec.where("search", "balancer", i), hint=exc.hint) from None
+    try:
+        check_sampler_options(spec.sampler.name, spec.sampler.options)
+    except SpecError as exc:
+        raise SpecError(exc.message, where=spec.where("sampler", "options"), hint=exc.hint) from None
+    if check_storage_reachable:
+        from paretolab.storage import check_storage
+
+        check_storage(spec.storage_url)
+    return CheckedStudy(spec=spec, info=info, task_ref=task_ref, balanced_names=balanced,
+                        loss_groups=spec.losses.coefficients(info.losses))
