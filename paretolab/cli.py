@@ -44,8 +44,7 @@ def _escape(text: str) -> str:
 
 def _check(path: Path, **updates: Any) -> Any:
     """Load and check a study file; ``updates`` (e.g. ``storage`` from a flag) replace fields."""
-    from paretolab.spec import load_spec
-    from paretolab.spec_check import check_study
+    from paretolab.spec import check_study, load_spec
 
     spec = load_spec(path)
     updates = {k: v for k, v in updates.items() if v is not None}
@@ -56,13 +55,25 @@ def _check(path: Path, **updates: Any) -> Any:
 
 @app.command()
 @user_errors
-def validate(study: Annotated[Path, typer.Argument(help="the study file")]) -> None:
-    """Check a study file (schema, task, losses, objectives, balancers, sampler, storage)."""
+def validate(
+    study: Annotated[Path, typer.Argument(help="the study file")],
+    no_run: Annotated[bool, typer.Option("--no-run", help="skip the trial run of the task (one "
+                                         "batch and one evaluation on CPU)")] = False,
+) -> None:
+    """Check a study file (schema, task, losses, objectives, balancers, sampler, storage), then
+    run the task once on CPU to check what it really returns."""
     checked = _check(study)
     spec = checked.spec
+    trial = None
+    if not no_run:
+        from paretolab.spec.trial_run import trial_run
+
+        trial = trial_run(checked)
     out.print(f"[green]ok[/] {_escape(str(study))}: study {_escape(spec.name)!s}, task "
               f"{_escape(spec.task.ref)}, losses {_escape(', '.join(checked.balanced_names))}, "
               f"objectives {_escape(', '.join(f'{o.name} ({o.direction})' for o in spec.objectives))}")
+    if trial is not None:
+        out.print(f"trial run on cpu ({trial.seconds:.1f} s): every loss and metric returned, all finite")
 
 
 @app.command()

@@ -32,7 +32,7 @@ class WorkerOptions:
         values = {k: fields[k].default for k in fields}
         faults = getattr(spec, "faults", None)
         if faults is not None:
-            values.update(faults.model_dump())
+            values.update({k: v for k, v in faults.model_dump().items() if k in fields})
         values["trials_per_gpu"] = getattr(spec, "trials_per_gpu", values["trials_per_gpu"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         opts = cls(**values)

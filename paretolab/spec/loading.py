@@ -21,9 +21,10 @@ from pydantic import BaseModel, ValidationError
 from paretolab.errors import SpecError
 from paretolab.spec.models import StudySpec, _best_line
 
-MAX_FILE_BYTES = 1 << 20
-"""A study file is a few kilobytes; one over 1 MiB is refused unread."""
-MAX_VALUES = 100_000
+MAX_FILE_BYTES = 64 << 10
+"""A study file is a few kilobytes; one over 64 KiB is refused unread (parsing that much YAML
+takes a few tenths of a second)."""
+MAX_VALUES = 20_000
 """Values (mapping keys and values, list items) a study file may hold once aliases are expanded."""
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed
@@ -188,8 +189,8 @@ def _model_at(path: tuple) -> type[BaseModel] | None:
 
 
 def _too_big(size: int, filename: str) -> SpecError:
-    return SpecError(f"the file is {size / 2**20:.1f} MiB; a study file may be at most "
-                     f"{MAX_FILE_BYTES // 2**20} MiB", where=filename,
+    return SpecError(f"the file is {size / 2**10:,.0f} KiB; a study file may be at most "
+                     f"{MAX_FILE_BYTES // 2**10} KiB", where=filename,
                      hint="a study file is a few kilobytes: check that this is the right file")
 
 

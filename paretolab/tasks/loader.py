@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import sys
+import sysconfig
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +33,34 @@ class TaskInfo:
     metrics: tuple[str, ...]
 
 
+_LIBRARY_DIRS = tuple({str(Path(sysconfig.get_paths()[k]).resolve()) for k in ("stdlib", "purelib", "platlib")})
+
+
+def user_code_line(exc: BaseException) -> str | None:
+    """``file:line`` of the innermost frame of ``exc`` in the user's (or a task's) own code: not
+    in the standard library or installed packages, nor in this loader. For a SyntaxError, the
+    line that does not parse."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{exc.filename}:{exc.lineno}"
+    here = str(Path(__file__).resolve())
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        name = frame.filename
+        if name.startswith("<") or name == here:
+            continue
+        resolved = str(Path(name).resolve())
+        if resolved.startswith(_LIBRARY_DIRS) and "paretolab" not in Path(resolved).parts:
+            continue
+        return f"{name}:{frame.lineno}"
+    return None
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``ValueError: message (at file.py:12)``: the exception and where the user's code raised it."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    at = user_code_line(exc)
+    return f"{type(exc).__name__}{': ' + text if text else ''}" + (f" (at {at})" if at else "")
+
+
 def _import_file(path: Path, where: str) -> Any:
     if not path.is_file():
         raise TaskError(f"task file {str(path)!r} does not exist", where=where,
@@ -47,7 +78,7 @@ def _import_file(path: Path, where: str) -> Any:
         spec.loader.exec_module(module)
     except Exception as exc:  # the user's code raised on import
         sys.modules.pop(mod_name, None)
-        raise TaskError(f"importing {str(path)!r} failed: {type(exc).__name__}: {exc}",
+        raise TaskError(f"importing {str(path)!r} failed: {describe_exception(exc)}",
                         where=where, hint="fix the error in the task file") from None
     return module
 
@@ -76,8 +107,8 @@ def load_task_factory(ref: str, base_dir: Path | None = None, where: str = "task
                             hint="install the package or check the spelling; "
                             "for a file use 'path/to/file.py:attr'") from None
         except Exception as exc:
-            raise TaskError(f"importing {module_part!r} failed: {type(exc).__name__}: {exc}",
-                            where=where) from None
+            raise TaskError(f"importing {module_part!r} failed: {describe_exception(exc)}",
+                            where=where, hint="fix the error in that module") from None
     try:
         factory = getattr(module, attr)
     except AttributeError:
@@ -92,11 +123,25 @@ def make_task(ref: str, params: Mapping[str, Any] | None = None, base_dir: Path 
               where: str = "task") -> Any:
     """Build a task from its reference and parameters; checks the contract."""
     factory = load_task_factory(ref, base_dir, where)
+    params = dict(params or {})
     try:
-        task = factory(**dict(params or {}))
-    except TypeError as exc:
-        raise TaskError(f"task {ref!r} does not accept these params: {exc}",
-                        where=f"{where}.params") from None
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin or C callable: let the call tell
+        signature = None
+    if signature is not None:
+        try:
+            signature.bind(**params)
+        except TypeError as exc:
+            raise TaskError(f"task {ref!r} does not accept these params: {exc}",
+                            where=f"{where}.params") from None
+    try:
+        task = factory(**params)
+    except TaskError:
+        raise
+    except Exception as exc:  # the task's own code raised on these params
+        raise TaskError(f"building task {ref!r} with params {params} failed: {describe_exception(exc)}",
+                        where=f"{where}.params" if params else where,
+                        hint="check task.params, or fix the task's constructor") from None
     missing = [m for m in REQUIRED_MEMBERS if not callable(getattr(task, m, None))]
     if missing or not getattr(task, "losses", None) or not getattr(task, "metrics", None):
         lacks = missing + [a for a in ("losses", "metrics") if not getattr(task, a, None)]
