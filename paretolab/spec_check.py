@@ -1,3 +1,3 @@
-"""Old home of the study checks; they are in :mod:`paretolab.spec.checks` now."""
+"""Old home of the study checks, kept until every import says :mod:`paretolab.spec`."""
 
-from paretolab.spec.checks import CheckedStudy, _did_you_mean, check_study, resolve_task_ref  # noqa: F401
+from paretolab.spec.checks import CheckedStudy, check_study, resolve_task_ref  # noqa: F401

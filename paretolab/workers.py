@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paretolab import storage as _storage
+from paretolab.spec.defaults import grace_problem
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,11 @@ class WorkerOptions:
         values["trials_per_gpu"] = getattr(spec, "trials_per_gpu", values["trials_per_gpu"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         opts = cls(**values)
-        if opts.grace_period <= opts.heartbeat_interval:
+        problem = grace_problem(opts.heartbeat_interval, opts.grace_period)
+        if problem:
             from paretolab.errors import SpecError
 
-            raise SpecError(f"grace_period ({opts.grace_period} s) must be longer than "
-                            f"heartbeat_interval ({opts.heartbeat_interval} s)", where="faults.grace_period")
+            raise SpecError(problem, where="faults.grace_period")
         return opts
 
     def storage_kwargs(self) -> dict[str, int]:

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from paretolab.cli import app
-from paretolab.spec import json_schema, load_spec
-from paretolab.spec_check import check_study
+from paretolab.errors import SpecError
+from paretolab.spec import check_study, json_schema, load_spec, parse_spec
 
 runner = CliRunner()
 
@@ -85,6 +85,110 @@ def test_schema_command_prints_json_schema_that_accepts_the_short_forms() -> Non
     assert json_schema()["title"] == "paretolab study file"
 
 
+SCHEMA_VALID = {
+    "every-short-form": """\
+name: s
+task: toy
+losses: [loss1, loss2]
+objectives: {loss1: minimize, loss2: maximize}
+constraints: "loss1 <= 1"
+search: {balancer: upgrad, weights: simplex, params: {optimizer: [adam, sgd]}}
+sampler: tpe
+pruning: moasha
+""",
+    "long-forms": """\
+name: s
+task: {ref: toy, params: {scale: 2}}
+losses: {terms: [loss1, loss2], groups: {both: [loss1, loss2]}}
+objectives: [loss1, {loss2: maximize}, {name: pareto_distance, ref: 3}]
+constraints: ["loss1 <= 1", {metric: loss2, op: ">=", value: 0}]
+search:
+  weights: {ranges: {both: [0.1, 1]}}
+  balancer: [static, {method: cagrad, c: [0.1, 0.9]}]
+  params:
+    lr: {low: 1.0e-4, high: 1.0e-2, log: true}
+    batch_size: {type: int, low: 16, high: 128}
+    task.scale: {low: 1, high: 4, step: 1}
+sampler: {name: nsga2, options: {population_size: 8}}
+faults: {max_consecutive_failures: 3}
+workers: auto
+""",
+}
+SCHEMA_INVALID = {
+    "unknown-sampler": "sampler: cmaes\n",
+    "unknown-field": "budgett: 1\n",
+    "bad-direction": "objectives: [{loss1: up}]\n",
+    "bad-weights-mode": "search: {weights: dirichlet}\n",
+    "bad-constraint": "constraints: ['loss1 < 1']\n",
+    "int-range-with-float": "search: {params: {batch_size: {type: int, low: 1.5, high: 3}}}\n",
+    "zero-failures": "faults: {max_consecutive_failures: 0}\n",
+}
+
+
+@pytest.mark.parametrize("name", list(SCHEMA_VALID))
+def test_schema_accepts_what_the_loader_accepts(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    text = SCHEMA_VALID[name]
+    parse_spec(text)  # the loader takes it ...
+    jsonschema.validate(yaml.safe_load(text), json_schema())  # ... and so does the schema
+
+
+@pytest.mark.parametrize("name", list(SCHEMA_INVALID))
+def test_schema_refuses_what_the_loader_refuses(name: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    text = "name: s\ntask: toy\nobjectives: [loss1]\n" + SCHEMA_INVALID[name]
+    with pytest.raises(SpecError):
+        parse_spec(text)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(yaml.safe_load(text), json_schema())
+
+
+def test_reading_a_study_file_imports_neither_optuna_nor_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from paretolab.spec import load_spec, json_schema, FaultSpec; "
+            "load_spec('studies/quickstart.yaml'); json_schema(); "
+            "print(sorted(m for m in ('optuna', 'torch', 'paretolab.storage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_one_list_of_sampler_names_and_train_knobs() -> None:
+    from paretolab.samplers import SAMPLER_CLASSES
+    from paretolab.spec import SAMPLERS, TRAIN_KNOBS, TrainSpec
+
+    assert set(SAMPLERS) == {"auto", *SAMPLER_CLASSES}
+    assert set(TRAIN_KNOBS) == set(TrainSpec.model_fields) - {"conflict_stats"}
+
+
+def test_fault_defaults_are_the_specs_and_max_consecutive_failures_defaults_to_5() -> None:
+    from paretolab import storage
+    from paretolab.spec import FaultSpec, defaults
+
+    faults = parse_spec(BASE).faults
+    assert faults == FaultSpec()
+    assert (faults.heartbeat_interval, faults.grace_period, faults.max_retries, faults.storage_patience,
+            faults.max_consecutive_failures) == (storage.HEARTBEAT_INTERVAL_S, storage.GRACE_PERIOD_S,
+                                                 storage.MAX_RETRIES, storage.STORAGE_PATIENCE_S, 5)
+    assert defaults.MAX_CONSECUTIVE_FAILURES == 5
+    assert parse_spec(BASE + "faults: {max_consecutive_failures: 2}\n").faults.max_consecutive_failures == 2
+    assert "max_consecutive_failures" in json_schema()["$defs"]["FaultSpec"]["properties"]
+
+
+def test_old_import_paths_still_work() -> None:
+    from paretolab.spec_check import CheckedStudy as OldChecked
+    from paretolab.spec_check import check_study as old_check
+
+    from paretolab.spec import CheckedStudy
+
+    assert OldChecked is CheckedStudy and old_check is check_study
+
+
 BAD_FILES: list[tuple[str, str, str]] = [
     # (id, file text, a fragment the message must contain)
     ("yaml-syntax", "name: s\ntask: [toy\n", "YAML syntax error"),
@@ -141,6 +245,8 @@ BAD_FILES: list[tuple[str, str, str]] = [
      "does not accept these params"),
     ("bad-device", BASE + "device: tpu\n", "unknown device 'tpu'"),
     ("bad-workers", BASE + "workers: 0\n", "workers"),
+    ("zero-consecutive-failures", BASE + "faults: {max_consecutive_failures: 0}\n",
+     "faults.max_consecutive_failures"),
     ("storage-not-a-url", BASE + "storage: not a url\n", "is not a storage URL"),
     ("storage-unreachable", BASE + "storage: postgresql://u:secret@127.0.0.1:1/db\n",
      "cannot reach storage"),

@@ -47,9 +47,6 @@ def did_you_mean(name: str, valid: tuple[str, ...] | list[str]) -> str:
     return f"did you mean {close[0]!r}? {text}" if close else text
 
 
-_did_you_mean = did_you_mean  # the name this module's users imported before
-
-
 def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> CheckedStudy:
     """Run every cross-check; raise a SpecError/TaskError/StorageError naming the field."""
     from paretolab.samplers import check_sampler_options
