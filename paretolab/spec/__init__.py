@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from paretolab.spec.defaults import (GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_CONSECUTIVE_FAILURES,
                                      MAX_RETRIES, STORAGE_PATIENCE_S)
 from paretolab.spec.loading import MAX_FILE_BYTES, MAX_VALUES, load_spec, parse_spec
+from paretolab.spec.resume import definition_changes
 from paretolab.spec.models import (SAMPLERS, TRAIN_KNOBS, BalancerChoice, BudgetSpec, Choice,
                                    Constraint, FaultSpec, FloatRange, IntRange, Knob, LossesSpec,
                                    Objective, PruningSpec, SamplerSpec, SearchSpec, StudySpec,
@@ -28,7 +29,7 @@ __all__ = [
     "MAX_RETRIES", "MAX_VALUES", "SAMPLERS", "STORAGE_PATIENCE_S", "TRAIN_KNOBS", "BalancerChoice",
     "BudgetSpec", "CheckedStudy", "Choice", "Constraint", "FaultSpec", "FloatRange", "IntRange",
     "Knob", "LossesSpec", "Objective", "PruningSpec", "SamplerSpec", "SearchSpec", "StudySpec",
-    "TaskSpec", "TrainSpec", "WeightsSpec", "check_study", "json_schema", "load_spec",
+    "TaskSpec", "TrainSpec", "WeightsSpec", "check_study", "definition_changes", "json_schema", "load_spec",
     "parse_spec", "study_slug",
 ]
 

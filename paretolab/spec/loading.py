@@ -12,6 +12,7 @@ each shared node once per use without expanding it.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -153,13 +154,21 @@ def _format_validation(err: ValidationError, index: dict[tuple, int], filename: 
     elif kind == "literal_error":
         hint = "use one of the values listed"
     elif kind == "finite_number":
-        msg = f"must be a finite number, got {first.get('input')!r}"
+        msg = f"must be a finite number, got {_brief(first.get('input'))}"
     elif kind.endswith("_type") or kind.endswith("_parsing"):
-        hint = f"got {first.get('input')!r}"
+        hint = f"got {_brief(first.get('input'))}"
     more = len(err.errors()) - 1
     if more:
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
     return SpecError(msg, where=where, hint=hint)
+
+
+def _brief(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (an error line stays one line)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    text = short.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _model_at(path: tuple) -> type[BaseModel] | None:
