@@ -231,6 +231,24 @@ def test_a_study_in_its_old_shared_folder_keeps_it(tmp_path: Path, monkeypatch) 
     assert other.study_dir.name.startswith("a-b_c-")
 
 
+def test_a_study_does_not_write_into_a_folder_holding_another_studys_files(tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    import optuna
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports" / "a_b").mkdir(parents=True)
+    optuna.create_study(study_name="a b", storage=f"sqlite:///{tmp_path}/reports/a_b/study.db")
+    (tmp_path / "reports" / "a_b" / "trials.csv").write_text("number\n0\n")
+    plain = write(tmp_path / "plain.yaml", "name: a_b\ntask: toy\nobjectives: [loss1]\n")
+    one_clear_error(runner.invoke(app, ["run", str(plain)]),
+                    "the folder 'reports/a_b' holds the files of study 'a b'; study 'a_b' would overwrite them")
+    shared = write(tmp_path / "shared.yaml", "name: c\ntask: toy\nobjectives: [loss1]\noutput_dir: reports/a_b\n")
+    one_clear_error(runner.invoke(app, ["validate", "--no-run", str(shared)]), f"{shared}:4: output_dir")
+    assert (tmp_path / "reports" / "a_b" / "trials.csv").read_text() == "number\n0\n"
+    same = write(tmp_path / "same.yaml", "name: a b\ntask: toy\nobjectives: [loss1]\n")
+    assert runner.invoke(app, ["validate", "--no-run", str(same)]).exit_code == 0
+
+
 @pytest.mark.slow
 def test_two_non_ascii_studies_do_not_overwrite_each_other(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)

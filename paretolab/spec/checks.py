@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paretolab.errors import SpecError
-from paretolab.spec.models import StudySpec
+from paretolab.spec.models import StudySpec, stored_study_names
 from paretolab.tasks.loader import BUILTIN_TASKS, TaskInfo, task_info
 
 
@@ -45,6 +45,25 @@ def did_you_mean(name: str, valid: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(name, list(valid), n=1)
     text = f"valid names: {', '.join(valid)}"
     return f"did you mean {close[0]!r}? {text}" if close else text
+
+
+FOLDER_FILES = ("trials.csv", "front.csv", "report.html", "pick.yaml")
+"""The files a study writes into its folder (``reports/<slug>`` or ``output_dir``)."""
+
+
+def _check_folder(spec: StudySpec) -> None:
+    """Refuse a folder that already holds another study's tables and report: writing this
+    study's would overwrite them (two studies given one ``output_dir``, or a plain name equal to
+    the folder an earlier version gave a name with other characters)."""
+    folder = spec.study_dir
+    if spec.storage is not None or not any((folder / f).exists() for f in FOLDER_FILES):
+        return
+    others = stored_study_names(folder / "study.db")
+    if others and spec.name not in others:
+        raise SpecError(f"the folder {str(folder)!r} holds the files of study {others[0]!r}; study "
+                        f"{spec.name!r} would overwrite them",
+                        where=spec.where("output_dir") if spec.output_dir else spec.where("name"),
+                        hint="give this study a folder of its own (output_dir: ...) or another name")
 
 
 def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> CheckedStudy:
@@ -96,6 +115,7 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
         check_sampler_options(spec.sampler.name, spec.sampler.options)
     except SpecError as exc:
         raise SpecError(exc.message, where=spec.where("sampler", "options"), hint=exc.hint) from None
+    _check_folder(spec)
     if check_storage_reachable:
         from paretolab.storage import check_storage
 

@@ -677,17 +677,26 @@ def study_slug(name: str) -> str:
     return f"{legacy[:80]}-{digest}"
 
 
-def _holds_study(db: Path, name: str) -> bool:
-    """Whether the SQLite file ``db`` holds an Optuna study named ``name`` (read-only look)."""
+def stored_study_names(db: Path) -> list[str]:
+    """The names of the Optuna studies in the SQLite file ``db`` (a read-only look without
+    Optuna; empty when there is no such file or it holds no studies table)."""
     if not db.is_file():
-        return False
+        return []
     import sqlite3
 
     try:
-        with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as conn:
-            return conn.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone() is not None
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return [name for (name,) in conn.execute("SELECT study_name FROM studies ORDER BY study_id")]
+        finally:
+            conn.close()
     except sqlite3.Error:
-        return False
+        return []
+
+
+def _holds_study(db: Path, name: str) -> bool:
+    """Whether the SQLite file ``db`` holds an Optuna study named ``name``."""
+    return name in stored_study_names(db)
 
 
 def _best_line(index: dict[tuple, int], path: tuple) -> int | None:
