@@ -60,10 +60,14 @@ def validate(
     no_run: Annotated[bool, typer.Option("--no-run", help="skip the trial run of the task (one "
                                          "batch and one evaluation on CPU)")] = False,
 ) -> None:
-    """Check a study file (schema, task, losses, objectives, balancers, sampler, storage), then
-    run the task once on CPU to check what it really returns."""
+    """Check a study file (schema, task, losses, objectives, balancers, sampler, storage, and
+    that a study it resumes is unchanged), then run the task once on CPU to check what it
+    really returns."""
     checked = _check(study)
     spec = checked.spec
+    from paretolab.spec.resume import check_stored_study
+
+    check_stored_study(spec)
     trial = None
     if not no_run:
         from paretolab.spec.trial_run import trial_run

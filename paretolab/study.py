@@ -12,7 +12,7 @@ from paretolab.errors import SpecError
 from paretolab.records import META_KEY, StudyMeta
 from paretolab.samplers import make_sampler
 from paretolab.spec_check import CheckedStudy
-from paretolab.spec.resume import changed_path, definition_changes
+from paretolab.spec.resume import check_unchanged
 from paretolab.search_space import mixed_seed, trial_seed
 from paretolab.storage import open_storage, redact
 
@@ -106,13 +106,7 @@ def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: d
             study.set_metric_names(spec.objective_names)
     else:
         old = StudyMeta(**existing)
-        changes = definition_changes(old.spec, spec)
-        if changes:
-            raise SpecError(
-                f"the stored study {spec.name!r} ran with another definition; the file changes "
-                f"what a trial means: {'; '.join(changes)}", where=spec.where(*changed_path(changes[0])),
-                hint="give the study a new name to study the changed setup (or undo the change); "
-                "budget.trials, timeout, workers, faults, sampler and pruning may change on resume")
+        check_unchanged(old.spec, spec)  # before any trial: refuse an edit that changes their meaning
         if old.objectives != meta.objectives or old.directions != meta.directions:
             raise SpecError(
                 f"the stored study {spec.name!r} has objectives "

@@ -323,3 +323,7 @@ def test_run_refuses_a_balancer_added_after_trials_ran(tmp_path: Path, monkeypat
 
     trials = optuna.load_study(study_name="resumed", storage="sqlite:///reports/resumed/study.db").trials
     assert len(trials) == 2  # no trial started under the changed definition
+    one_clear_error(runner.invoke(app, ["validate", "--no-run", str(path)]),
+                    "search.balancer: [static] -> [static, upgrad]")
+    write(path, STUDY.replace("trials: 2", "trials: 3"))
+    assert runner.invoke(app, ["validate", "--no-run", str(path)]).exit_code == 0

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from paretolab.errors import SpecError
 from paretolab.spec.models import StudySpec
 
 MEANING: tuple[tuple[str, ...], ...] = (
@@ -104,3 +105,38 @@ def definition_changes(stored: dict[str, Any], new: StudySpec | dict[str, Any]) 
 def changed_path(change: str) -> tuple[str | int, ...]:
     """The field path of one :func:`definition_changes` line (for ``StudySpec.where``)."""
     return tuple(int(p) if p.isdigit() else p for p in change.split(":", 1)[0].split("."))
+
+
+def check_unchanged(stored: dict[str, Any], spec: StudySpec) -> None:
+    """Raise a SpecError naming every change from the stored definition that alters what a
+    trial means, and the fix (a new study name)."""
+    changes = definition_changes(stored, spec)
+    if changes:
+        raise SpecError(
+            f"the stored study {spec.name!r} ran with another definition; the file changes what a "
+            f"trial means: {'; '.join(changes)}", where=spec.where(*changed_path(changes[0])),
+            hint="give the study a new name to study the changed setup (or undo the change); "
+            "budget.trials, timeout, workers, faults, sampler and pruning may change on resume")
+
+
+def check_stored_study(spec: StudySpec) -> None:
+    """:func:`check_unchanged` against the study already in the storage, if there is one (for
+    ``paretolab validate``; a run checks when it opens the study)."""
+    from paretolab.storage import sqlite_path
+
+    path = sqlite_path(spec.storage_url)
+    if path is not None and not path.is_file():
+        return
+    import optuna
+
+    from paretolab.records import META_KEY
+    from paretolab.storage import open_storage
+
+    storage = open_storage(spec.storage_url, create_dir=False)
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:  # no such study yet
+        return
+    stored = study.user_attrs.get(META_KEY)
+    if isinstance(stored, dict) and isinstance(stored.get("spec"), dict):
+        check_unchanged(stored["spec"], spec)
