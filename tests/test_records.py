@@ -120,3 +120,21 @@ def test_studies_written_by_earlier_versions_read_the_same(index: int) -> None:
     study.add_trial(t)
     summary = front_summary(_meta(), load_records(study))
     assert summary.numbers == [0] and not summary.feasible.any()
+
+
+def test_gp_studies_keep_optunas_constraint_form_only() -> None:
+    """The GP sampler models each constraint on its own and needs the same names in every
+    trial: a duplicate list would count each constraint twice (and break resumed studies)."""
+    import warnings
+
+    from paretolab.records import dashboard_constraints
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp = optuna.create_study(directions=["minimize"], sampler=optuna.samplers.GPSampler(seed=0))
+    assert not dashboard_constraints(gp)
+    assert dashboard_constraints(optuna.create_study(directions=["minimize"]))
+    trial = gp.ask()
+    write_constraints(trial, {"ece <= 0.1": 0.1}, dashboard=dashboard_constraints(gp))
+    gp.tell(trial, [0.0])
+    assert gp.trials[0].constraints == {"ece <= 0.1": 0.1}
