@@ -138,3 +138,12 @@ def test_gp_studies_keep_optunas_constraint_form_only() -> None:
     write_constraints(trial, {"ece <= 0.1": 0.1}, dashboard=dashboard_constraints(gp))
     gp.tell(trial, [0.0])
     assert gp.trials[0].constraints == {"ece <= 0.1": 0.1}
+
+
+def test_study_metadata_round_trips() -> None:
+    study = optuna.create_study(directions=["minimize"])
+    assert StudyMeta.read(study) is None
+    with pytest.raises(KeyError, match="not created by paretolab"):
+        StudyMeta.from_study(study)
+    _meta().write(study)
+    assert StudyMeta.read(study) == StudyMeta.from_study(study) == _meta()

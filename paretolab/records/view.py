@@ -65,10 +65,19 @@ class StudyMeta:
 
     @classmethod
     def from_study(cls, study: optuna.Study) -> StudyMeta:
-        data = study.user_attrs.get(META_KEY)
-        if data is None:
+        meta = cls.read(study)
+        if meta is None:
             raise KeyError(f"study {study.study_name!r} was not created by paretolab")
-        return cls(**data)
+        return meta
+
+    @classmethod
+    def read(cls, study: optuna.Study) -> StudyMeta | None:
+        """The study's metadata (``None``: the study was not created by paretolab)."""
+        data = study.user_attrs.get(META_KEY)
+        return None if data is None else cls(**data)
+
+    def write(self, study: optuna.Study) -> None:
+        study.set_user_attr(META_KEY, self.to_attr())
 
 
 @dataclass
