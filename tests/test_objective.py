@@ -85,3 +85,24 @@ def test_a_non_finite_objective_fails_the_trial_with_its_reason_and_counts(tmp_p
     monkeypatch.setattr(objective_module, "train", infinite)
     study = _run(tmp_path, monkeypatch, "infinite", "toy")
     _assert_two_failures(study, "objective 'loss2' is not finite (inf)")
+
+
+def test_rungs_reach_the_trainer_as_eval_steps(tmp_path) -> None:
+    """Interface I3: the objective passes the rungs to ``train(eval_steps=...)``, so a trial is
+    judged exactly at each rung even when ``eval_every`` does not fall there."""
+    from paretolab.objective import Objective
+    from paretolab.records import RungRecord
+
+    spec = parse_spec(textwrap.dedent("""\
+        name: rungs
+        task: {ref: toy, params: {start: [0.0, 0.0]}}
+        objectives: [loss1, loss2]
+        budget: {trials: 1, steps: 40, eval_every: 40}
+        pruning: {method: moasha, min_steps: 7, eta: 2, min_agreement: null}
+        """), filename=str(tmp_path / "study.yaml"))
+    checked = check_study(spec, check_storage_reachable=False)
+    study = optuna.create_study(directions=spec.directions)
+    study.optimize(Objective(checked, "cpu"), n_trials=1)
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE"
+    assert [RungRecord.read(trial, r).step for r in (7, 14, 28)] == [7, 14, 28]
