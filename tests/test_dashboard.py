@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import textwrap
-from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
