@@ -147,3 +147,25 @@ def test_study_metadata_round_trips() -> None:
         StudyMeta.from_study(study)
     _meta().write(study)
     assert StudyMeta.read(study) == StudyMeta.from_study(study) == _meta()
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2"])
+def test_optuna_reads_the_doubled_constraints_as_before(sampler: str) -> None:
+    """With both constraint forms stored, Optuna's samplers run without a warning and
+    ``best_trials`` holds the feasible non-dominated trials, as with the named form alone."""
+    import warnings
+
+    samplers = {"tpe": optuna.samplers.TPESampler(seed=0, n_startup_trials=4),
+                "nsga2": optuna.samplers.NSGAIISampler(seed=0, population_size=4)}
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=samplers[sampler])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(12):
+            trial = study.ask()
+            x = trial.suggest_float("x", 0.0, 1.0)
+            write_constraints(trial, {"x <= 0.5": x - 0.5, "x >= 0.1": 0.1 - x}, dashboard=True)
+            study.tell(trial, [x, 1.0 - x])
+    feasible = {t.number for t in study.trials if 0.1 <= t.params["x"] <= 0.5}
+    assert {t.number for t in study.best_trials} == feasible
+    assert all(len(t.constraints) == 4 and read_violations(t).keys() == {"x <= 0.5", "x >= 0.1"}
+               for t in study.trials)
