@@ -185,7 +185,7 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
         index = decision.choose(method, values, meta.directions, violations, weights)
         chosen = pool[index]
     on_front = any(r.number == chosen.number for r in front)
-    knobs = dict(chosen.user_attrs.get("knobs") or {})
+    knobs = chosen.knobs
     return Choice(chosen, knobs, method, pref, list(where), front, on_front)
 
 

@@ -55,7 +55,7 @@ class StudyProgress:
         for r in failed:
             if r.number not in self.seen_failures:
                 self.seen_failures.add(r.number)
-                msg = r.user_attrs.get("failure", "worker lost")
+                msg = r.failure.reason if r.failure and r.failure.reason is not None else "worker lost"
                 self.progress.console.print(
                     Text.assemble((f"trial {r.number} failed: ", "yellow"), str(msg)))
         summary = front_summary(self.meta, records)

@@ -8,9 +8,9 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   objective asks the trainer to evaluate exactly there); every trial of a study is judged at the
   same step, so the comparison is at equal budget.
 * **Record**: at each rung the trial writes its objective vector (the task's validation
-  metrics), its total constraint violation and its metrics into the user attribute
-  ``rung:<steps>`` in Optuna storage.
-* **Decide**: it then reads every trial's ``rung:<steps>`` from storage (any state: running
+  metrics), its total constraint violation and its metrics as its rung record
+  (:class:`paretolab.records.RungRecord`) in Optuna storage.
+* **Decide**: it then reads every trial's record at that rung from storage (any state: running
   trials of other workers, complete, pruned or failed ones that got there) and orders them by
   constraint-domination non-dominated rank (:func:`paretolab.dominance.pareto_ranks`), then by
   exclusive hypervolume contribution within that rank, larger first (reference point: the
@@ -44,12 +44,12 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   is the control arm of a randomised trial; a control costs a full trial.
 * Nobody waits: a decision uses what storage holds at that moment, so it works the same for
   one worker, several processes, or several machines sharing a storage URL.
-* A **pruned** trial keeps, in its ``result`` attribute (read flat by
-  :func:`paretolab.records.trial_attrs`), its last rung's metrics (``metrics``), ``pruned_at``
-  (the rung step), ``steps`` actually trained and its partial curves, then raises
-  :class:`optuna.TrialPruned`:
-  it ends PRUNED without values, shows as pruned in the tables and report, counts toward the
-  trial budget, and never enters the front (which uses COMPLETE trials only).
+* A **pruned** trial: the hook raises :class:`RungPruned` (an :class:`optuna.TrialPruned`)
+  carrying what the trial measured so far (:class:`paretolab.records.TrialResult` with its last
+  rung's metrics, ``pruned_at`` (the rung step), ``steps`` actually trained and its partial
+  curves) and the decision; the objective records it. The trial ends PRUNED without values,
+  shows as pruned in the tables and report, counts toward the trial budget, and never enters
+  the front (which uses COMPLETE trials only).
 """
 
 from __future__ import annotations
@@ -64,16 +64,14 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from paretolab import dominance
-from paretolab.records import RESULT_KEY, trial_record
+from paretolab import dominance, measure
+from paretolab.records import RungRecord, TrialResult, read_violations, rung_key
 
-RUNG_PREFIX = "rung:"
+__all__ = ["MOASHA", "RungDecision", "RungEntry", "RungPruned", "break_even_recall", "decide",
+           "is_control", "make_pruner", "rung_agreement", "rung_key", "rung_order", "rung_steps",
+           "rung_table"]
+
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-
-
-def rung_key(step: int) -> str:
-    """The trial user attribute holding a trial's record at rung ``step``."""
-    return f"{RUNG_PREFIX}{int(step)}"
 
 
 def rung_steps(min_steps: int, eta: int, total_steps: int) -> list[int]:
@@ -109,18 +107,27 @@ class RungDecision:
     exposed: bool = True  # the rung could prune this trial (guard trusted it, not a control)
 
 
+class RungPruned(optuna.TrialPruned):
+    """Raised by the pruning hook: the trial stops at ``rung``; ``result`` is what it measured
+    so far (the objective records it), ``decision`` why."""
+
+    def __init__(self, rung: int, decision: RungDecision, result: TrialResult):
+        super().__init__(f"dominated at rung {rung} steps: place {decision.position + 1} of "
+                         f"{decision.n}, only the top {decision.n_keep} continue")
+        self.rung = rung
+        self.decision = decision
+        self.result = result
+
+
 def rung_table(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> list[RungEntry]:
     """Every trial's record at rung ``step`` as read from storage (trials without one skipped)."""
-    key = rung_key(step)
     out = []
     for t in trials:
         if t.state == TrialState.WAITING:
             continue
-        rec = t.user_attrs.get(key)
-        if not rec:
-            continue
-        out.append(RungEntry(t.number, tuple(float(v) for v in rec["values"]),
-                             float(rec.get("violation", 0.0))))
+        rec = RungRecord.read(t, step)
+        if rec is not None:
+            out.append(RungEntry(t.number, rec.values, rec.violation))
     return out
 
 
@@ -167,19 +174,15 @@ def rung_agreement(trials: Iterable[optuna.trial.FrozenTrial], step: int, direct
     front (constraint-domination rank 0 of their final values and violations) that the rung rule
     (:func:`rung_order`, top ``ceil(n / eta)``) applied to their rung records keeps. A record
     without the ``exposed`` flag (written before it existed) counts as unexposed."""
-    key = rung_key(step)
-    done = [t for t in trials
-            if t.state == TrialState.COMPLETE and t.values is not None and t.user_attrs.get(key)
-            and not t.user_attrs[key].get("exposed", False)]
+    done = [(t, rec) for t in trials if t.state == TrialState.COMPLETE and t.values is not None
+            for rec in [RungRecord.read(t, step)] if rec is not None and not rec.exposed]
     if len(done) < 2:
         return len(done), float("nan")
-    final = np.array([t.values for t in done], dtype=float)
-    violations = np.array([trial_record(t).total_violation for t in done])
+    final = np.array([t.values for t, _ in done], dtype=float)
+    violations = np.array([sum(max(0.0, v) for v in read_violations(t).values()) for t, _ in done])
     ranks = dominance.pareto_ranks(final, directions, violations)
-    front = {t.number for t, r in zip(done, ranks) if r == 0}
-    order, _ = rung_order([RungEntry(t.number, tuple(float(v) for v in t.user_attrs[key]["values"]),
-                                     float(t.user_attrs[key].get("violation", 0.0))) for t in done],
-                          directions)
+    front = {t.number for (t, _), r in zip(done, ranks) if r == 0}
+    order, _ = rung_order([RungEntry(t.number, rec.values, rec.violation) for t, rec in done], directions)
     kept = set(order[:max(1, math.ceil(len(done) / eta))])
     return len(done), len(front & kept) / len(front)
 
@@ -232,23 +235,20 @@ class MOASHA:
                 rung = pending.pop(0)
                 decision = self.check(trial, rung, step, metrics)
                 if not decision.keep:
-                    trial.set_user_attr(RESULT_KEY, {
-                        "pruned_at": rung, "prune_decision": {
-                            "position": decision.position, "n": decision.n,
-                            "n_keep": decision.n_keep, "rank": decision.rank,
-                            "agreement": decision.agreement},
-                        "metrics": dict(metrics), "curves": curves, "steps": step,
-                        "wall_time_s": time.perf_counter() - start})
-                    raise optuna.TrialPruned(
-                        f"dominated at rung {rung} steps: place {decision.position + 1} of "
-                        f"{decision.n}, only the top {decision.n_keep} continue")
+                    partial = TrialResult(metrics=dict(metrics), curves=curves, steps=step,
+                                          wall_time_s=time.perf_counter() - start, pruned_at=rung,
+                                          prune_decision={
+                                              "position": decision.position, "n": decision.n,
+                                              "n_keep": decision.n_keep, "rank": decision.rank,
+                                              "agreement": decision.agreement})
+                    raise RungPruned(rung, decision, partial)
 
         return on_eval
 
     def check(self, trial: optuna.Trial, rung: int, step: int, metrics: dict[str, float]) -> RungDecision:
         """Judge the rung's guard from storage, write this trial's rung record (with whether the
         rung can prune it), then rank it among every trial's records."""
-        values = [float(metrics[name]) for name in self.objectives]
+        values = measure.objective_values(metrics, self.objectives)
         violation = float(self.violation(metrics))
         trials = trial.study.get_trials(deepcopy=False)
         recall: float | None = None
@@ -260,8 +260,7 @@ class MOASHA:
                          else float(self.min_agreement))
             trusted = n >= self.agreement_trials and agreement >= threshold
             exposed = trusted and not is_control(trial.number, self.control_share)
-        trial.set_user_attr(rung_key(rung), {"values": values, "violation": violation, "step": int(step),
-                                             "metrics": dict(metrics), "exposed": exposed})
+        RungRecord(tuple(values), violation, int(step), dict(metrics), exposed).write(trial, rung)
         entries = [e for e in rung_table(trials, rung) if e.trial != trial.number]
         entries.append(RungEntry(trial.number, tuple(values), violation))
         decision = decide(entries, trial.number, self.directions, self.eta, self.min_trials)
@@ -278,7 +277,7 @@ def make_pruner(spec: Any) -> MOASHA | None:
     constraints = list(spec.constraints)
 
     def violation(metrics: dict[str, float]) -> float:
-        return float(sum(max(0.0, c.violation(metrics[c.metric])) for c in constraints))
+        return measure.total_violation(metrics, constraints)
 
     return MOASHA(min_steps=cfg.resolved_min_steps(spec.budget.steps), eta=cfg.eta,
                   total_steps=spec.budget.steps, objectives=spec.objective_names,

@@ -41,7 +41,7 @@ from optuna.trial import TrialState
 from paretolab.errors import StorageError, UserError
 from paretolab.objective import Objective
 from paretolab.progress import StudyProgress
-from paretolab.records import (FrontSummary, StudyMeta, count_done, counts_toward_budget,
+from paretolab.records import (FrontSummary, StudyMeta, count_done, counts_toward_budget, mark_interrupted,
                                front_summary, load_records)
 from paretolab.spec import StudySpec
 from paretolab.spec_check import CheckedStudy, check_study
@@ -214,7 +214,7 @@ def _mark_interrupted(study: optuna.Study, objective: Objective) -> None:
         return
     frozen = study._storage.get_trial(trial._trial_id)
     if frozen.state == TrialState.RUNNING:
-        study._storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
+        mark_interrupted(study._storage, trial._trial_id)
         study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
@@ -346,8 +346,8 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
             log.warning("report.html not written: %s: %s", type(exc).__name__, exc)
     counts = {state: sum(1 for r in records if r.state == state)
               for state in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
-    failures = [(r.number, str(r.user_attrs.get("failure", _lost_reason(r.user_attrs))))
-                for r in records if r.state == "FAIL"]
+    failures = [(r.number, r.failure.reason if r.failure and r.failure.reason is not None
+                  else _lost_reason(r.user_attrs)) for r in records if r.state == "FAIL"]
     return RunOutcome(study_dir, spec.storage_url, counts, summary, meta, tables, interrupted, failures)
 
 

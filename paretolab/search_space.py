@@ -12,6 +12,9 @@ Preference weights on the simplex come in two spreads, and every sampler sees a 
 - ``uniform``: ``u_k ~ U(0, 1)`` per loss (parameter ``u.<loss>``) mapped by
   ``w_k = -log(u_k) / sum_j -log(u_j)``: i.i.d. exponentials normalised are uniform on the
   simplex (Dirichlet(1, ..., 1); Rubin 1981, the "Bayesian bootstrap").
+
+The weight params' names (``r.``, ``u.``, and ``w.`` for ``weights: {ranges: ...}``) are part of
+the stored trial format, defined in :mod:`paretolab.records`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import optuna
 
 from paretolab.balancers import Setting, get_balancer_class
 from paretolab.errors import SpecError
+from paretolab.records import LOG_RATIO_PARAM, RANGE_PARAM, UNIFORM_PARAM, weight_param
 from paretolab.spec import BalancerChoice, Choice, FloatRange, IntRange, StudySpec
 
 _U_LOW = 1e-9  # keeps -log(u) finite
@@ -142,15 +146,16 @@ def suggest_weights(trial: optuna.Trial, spec: StudySpec, names: list[str]) -> d
     if w.mode == "fixed":
         return {n: float(w.fixed.get(n, 0.0)) for n in names}
     if w.mode == "ranges":
-        return {n: float(_suggest_knob(trial, f"w.{n}", w.ranges[n])) if n in w.ranges else 1.0
-                for n in names}
+        return {n: float(_suggest_knob(trial, weight_param(RANGE_PARAM, n), w.ranges[n]))
+                if n in w.ranges else 1.0 for n in names}
     if w.spread == "log":
         bound = math.log(w.max_ratio)
-        logs = [0.0] + [trial.suggest_float(f"r.{n}", -bound, bound) for n in names[1:]]
+        logs = [0.0] + [trial.suggest_float(weight_param(LOG_RATIO_PARAM, n), -bound, bound)
+                        for n in names[1:]]
         top = max(logs)
         raw = {n: math.exp(v - top) for n, v in zip(names, logs)}
     else:
-        raw = {n: -math.log(trial.suggest_float(f"u.{n}", _U_LOW, 1.0)) for n in names}
+        raw = {n: -math.log(trial.suggest_float(weight_param(UNIFORM_PARAM, n), _U_LOW, 1.0)) for n in names}
     total = sum(raw.values())
     return {n: v / total for n, v in raw.items()}
 

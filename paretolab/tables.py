@@ -32,16 +32,17 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
         bal = cfg.get("balancer") or {}
         row["balancer"] = bal.get("method")
         row["balancer_settings"] = json.dumps(bal.get("settings") or {}, sort_keys=True)
-        for k, v in r.user_attrs.get("knobs", {}).items():
+        for k, v in r.knobs.items():
             row[f"param:{k}"] = v
         for k, v in r.metrics.items():
             if k not in meta.objectives:
                 row[f"metric:{k}"] = v
         row["duration_s"] = r.duration_s
-        row["train_time_s"] = r.user_attrs.get("wall_time_s")
-        row["device"] = r.user_attrs.get("device")
+        result = r.result
+        row["train_time_s"] = result.wall_time_s
+        row["device"] = result.device
         row["seed"] = cfg.get("seed")
-        row["failure"] = r.user_attrs.get("failure")
+        row["failure"] = r.failure.reason if r.failure else None
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,16 +130,18 @@ def _evaluate(task: Any, model: torch.nn.Module, device: torch.device, step: int
 def train(config: TrialConfig, device: str | torch.device = "auto", *,
           base_dir: Path | None = None,
           on_eval: Callable[[int, dict[str, float]], None] | None = None,
-          balancer: Balancer | None = None) -> TrainResult:
+          balancer: Balancer | None = None, eval_steps: Iterable[int] = ()) -> TrainResult:
     """Run one training run as ``config`` says and return the measured metrics and curves.
 
-    ``on_eval(step, metrics)`` is called at every evaluation (progress, pruning). Raises
+    ``on_eval(step, metrics)`` is called at every evaluation (progress, pruning); ``eval_steps``
+    adds evaluations at those steps (the pruning rungs). Raises
     :class:`TrialFailure` for a NaN/inf loss or metric, and for running out of GPU memory (the
     memory is released so the worker goes on with its next trial); other exceptions from the
     task propagate.
     """
     try:
-        return _train(config, device, base_dir=base_dir, on_eval=on_eval, balancer=balancer)
+        return _train(config, device, base_dir=base_dir, on_eval=on_eval, balancer=balancer,
+                      eval_steps=eval_steps)
     except torch.OutOfMemoryError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if torch.cuda.is_available():
@@ -151,7 +153,7 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
 def _train(config: TrialConfig, device: str | torch.device = "auto", *,
            base_dir: Path | None = None,
            on_eval: Callable[[int, dict[str, float]], None] | None = None,
-           balancer: Balancer | None = None) -> TrainResult:
+           balancer: Balancer | None = None, eval_steps: Iterable[int] = ()) -> TrainResult:
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     start = time.perf_counter()
     seed_everything(config.seed)
@@ -191,7 +193,7 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
     conflict: dict[str, list[Any]] = {}
     norm_ratio: dict[str, list[Any]] = {}
     balancer_stats: dict[str, list[float]] = {}
-    eval_steps = set(config.extra.get("eval_steps", ()))  # e.g. pruning rungs
+    eval_steps = set(eval_steps)  # e.g. pruning rungs
     curves: dict[str, list[float]] = {"step": []}
     loss_sums = {n: 0.0 for n in names}
     loss_count = 0

@@ -148,7 +148,7 @@ def cumulative_time(data: ReportData) -> np.ndarray:
     """Cumulative training time (s) over all trials in trial order, read at each complete trial."""
     total, at = 0.0, {}
     for r in sorted(data.records, key=lambda r: r.number):
-        t = r.user_attrs.get("wall_time_s")
+        t = r.result.wall_time_s
         if t is None:
             t = r.duration_s or 0.0
         total += float(t)
@@ -287,7 +287,7 @@ def _line_grid(data: ReportData, keys: list[str], titles: list[str], attr: str,
                "#bcbd22", "#17becf"]
     for ti, i in enumerate(trials):
         r = data.complete[i]
-        curves = r.user_attrs.get(attr) or {}
+        curves = getattr(r.result, attr) or {}
         steps = curves.get("step")
         if not steps:
             continue
@@ -317,7 +317,7 @@ def curves_figure(data: ReportData) -> go.Figure | None:
 def conflict_keys(data: ReportData, trials: np.ndarray) -> list[str]:
     keys: list[str] = []
     for i in trials:
-        for k in (data.complete[i].user_attrs.get("conflict") or {}):
+        for k in data.complete[i].result.conflict:
             if k != "step" and k not in keys:
                 keys.append(k)
     return keys

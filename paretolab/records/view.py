@@ -1,8 +1,7 @@
 """Reading a study back from Optuna storage: the study's metadata and one record per trial.
 
-Storage is the single source of truth (DESIGN.md): the runner writes the study file's essentials
-into study user attributes and each trial's configuration, metrics and curves into trial user
-attributes; tables, report, pruning and ``pick`` read them here.
+The runner writes the study file's essentials into a study user attribute and each trial writes
+its records (:mod:`paretolab.records.stored`); tables, report, pruning and ``pick`` read them here.
 """
 
 from __future__ import annotations
@@ -15,10 +14,10 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab import dominance
+from paretolab.records.stored import (KNOBS_KEY, RESULT_KEY, START_KEY, FailureRecord, TrialResult,
+                                      TrialStart, counts_toward_budget, knobs, read_violations)
 
 META_KEY = "paretolab"
-START_KEY = "start"  # written once when a trial starts: {"config", "worker", "host"}
-RESULT_KEY = "result"  # written once when it ends: {"metrics", "curves", "steps", "wall_time_s", ...}
 
 
 def trial_attrs(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -37,7 +36,7 @@ def trial_attrs(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
         bundle = raw.get(key)
         if isinstance(bundle, dict):
             flat.update(bundle)
-    flat.setdefault("knobs", {k: v for k, v in t.params.items() if not k.startswith(("u.", "r.", "w."))})
+    flat.setdefault(KNOBS_KEY, knobs(t.params))
     return flat
 
 
@@ -66,10 +65,19 @@ class StudyMeta:
 
     @classmethod
     def from_study(cls, study: optuna.Study) -> StudyMeta:
-        data = study.user_attrs.get(META_KEY)
-        if data is None:
+        meta = cls.read(study)
+        if meta is None:
             raise KeyError(f"study {study.study_name!r} was not created by paretolab")
-        return cls(**data)
+        return meta
+
+    @classmethod
+    def read(cls, study: optuna.Study) -> StudyMeta | None:
+        """The study's metadata (``None``: the study was not created by paretolab)."""
+        data = study.user_attrs.get(META_KEY)
+        return None if data is None else cls(**data)
+
+    def write(self, study: optuna.Study) -> None:
+        study.set_user_attr(META_KEY, self.to_attr())
 
 
 @dataclass
@@ -98,9 +106,33 @@ class TrialRecord:
         """Finished trials count; interrupted ones (Ctrl-C, killed worker) are redone."""
         return counts_toward_budget(self.state, self.user_attrs)
 
+    @property
+    def start(self) -> TrialStart | None:
+        """What the trial trained (``None`` for a trial lost before it wrote it)."""
+        config = self.user_attrs.get("config")
+        if not isinstance(config, dict):
+            return None
+        return TrialStart(config=config, worker=self.user_attrs.get("worker", 0),
+                          host=self.user_attrs.get("host"))
+
+    @property
+    def result(self) -> TrialResult:
+        """What the trial measured (empty fields for a trial without a result)."""
+        return TrialResult.from_attrs(self.user_attrs)
+
+    @property
+    def failure(self) -> FailureRecord | None:
+        """Why the trial failed (``None``: it did not record a failure)."""
+        return FailureRecord.from_attrs(self.user_attrs)
+
+    @property
+    def knobs(self) -> dict[str, Any]:
+        """The trial's searched settings (its params other than the preference weights)."""
+        return dict(self.user_attrs.get(KNOBS_KEY) or {})
+
 
 def trial_record(t: optuna.trial.FrozenTrial) -> TrialRecord:
-    constraints = getattr(t, "constraints", None) or {}
+    constraints = read_violations(t)
     attrs = trial_attrs(t)
     return TrialRecord(
         number=t.number,
@@ -116,14 +148,6 @@ def trial_record(t: optuna.trial.FrozenTrial) -> TrialRecord:
 
 def load_records(study: optuna.Study) -> list[TrialRecord]:
     return [trial_record(t) for t in study.get_trials(deepcopy=False)]
-
-
-def counts_toward_budget(state: str, user_attrs: dict[str, Any]) -> bool:
-    """COMPLETE and PRUNED count. A FAIL counts when the trial itself failed (it recorded why);
-    one interrupted by Ctrl-C, or lost with its worker (no reason recorded), is redone."""
-    if state in ("COMPLETE", "PRUNED"):
-        return True
-    return state == "FAIL" and "failure" in user_attrs and not user_attrs.get("interrupted")
 
 
 def count_done(study: optuna.Study) -> int:
