@@ -15,7 +15,7 @@ def __getattr__(name: str) -> Any:
 
         return Task
     if name in ("load_pick", "Pick"):
-        from paretolab import pick
+        from paretolab import production
 
-        return getattr(pick, name)
+        return getattr(production, name)
     raise AttributeError(f"module 'paretolab' has no attribute {name!r}")

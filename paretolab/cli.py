@@ -200,7 +200,10 @@ def version() -> None:
 @app.command()
 @user_errors
 def pick(
-    study: Annotated[Path, typer.Argument(help="the study directory (reports/<study>) or study file")],
+    target: Annotated[str, typer.Argument(
+        help="a study directory (reports/<study>), a study file, or a storage URL")],
+    study: Annotated[str | None, typer.Option(
+        "--study", help="the study's name (with a storage URL, or a storage of several studies)")] = None,
     method: Annotated[str, typer.Option(help="knee, asf or pseudo-weights")] = "knee",
     prefer: Annotated[str | None, typer.Option(
         help="importance per objective, e.g. error=0.7,sparsity=0.3 (asf, pseudo-weights)")] = None,
@@ -212,7 +215,7 @@ def pick(
     from paretolab.pick import neighbours
     from paretolab.pick import pick as pick_point
 
-    choice, source, path = pick_point(study, method, prefer, where or [], trial)
+    choice, source, path = pick_point(target, method, prefer, where or [], trial, study_name=study)
     meta = source.meta
     table = Table(title=f"trial {choice.record.number} ({choice.method}) beside its neighbours on "
                   f"the front of {meta.name}", title_justify="left")
@@ -239,7 +242,7 @@ def train_pick(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Retrain a picked configuration and compare its objectives with the trial's."""
-    from paretolab.pick import load_pick, retrain
+    from paretolab.production import load_pick, retrain
 
     picked = load_pick(pick_file)
     done = retrain(picked, steps, device)

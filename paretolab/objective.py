@@ -51,14 +51,12 @@ class Objective:
             if self.host:
                 start["host"] = self.host
             trial.set_user_attr(START_KEY, start)
-            on_eval = None
-            if self.pruner is not None:
-                # evaluate exactly at the rungs (a trainer that honours extra["eval_steps"] does;
-                # otherwise each rung is judged at the first evaluation after it, the same step
-                # for every trial of the study)
-                config.extra["eval_steps"] = list(self.pruner.rungs)
+            on_eval, rungs = None, ()
+            if self.pruner is not None:  # evaluate exactly at the rungs
+                rungs = tuple(self.pruner.rungs)
                 on_eval = self.pruner.hook(trial)
-            result = train(config, self.device, base_dir=spec.base_dir, on_eval=on_eval)
+            result = train(config, self.device, base_dir=spec.base_dir, on_eval=on_eval,
+                           eval_steps=rungs)
         except optuna.TrialPruned:
             metrics = (trial.user_attrs.get(RESULT_KEY) or {}).get("metrics") or {}
             for constraint in spec.constraints:  # the last rung's feasibility, for the tables
