@@ -42,7 +42,7 @@ def wants_conflict_stats(mode: str, balancer: Balancer) -> bool:
     """``auto``: record when it is free (gradient-level methods); ``on``: always; ``off``: never."""
     if mode == "on":
         return True
-    return mode == "auto" and bool(getattr(balancer, "conflict_stats_free", False))
+    return mode == "auto" and balancer.conflict_stats_free
 
 
 def _append(series: dict[str, list[Any]], step: int, values: Mapping[str, Any], prefix: str) -> None:
@@ -164,7 +164,7 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
     names = list(config.loss_groups)
     if balancer is None:
         balancer = make_balancer(config.balancer["method"], names, config.weights,
-                                 config.balancer.get("settings"))
+                                 config.balancer.get("settings"), base_dir=base_dir)
     param_groups = [{"params": shared + task_params}]
     extra = list(balancer.parameters())
     if extra:
@@ -176,13 +176,11 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
                                        int(train_cfg["warmup_steps"])))
     generator = torch.Generator().manual_seed(config.seed)
     batches = task.batches(int(train_cfg["batch_size"]), generator)
-    captured: list[torch.Tensor] = []
-    if getattr(balancer, "needs_representation", False):
-        if not hasattr(task, "representation_module"):
-            raise TrialFailure(f"balancer {config.balancer['method']} needs the shared representation: "
-                               "the task must define representation_module(model)")
-        task.representation_module(model).register_forward_hook(
-            lambda _m, _i, output: captured.append(output))
+    representation = getattr(task, "representation_module", None)
+    try:
+        balancer.attach(model, representation(model) if representation is not None else None)
+    except ValueError as exc:
+        raise TrialFailure(str(exc)) from None
     clip = train_cfg.get("grad_clip")
     all_params = [p for g in param_groups[:1] for p in g["params"]]
 
@@ -198,21 +196,16 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
     metrics: dict[str, float] = {}
     for step in range(1, config.steps + 1):
         batch = to_device(next(batches), dev)
-        captured.clear()
         raw = task.compute_losses(model, batch)
         losses = combine_groups(raw, config.loss_groups, step)
         optimizer.zero_grad(set_to_none=True)
         evaluating = step % config.eval_every == 0 or step == config.steps or step in eval_steps
-        if evaluating and record_conflict:  # before backward: free when backward reuses it
-            stats = balancer.conflict_stats(losses, shared)
+        balancer.set_progress(step - 1, config.steps)
+        stats = balancer.backward(losses, shared, task_params,
+                                  conflict_stats=evaluating and record_conflict)
+        if stats is not None:
             _append(conflict, step, stats["cosine"], "cos:")
             _append(norm_ratio, step, stats["norm_ratio"], "ratio:")
-        if hasattr(balancer, "set_progress"):
-            balancer.set_progress(step - 1, config.steps)
-        if captured:
-            balancer.backward(losses, shared, task_params, representation=captured[0])
-        else:
-            balancer.backward(losses, shared, task_params)
         if clip:
             norm = torch.nn.utils.clip_grad_norm_(all_params, float(clip))
             if not torch.isfinite(norm):
@@ -223,7 +216,7 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
             loss_sums[n] += float(losses[n].detach())
         loss_count += 1
         if evaluating:
-            extra_stats = balancer.stats() if hasattr(balancer, "stats") else {}
+            extra_stats = balancer.stats()
             if extra_stats:
                 _append(balancer_stats, step, extra_stats, "")
             metrics = _evaluate(task, model, dev, step)
