@@ -32,6 +32,8 @@ class BalancerConfig(dict):
     Calling it builds the balancer, optionally for ``loss_names`` in another order.
     """
 
+    base_dir: Path | None = None  # where a balancer named by file path (``file.py:Class``) starts
+
     def __call__(self, loss_names: Sequence[str] | None = None) -> Any:
         from paretolab.balancers import make_balancer
 
@@ -40,7 +42,8 @@ class BalancerConfig(dict):
         if sorted(names) != sorted(own):
             raise UserError(f"the pick balances losses {own}, not {names}")
         try:
-            return make_balancer(self["method"], names, self["weights"], self["settings"])
+            return make_balancer(self["method"], names, self["weights"], self["settings"],
+                                 base_dir=self.base_dir)
         except (KeyError, ValueError) as exc:
             raise UserError(f"cannot rebuild balancer {self.get('method')!r}: "
                             f"{exc.args[0] if exc.args else exc}") from None
@@ -78,9 +81,11 @@ class Pick:
     def balancer(self) -> BalancerConfig:
         """The trial's balancer config (method, losses, preference weights, settings);
         ``pick.balancer()`` builds a fresh balancer from it."""
-        return BalancerConfig(method=self.config.balancer["method"], losses=self.loss_names,
-                              weights=dict(self.config.weights),
-                              settings=dict(self.config.balancer.get("settings") or {}))
+        config = BalancerConfig(method=self.config.balancer["method"], losses=self.loss_names,
+                                weights=dict(self.config.weights),
+                                settings=dict(self.config.balancer.get("settings") or {}))
+        config.base_dir = self.base_dir
+        return config
 
     def optimizer(self, params: Iterable[Any], balancer: Any = None) -> Any:
         """The trial's optimizer over ``params`` plus the balancer's own learnable parameters."""

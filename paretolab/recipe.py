@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ class Recipe:
 
         names = list(loss_names) if loss_names is not None else self.loss_names
         return make_balancer(self.config.balancer["method"], names, self.config.weights,
-                             self.config.balancer.get("settings"))
+                             self.config.balancer.get("settings"), base_dir=self.base_dir)
 
     def optimizer(self, params: Iterable[Any], balancer: Any = None) -> torch.optim.Optimizer:
         """The trial's optimizer over ``params`` (tensors or param groups), plus the balancer's
@@ -218,11 +218,14 @@ class Recipe:
             balancer = self.make_balancer()
         if representation_module is None and task is not None and hasattr(task, "representation_module"):
             representation_module = task.representation_module(model)
+        try:  # a no-op except for methods that read the shared representation (MGDA-UB)
+            balancer.attach(model, representation_module)
+        except ValueError as exc:
+            raise TrialFailure(str(exc)) from None
         run = TrainingRun(model=model, task=task, recipe=self, balancer=balancer, shared=shared,
                           heads=heads, optimizer=self.optimizer(shared + heads, balancer),
                           total_steps=total)
         run.schedule = self.scheduler(run.optimizer, total)
-        run.attach(representation_module)
         return run
 
 
@@ -240,31 +243,12 @@ class TrainingRun:
     total_steps: int
     schedule: Any = None
     done: int = 0  # steps taken
-    _captured: list[torch.Tensor] = field(default_factory=list, repr=False)
-    _hook: Any = field(default=None, repr=False)
-
-    def attach(self, representation_module: torch.nn.Module | None) -> None:
-        """Let the balancer see the shared representation when it needs it (MGDA-UB).
-
-        Today's balancer API takes ``representation=`` in ``backward``; the output of
-        ``representation_module`` is captured by a forward hook for it. This is the one place
-        that knows about it.
-        """
-        if not getattr(self.balancer, "needs_representation", False):
-            return
-        if representation_module is None:
-            raise TrialFailure(f"balancer {self.balancer.name} needs the shared representation: "
-                               "the task must define representation_module(model), or pass "
-                               "representation_module= to Recipe.start")
-        self._hook = representation_module.register_forward_hook(
-            lambda _m, _i, output: self._captured.append(output))
 
     def losses(self, batch: Any) -> dict[str, torch.Tensor]:
         """The task's losses on ``batch``, summed into the balanced losses (NaN/inf checked)."""
         if self.task is None:
             raise ValueError("this run has no task: compute the losses yourself and group them "
                              "with recipe.group_losses(raw)")
-        self._captured.clear()
         raw = self.task.compute_losses(self.model, batch)
         return self.recipe.group_losses(raw, self.done + 1)
 
@@ -278,16 +262,8 @@ class TrainingRun:
         """
         number = self.done + 1
         self.optimizer.zero_grad(set_to_none=True)
-        stats = None
-        if conflict_stats:  # before backward: free when backward reuses the Jacobian
-            stats = self.balancer.conflict_stats(losses, self.shared)
         self.balancer.set_progress(self.done, self.total_steps)
-        representation = next((t for t in self._captured if t.requires_grad), None)
-        if self._hook is not None:
-            self.balancer.backward(losses, self.shared, self.heads, representation=representation)
-        else:
-            self.balancer.backward(losses, self.shared, self.heads)
-        self._captured.clear()
+        stats = self.balancer.backward(losses, self.shared, self.heads, conflict_stats=conflict_stats)
         clip = self.recipe.config.train.get("grad_clip")
         if clip:
             norm = torch.nn.utils.clip_grad_norm_(self.shared + self.heads, float(clip))

@@ -48,7 +48,7 @@ def wants_conflict_stats(mode: str, balancer: Balancer) -> bool:
     """``auto``: record when it is free (gradient-level methods); ``on``: always; ``off``: never."""
     if mode == "on":
         return True
-    return mode == "auto" and bool(getattr(balancer, "conflict_stats_free", False))
+    return mode == "auto" and balancer.conflict_stats_free
 
 
 def _append(series: dict[str, list[Any]], step: int, values: Mapping[str, Any], prefix: str) -> None:
@@ -115,7 +115,7 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
             loss_sums[n] += float(losses[n].detach())
         loss_count += 1
         if evaluating:
-            extra_stats = balancer.stats() if hasattr(balancer, "stats") else {}
+            extra_stats = balancer.stats()
             if extra_stats:
                 _append(balancer_stats, step, extra_stats, "")
             metrics = run.evaluate()
