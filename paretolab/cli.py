@@ -139,7 +139,10 @@ def print_outcome(outcome: Any) -> None:
     if html.is_file():
         out.print(f"report: {_escape(str(html))}")
     if front.numbers:
-        out.print(f"next: paretolab pick {_escape(str(outcome.study_dir))}   "
+        from paretolab.locate import storage_target
+
+        target = storage_target(outcome.storage_url, meta.name, outcome.study_dir)
+        out.print(f"next: paretolab pick {_escape(target)}   "
                   "(knee point; --method asf --prefer ... for a preference)")
 
 

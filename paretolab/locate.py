@@ -138,7 +138,13 @@ def open_source(target: str | Path, study_name: str | None = None) -> StudySourc
     """:func:`locate` the study and load it (a user error when it is not there or not ours)."""
     from paretolab.storage import open_storage
 
+    from paretolab.storage import sqlite_path
+
     where = locate(target, study_name)
+    db = sqlite_path(where.storage_url)
+    if where.form == "file" and db is not None and not db.is_file():
+        raise StudyNotFound(f"study {where.name!r} has not been run yet (no {db})",
+                            hint=f"run 'paretolab run {where.target}' first")
     storage = open_storage(where.storage_url, create_dir=False)
     try:
         study = optuna.load_study(study_name=where.name, storage=storage)
@@ -177,22 +183,24 @@ def command_target(target: str, study_name: str | None = None) -> str:
     return text
 
 
-def spec_target(spec: Any) -> str:
-    """How suggested commands name the study of a (checked) study spec.
+def storage_target(storage_url: str, name: str, study_dir: Path) -> str:
+    """How suggested commands name a study stored at ``storage_url``: its directory when that
+    is the directory's own ``study.db``, else the storage URL with ``--study``."""
+    if storage_url == f"sqlite:///{(Path(study_dir) / STUDY_DB).as_posix()}":
+        return command_target(str(study_dir))
+    return command_target(storage_url, name)
 
-    The study file when it leads to the same storage (a ``--storage`` flag may have replaced
-    it), else the study directory when the storage is its default ``study.db``, else the
-    storage URL with ``--study``.
-    """
-    url, name = spec.storage_url, spec.name
+
+def spec_target(spec: Any) -> str:
+    """How suggested commands name the study of a (checked) study spec: the study file when it
+    leads to the same storage (a ``--storage`` flag may have replaced it), else
+    :func:`storage_target`."""
     if spec.source:
         try:
             from paretolab.spec import load_spec
 
-            if load_spec(spec.source).storage_url == url:
+            if load_spec(spec.source).storage_url == spec.storage_url:
                 return command_target(str(spec.source))
         except UserError:
             pass
-    if url == f"sqlite:///{(spec.study_dir / STUDY_DB).as_posix()}":
-        return command_target(str(spec.study_dir))
-    return command_target(url, name)
+    return storage_target(spec.storage_url, spec.name, spec.study_dir)
