@@ -235,6 +235,10 @@ def pick(
     if not choice.on_front:
         out.print(f"[yellow]trial {choice.record.number} is not on the front[/]")
     out.print(f"wrote {_escape(str(path))}")
+    from paretolab.locate import command_target
+
+    out.print(f"next: paretolab train {_escape(command_target(str(path)))}   "
+              "(retrain it; --steps N for longer), or load it with paretolab.load_pick()")
 
 
 @app.command("train")

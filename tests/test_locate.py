@@ -142,6 +142,9 @@ def test_every_command_the_cli_and_the_reports_suggest_runs(here: Path) -> None:
         commands += suggested_in_html((here / study_dir / "report.html").read_text())
         cli("report", target, *(["--study", study] if study else []))
         commands += suggested_in_html((here / study_dir / "report.html").read_text())
+    # what 'paretolab pick' suggests next (each form of naming the study)
+    for args in (["reports/alpha"], ["gamma.yaml", "--trial", "0"], ["sqlite:///moved/delta.db", "--study", "delta"]):
+        commands += suggested_in_output(cli("pick", *args))
     # an error's hint: a study file that has not been run yet
     (here / "epsilon.yaml").write_text(study_text("epsilon"))
     commands += suggested_in_output(cli("pick", "epsilon.yaml", code=2))
@@ -150,6 +153,7 @@ def test_every_command_the_cli_and_the_reports_suggest_runs(here: Path) -> None:
     assert any("--study beta" in c for c in commands)  # a report built from a storage URL
     assert any(c.startswith("paretolab pick sqlite:///moved/delta.db --study delta") for c in commands)
     assert "paretolab run epsilon.yaml" in commands
+    assert "paretolab train reports/delta/pick.yaml" in commands
     assert len(commands) >= 10
     for command in commands:
         run_suggested(command)
