@@ -135,7 +135,8 @@ def test_every_command_the_cli_and_the_reports_suggest_runs(here: Path) -> None:
     for name in ("alpha", "beta", "gamma", "delta"):  # the closing lines of 'paretolab run'
         commands += suggested_in_output((here / f"run-{name}.txt").read_text())
     # every report: as 'paretolab run' wrote it, and rewritten from each form of naming the study
-    for target, study in (("sqlite:///moved/delta.db", "delta"), ("alpha.yaml", None), ("reports/alpha", None),
+    for target, study in (("sqlite:///moved/delta.db", "delta"), ("alpha.yaml", None),
+                          ("reports/alpha", None),
                           ("sqlite:///reports/alpha/study.db", "alpha"),
                           ("sqlite:///shared/studies.db", "beta"), ("gamma.yaml", None)):
         study_dir = locate(target, study).study_dir
@@ -143,7 +144,8 @@ def test_every_command_the_cli_and_the_reports_suggest_runs(here: Path) -> None:
         cli("report", target, *(["--study", study] if study else []))
         commands += suggested_in_html((here / study_dir / "report.html").read_text())
     # what 'paretolab pick' suggests next (each form of naming the study)
-    for args in (["reports/alpha"], ["gamma.yaml", "--trial", "0"], ["sqlite:///moved/delta.db", "--study", "delta"]):
+    for args in (["reports/alpha"], ["gamma.yaml", "--trial", "0"],
+                 ["sqlite:///moved/delta.db", "--study", "delta"]):
         commands += suggested_in_output(cli("pick", *args))
     # an error's hint: a study file that has not been run yet
     (here / "epsilon.yaml").write_text(study_text("epsilon"))

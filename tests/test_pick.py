@@ -88,7 +88,8 @@ def test_knee_pick_writes_pick_yaml_with_everything_to_rebuild_the_trial(here: P
     trial = trials(here)[expected]
     assert doc["objectives"] == dict(zip(["loss1", "loss2"], trial.values))
     assert "config" not in doc  # one copy of the run: the visible fields
-    assert load_pick(here / "reports" / "my-study" / "pick.yaml").config.to_dict() == trial_attrs(trial)["config"]
+    loaded = load_pick(here / "reports" / "my-study" / "pick.yaml")
+    assert loaded.config.to_dict() == trial_attrs(trial)["config"]
     assert doc["weights"] == trial_attrs(trial)["config"]["weights"]
     assert doc["balancer"] == trial_attrs(trial)["config"]["balancer"]
     assert set(doc["balancer"]["settings"]) >= {"schedule", "schedule_warmup"}

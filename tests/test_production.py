@@ -117,7 +117,8 @@ def test_editing_the_visible_fields_of_pick_yaml_changes_what_is_trained(tmp_pat
 
 
 def test_an_old_pick_file_loads_to_the_same_run_as_a_current_one(tmp_path: Path) -> None:
-    assert load_pick(_write_pick(tmp_path, old=True)).config == load_pick(_write_pick(tmp_path, old=False)).config
+    old, new = (load_pick(_write_pick(tmp_path, old=flag)) for flag in (True, False))
+    assert old.config == new.config
 
 
 def test_a_pick_file_without_the_run_fields_is_a_clear_error(tmp_path: Path) -> None:

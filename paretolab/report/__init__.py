@@ -16,7 +16,8 @@ from paretolab.locate import command_target, is_url, locate, open_source
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
 from paretolab.report.data import ReportData, knee_point
 
-__all__ = ["ReportError", "ReportResult", "knee_point", "pick_target", "report_study", "resolve_study", "write_report"]
+__all__ = ["ReportError", "ReportResult", "knee_point", "pick_target", "report_study", "resolve_study",
+           "write_report"]
 
 
 @dataclass
