@@ -3,7 +3,7 @@
 Every command that names a study accepts the same three forms:
 
 - a study directory (``reports/<study>``, holding ``study.db``), with ``--study NAME`` when that
-  file holds several studies;
+  file holds several studies (their files then go to ``reports/<study>``, as for a URL);
 - a study file (``study.yaml``): its storage and its name (``--study`` names another study of
   the same storage);
 - a storage URL (``sqlite:///...``, ``postgresql://...``) with ``--study NAME``.
@@ -110,9 +110,11 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
                                 hint="give the study directory (reports/<study>), the study file, "
                                 "or a storage URL with --study NAME")
         url = f"sqlite:///{db.as_posix()}"
-        if study_name:
-            return Location(url, study_name, path, None, "dir", text, True)
         names = _names(url)
+        if study_name:  # the folder is the study's own when it holds only that study
+            own = names == [study_name]
+            return Location(url, study_name, path if own else Path("reports") / slug(study_name),
+                            None, "dir", text, True)
         if len(names) != 1:
             raise StudyNotFound(f"{db} holds {len(names)} studies ({', '.join(names) or 'none'})",
                                 hint="name one with --study NAME")

@@ -44,8 +44,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(base)
         (base / "alpha.yaml").write_text(study_text("alpha"))
-        (base / "beta.yaml").write_text(study_text("beta", "sqlite:///shared/studies.db"))
-        (base / "gamma.yaml").write_text(study_text("gamma", "sqlite:///shared/studies.db"))
+        (base / "beta.yaml").write_text(study_text("beta", "sqlite:///shared/study.db"))
+        (base / "gamma.yaml").write_text(study_text("gamma", "sqlite:///shared/study.db"))
         (base / "delta.yaml").write_text(study_text("delta"))
         for name in ("alpha", "beta", "gamma"):
             (base / f"run-{name}.txt").write_text(cli("run", f"{name}.yaml", "--no-progress"))
@@ -65,9 +65,10 @@ def here(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ("reports/alpha", None, "alpha", "reports/alpha"),
     ("alpha.yaml", None, "alpha", "reports/alpha"),
     ("sqlite:///reports/alpha/study.db", "alpha", "alpha", "reports/alpha"),
-    ("sqlite:///shared/studies.db", "gamma", "gamma", "reports/gamma"),
+    ("sqlite:///shared/study.db", "gamma", "gamma", "reports/gamma"),
     ("beta.yaml", None, "beta", "reports/beta"),
     ("beta.yaml", "gamma", "gamma", "reports/gamma"),  # the file's storage, another of its studies
+    ("shared", "beta", "beta", "reports/beta"),  # a folder whose study.db holds several studies
 ])
 def test_a_folder_a_study_file_or_a_url_with_study_name_the_same_study(
         here: Path, target: str, study: str | None, name: str, study_dir: str) -> None:
@@ -83,8 +84,9 @@ def test_a_folder_a_study_file_or_a_url_with_study_name_the_same_study(
 @pytest.mark.slow
 @pytest.mark.parametrize("args,message", [
     (["missing-dir"], "no such study directory, study file or storage URL"),
-    (["sqlite:///shared/studies.db"], "add --study NAME"),
-    (["sqlite:///shared/studies.db", "--study", "nope"], "no study named 'nope'"),
+    (["sqlite:///shared/study.db"], "add --study NAME"),
+    (["shared"], "holds 2 studies (beta, gamma)"),
+    (["sqlite:///shared/study.db", "--study", "nope"], "no study named 'nope'"),
     (["sqlite:///no/such.db", "--study", "x"], "no such SQLite file"),
     (["."], "no study.db"),
     (["run-alpha.txt"], "not a study file"),
@@ -138,7 +140,8 @@ def test_every_command_the_cli_and_the_reports_suggest_runs(here: Path) -> None:
     for target, study in (("sqlite:///moved/delta.db", "delta"), ("alpha.yaml", None),
                           ("reports/alpha", None),
                           ("sqlite:///reports/alpha/study.db", "alpha"),
-                          ("sqlite:///shared/studies.db", "beta"), ("gamma.yaml", None)):
+                          ("sqlite:///shared/study.db", "beta"), ("gamma.yaml", None),
+                          ("shared", "gamma")):
         study_dir = locate(target, study).study_dir
         commands += suggested_in_html((here / study_dir / "report.html").read_text())
         cli("report", target, *(["--study", study] if study else []))
@@ -153,6 +156,7 @@ def test_every_command_the_cli_and_the_reports_suggest_runs(here: Path) -> None:
 
     commands = list(dict.fromkeys(commands))
     assert any("--study beta" in c for c in commands)  # a report built from a storage URL
+    assert any(c.startswith("paretolab pick shared --study gamma --trial") for c in commands)
     assert any(c.startswith("paretolab pick sqlite:///moved/delta.db --study delta") for c in commands)
     assert "paretolab run epsilon.yaml" in commands
     assert "paretolab train reports/delta/pick.yaml" in commands
