@@ -237,8 +237,7 @@ def pick(
     out.print(f"wrote {_escape(str(path))}")
     from paretolab.locate import command_target
 
-    out.print(f"next: paretolab train {_escape(command_target(str(path)))}   "
-              "(retrain it; --steps N for longer), or load it with paretolab.load_pick()")
+    out.print(f"next: paretolab train {_escape(command_target(str(path)))}   (retrains it)")
 
 
 @app.command("train")

@@ -222,11 +222,10 @@ class Recipe:
             balancer.attach(model, representation_module)
         except ValueError as exc:
             raise TrialFailure(str(exc)) from None
-        run = TrainingRun(model=model, task=task, recipe=self, balancer=balancer, shared=shared,
-                          heads=heads, optimizer=self.optimizer(shared + heads, balancer),
-                          total_steps=total)
-        run.schedule = self.scheduler(run.optimizer, total)
-        return run
+        optimizer = self.optimizer(shared + heads, balancer)
+        return TrainingRun(model=model, task=task, recipe=self, balancer=balancer, shared=shared,
+                           heads=heads, optimizer=optimizer, schedule=self.scheduler(optimizer, total),
+                           total_steps=total)
 
 
 @dataclass
@@ -240,8 +239,8 @@ class TrainingRun:
     shared: list[torch.nn.Parameter]
     heads: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
     total_steps: int
-    schedule: Any = None
     done: int = 0  # steps taken
 
     def losses(self, batch: Any) -> dict[str, torch.Tensor]:
