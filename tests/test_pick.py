@@ -19,7 +19,7 @@ from paretolab import decision
 from paretolab.balancers import make_balancer
 from paretolab.cli import app
 from paretolab.errors import UserError
-from paretolab.pick import load_pick
+from paretolab.production import load_pick
 from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage
 from paretolab.records import trial_attrs
