@@ -56,7 +56,7 @@ class Location:
     base_dir: Path | None
     form: str  # "dir", "file" or "url": how the user named it
     target: str  # what the user typed
-    named: bool = False  # True when the name came from --study (it goes into suggested commands)
+    named: bool = False  # True when the target alone does not name the study (--study needed)
 
     @property
     def command(self) -> str:
@@ -114,7 +114,7 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
         if study_name:  # the folder is the study's own when it holds only that study
             own = names == [study_name]
             return Location(url, study_name, path if own else Path("reports") / slug(study_name),
-                            None, "dir", text, True)
+                            None, "dir", text, not own)
         if len(names) != 1:
             raise StudyNotFound(f"{db} holds {len(names)} studies ({', '.join(names) or 'none'})",
                                 hint="name one with --study NAME")
@@ -136,27 +136,35 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
                         "or a storage URL with --study NAME")
 
 
-def open_source(target: str | Path, study_name: str | None = None) -> StudySource:
-    """:func:`locate` the study and load it (a user error when it is not there or not ours)."""
+def load_study(storage_url: str, name: str) -> optuna.Study:
+    """The study ``name`` of the storage (a user error listing the studies there when absent)."""
     from paretolab.storage import open_storage
 
+    storage = open_storage(storage_url, create_dir=False)
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = sorted(optuna.get_all_study_names(storage=storage))
+        raise StudyNotFound(f"no study named {name!r} in the storage", where="--study",
+                            hint=f"studies there: {', '.join(names) or 'none'}") from None
+
+
+def open_source(target: str | Path, study_name: str | None = None) -> StudySource:
+    """:func:`locate` the study and load it (a user error when it is not there or not ours)."""
     from paretolab.storage import sqlite_path
 
     where = locate(target, study_name)
+    not_run = StudyNotFound(f"study {where.name!r} has not been run yet",
+                            hint=f"run 'paretolab run {where.target}' first")
     db = sqlite_path(where.storage_url)
     if where.form == "file" and db is not None and not db.is_file():
-        raise StudyNotFound(f"study {where.name!r} has not been run yet (no {db})",
-                            hint=f"run 'paretolab run {where.target}' first")
-    storage = open_storage(where.storage_url, create_dir=False)
+        raise not_run
     try:
-        study = optuna.load_study(study_name=where.name, storage=storage)
-    except KeyError:
+        study = load_study(where.storage_url, where.name)
+    except StudyNotFound:
         if where.form == "file" and not where.named:
-            raise StudyNotFound(f"study {where.name!r} has not been run yet",
-                                hint=f"run 'paretolab run {where.target}' first") from None
-        names = sorted(optuna.get_all_study_names(storage=storage))
-        raise StudyNotFound(f"no study named {where.name!r} in the storage", where="--study",
-                            hint=f"studies there: {', '.join(names) or 'none'}") from None
+            raise not_run from None
+        raise
     try:
         meta = StudyMeta.from_study(study)
     except KeyError as exc:

@@ -11,13 +11,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paretolab.errors import UserError
 from paretolab.locate import StudyNotFound as ReportError
-from paretolab.locate import command_target, is_url, locate, open_source
+from paretolab.locate import command_target, is_url, load_study, locate, open_source
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
 from paretolab.report.data import ReportData, knee_point
 
-__all__ = ["ReportError", "ReportResult", "knee_point", "pick_target", "report_study", "resolve_study",
-           "write_report"]
+__all__ = ["ReportError", "ReportResult", "knee_point", "load_study", "pick_target", "report_study",
+           "resolve_study", "write_report"]
 
 
 @dataclass
@@ -76,9 +77,13 @@ def export_static(figures: dict, out_dir: Path) -> tuple[list[Path], str]:
 
 
 def pick_target(target: str, study_name: str | None = None) -> str:
-    """How ``paretolab pick`` names the study, shell-quoted, passwords redacted (see
-    :func:`paretolab.locate.command_target`; a storage URL always gets its ``--study``)."""
-    return command_target(target, study_name if is_url(target) else None)
+    """How ``paretolab pick`` names the study that ``target`` (+ ``study_name``) names:
+    shell-quoted, passwords redacted, ``--study`` where the locator needs it (see
+    :mod:`paretolab.locate`)."""
+    try:
+        return locate(target, study_name).command
+    except UserError:
+        return command_target(target, study_name if is_url(target) else None)
 
 
 def resolve_study(target: str, study_name: str | None = None) -> tuple[str, str, Path]:
