@@ -17,13 +17,16 @@ import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from paretolab.errors import TrialFailure
 from paretolab.search_space import TrialConfig
+
+if TYPE_CHECKING:
+    from paretolab.balancers import Balancer
 
 
 # --- the pieces -----------------------------------------------------------------------------
@@ -163,7 +166,7 @@ class Recipe:
         return (to_device(batch, device)
                 for batch in task.batches(int(self.config.train["batch_size"]), generator))
 
-    def make_balancer(self, loss_names: Sequence[str] | None = None) -> Any:
+    def make_balancer(self, loss_names: Sequence[str] | None = None) -> Balancer:
         """A fresh balancer of the trial's class, with its settings and preference weights."""
         from paretolab.balancers import make_balancer
 
@@ -171,7 +174,7 @@ class Recipe:
         return make_balancer(self.config.balancer["method"], names, self.config.weights,
                              self.config.balancer.get("settings"), base_dir=self.base_dir)
 
-    def optimizer(self, params: Iterable[Any], balancer: Any = None) -> torch.optim.Optimizer:
+    def optimizer(self, params: Iterable[Any], balancer: Balancer | None = None) -> torch.optim.Optimizer:
         """The trial's optimizer over ``params`` (tensors or param groups), plus the balancer's
         own learnable parameters when it has any."""
         items = list(params)
@@ -194,7 +197,7 @@ class Recipe:
         return combine_groups(raw, self.config.loss_groups, step)
 
     def start(self, model: torch.nn.Module, task: Any = None, *, total_steps: int | None = None,
-              balancer: Any = None, shared_params: Sequence[torch.nn.Parameter] | None = None,
+              balancer: Balancer | None = None, shared_params: Iterable[torch.nn.Parameter] | None = None,
               representation_module: torch.nn.Module | None = None) -> TrainingRun:
         """Everything one training run needs, ready for :meth:`TrainingRun.step`.
 
@@ -235,7 +238,7 @@ class TrainingRun:
     model: torch.nn.Module
     task: Any
     recipe: Recipe
-    balancer: Any
+    balancer: Balancer
     shared: list[torch.nn.Parameter]
     heads: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
