@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Pick", "Task", "__version__", "load_pick"]
+__all__ = ["Pick", "Recipe", "Task", "__version__", "load_pick"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,8 +14,12 @@ def __getattr__(name: str) -> Any:
         from paretolab.tasks.base import Task
 
         return Task
-    if name in ("load_pick", "Pick"):
-        from paretolab import pick
+    if name == "Recipe":
+        from paretolab.recipe import Recipe
 
-        return getattr(pick, name)
+        return Recipe
+    if name in ("load_pick", "Pick"):
+        from paretolab import production
+
+        return getattr(production, name)
     raise AttributeError(f"module 'paretolab' has no attribute {name!r}")

@@ -154,7 +154,10 @@ def print_outcome(outcome: Any) -> None:
     if html.is_file():
         out.print(f"report: {_escape(str(html))}")
     if front.numbers:
-        out.print(f"next: paretolab pick {_escape(str(outcome.study_dir))}   "
+        from paretolab.locate import storage_target
+
+        target = storage_target(outcome.storage_url, meta.name, outcome.study_dir)
+        out.print(f"next: paretolab pick {_escape(target)}   "
                   "(knee point; --method asf --prefer ... for a preference)")
 
 
@@ -215,7 +218,10 @@ def version() -> None:
 @app.command()
 @user_errors
 def pick(
-    study: Annotated[Path, typer.Argument(help="the study directory (reports/<study>) or study file")],
+    target: Annotated[str, typer.Argument(
+        help="a study directory (reports/<study>), a study file, or a storage URL")],
+    study: Annotated[str | None, typer.Option(
+        "--study", help="the study's name (with a storage URL, or a storage of several studies)")] = None,
     method: Annotated[str, typer.Option(help="knee, asf or pseudo-weights")] = "knee",
     prefer: Annotated[str | None, typer.Option(
         help="importance per objective, e.g. error=0.7,sparsity=0.3 (asf, pseudo-weights)")] = None,
@@ -227,7 +233,7 @@ def pick(
     from paretolab.pick import neighbours
     from paretolab.pick import pick as pick_point
 
-    choice, source, path = pick_point(study, method, prefer, where or [], trial)
+    choice, source, path = pick_point(target, method, prefer, where or [], trial, study_name=study)
     meta = source.meta
     table = Table(title=f"trial {choice.record.number} ({choice.method}) beside its neighbours on "
                   f"the front of {meta.name}", title_justify="left")
@@ -244,6 +250,9 @@ def pick(
     if not choice.on_front:
         out.print(f"[yellow]trial {choice.record.number} is not on the front[/]")
     out.print(f"wrote {_escape(str(path))}")
+    from paretolab.locate import command_target
+
+    out.print(f"next: paretolab train {_escape(command_target(str(path)))}   (retrains it)")
 
 
 @app.command("train")
@@ -254,7 +263,7 @@ def train_pick(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Retrain a picked configuration and compare its objectives with the trial's."""
-    from paretolab.pick import load_pick, retrain
+    from paretolab.production import load_pick, retrain
 
     picked = load_pick(pick_file)
     done = retrain(picked, steps, device)

@@ -1,78 +1,36 @@
-"""``paretolab pick`` and production: choose a trial, write ``pick.yaml``, load it, retrain it.
+"""``paretolab pick``: choose a trial of a study and write ``pick.yaml``.
 
-``pick.yaml`` holds everything needed to rebuild the trial's training run: its objective values
-and metrics, the balancer with its settings and preference weights, the training
-hyperparameters, every sampled knob, the task with its params, the seed, and a ``config`` block
-that :meth:`TrialConfig.from_dict` accepts. :func:`load_pick` turns it back into a :class:`Pick`
-from which a user's own loop gets the same balancer, optimizer and task.
+``pick.yaml`` holds, once each, what the trial measured (objective values, metrics,
+constraints) and what its training run was: the preference weights, the balancer with its
+settings, the training hyperparameters, the task with its params, the loss groups, the seed and
+the steps. :func:`paretolab.production.load_pick` reads those visible fields back (editing them
+changes what production trains); ``knobs`` records what the sampler drew.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 import yaml
 
 from paretolab import __version__, decision
 from paretolab.errors import UserError
+from paretolab.locate import StudySource, open_source
 from paretolab.records import StudyMeta, TrialRecord, trial_record
 from paretolab.search_space import TrialConfig
 
 PICK_FILE = "pick.yaml"
-
-
-# --- finding the study --------------------------------------------------------------------------
-@dataclass
-class StudySource:
-    """A loaded study with where its files go and where relative task paths start."""
-
-    study: optuna.Study
-    meta: StudyMeta
-    study_dir: Path
-    base_dir: Path | None
-
-
-def open_study(target: str | Path) -> StudySource:
-    """A study directory (``<dir>/study.db``, its single study) or a study file (its storage)."""
-    from paretolab.storage import open_storage
-
-    path = Path(target)
-    if path.is_dir():
-        db = path / "study.db"
-        if not db.is_file():
-            raise UserError(f"{path} has no study.db", hint="give the study directory "
-                            "(reports/<study>) or the study file")
-        storage = open_storage(f"sqlite:///{db.as_posix()}", create_dir=False)
-        names = optuna.get_all_study_names(storage)
-        if len(names) != 1:
-            raise UserError(f"{db} holds {len(names)} studies ({', '.join(names) or 'none'})",
-                            hint="give the study file instead, which names the study")
-        name, study_dir, base_dir = names[0], path, None
-    elif path.is_file():
-        from paretolab.spec import load_spec
-
-        spec = load_spec(path)
-        storage = open_storage(spec.storage_url, create_dir=False)
-        name, study_dir, base_dir = spec.name, spec.study_dir, spec.base_dir
-    else:
-        raise UserError(f"{path} is neither a study directory nor a study file")
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        raise UserError(f"study {name!r} has not been run yet",
-                        hint=f"run 'paretolab run {path}' first") from None
-    try:
-        meta = StudyMeta.from_study(study)
-    except KeyError as exc:
-        raise UserError(str(exc.args[0])) from None
-    return StudySource(study, meta, study_dir, base_dir)
+#: the fields of pick.yaml that say what production trains (read back by ``load_pick``), in
+#: the order they are written
+RUN_FIELDS = ("weights", "balancer", "train", "task", "task_params", "loss_groups", "seed",
+              "steps", "eval_every", "extra")
+_RUN_HEADER = ("# the training run: load_pick() reads these fields (edit them to change what "
+               "production trains)\n")
 
 
 # --- choosing -----------------------------------------------------------------------------------
@@ -211,7 +169,8 @@ def _plain(value: Any) -> Any:
 
 
 def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
-    """The content of ``pick.yaml`` for ``choice``."""
+    """The content of ``pick.yaml`` for ``choice``: what the trial measured, then its run
+    (:data:`RUN_FIELDS`, each once)."""
     meta, r = source.meta, choice.record
     config = TrialConfig.from_dict(r.config)  # checks the stored config is complete
     doc = {
@@ -227,166 +186,54 @@ def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
         "metrics": dict(r.metrics),
         "feasible": r.feasible,
         "constraints": {k: float(v) for k, v in r.violations.items()},
+        "knobs": choice.knobs,
+        "base_dir": str(source.base_dir.resolve()) if source.base_dir else None,
         "weights": dict(config.weights),
         "balancer": {"method": config.balancer["method"],
                      "settings": dict(config.balancer.get("settings") or {})},
         "train": dict(config.train),
-        "knobs": choice.knobs,
         "task": config.task,
         "task_params": dict(config.task_params),
         "loss_groups": dict(config.loss_groups),
         "seed": config.seed,
         "steps": config.steps,
-        "base_dir": str(source.base_dir.resolve()) if source.base_dir else None,
-        "config": config.to_dict(),
+        "eval_every": config.eval_every,
     }
+    if config.extra:
+        doc["extra"] = dict(config.extra)
     return _plain(doc)
 
 
 def write_pick(doc: Mapping[str, Any], path: Path) -> Path:
-    """Write ``pick.yaml`` atomically (a temporary file renamed into place)."""
+    """Write ``pick.yaml`` atomically (a temporary file renamed into place); a comment line
+    marks where the fields ``load_pick`` reads begin."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".yaml.tmp")
+    record = {k: v for k, v in doc.items() if k not in RUN_FIELDS}
+    run = {k: doc[k] for k in RUN_FIELDS if k in doc}
     tmp.write_text("# written by 'paretolab pick'; load it with paretolab.load_pick()\n"
-                   + yaml.safe_dump(dict(doc), sort_keys=False))
+                   + yaml.safe_dump(record, sort_keys=False)
+                   + (_RUN_HEADER + yaml.safe_dump(run, sort_keys=False) if run else ""))
     tmp.replace(path)
     return path
 
 
 def pick(target: str | Path, method: str = "knee", prefer: str | Mapping[str, float] | None = None,
-         where: Sequence[str] = (), trial: int | None = None) -> tuple[Choice, StudySource, Path]:
-    """Choose a point of the study at ``target`` and write ``<study_dir>/pick.yaml``."""
-    source = open_study(target)
+         where: Sequence[str] = (), trial: int | None = None,
+         study_name: str | None = None) -> tuple[Choice, StudySource, Path]:
+    """Choose a point of the study at ``target`` (a study directory, a study file, or a storage
+    URL with ``study_name``; see :mod:`paretolab.locate`) and write ``<study_dir>/pick.yaml``."""
+    source = open_source(target, study_name)
     pref = parse_prefer(prefer) if isinstance(prefer, str) or prefer is None else dict(prefer)
     choice = choose_trial(source, method, pref, where, trial)
     path = write_pick(pick_document(choice, source), source.study_dir / PICK_FILE)
     return choice, source, path
 
 
-# --- production ---------------------------------------------------------------------------------
-@dataclass
-class Pick:
-    """A picked configuration, loaded from ``pick.yaml``, for a user's own training loop."""
+def __getattr__(name: str) -> Any:
+    # production moved to paretolab.production; these names stay importable from here
+    if name in ("Pick", "load_pick", "retrain", "Retrained"):
+        from paretolab import production
 
-    config: TrialConfig
-    study: str = ""
-    trial: int | None = None
-    objectives: dict[str, float] = field(default_factory=dict)
-    directions: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    knobs: dict[str, Any] = field(default_factory=dict)
-    base_dir: Path | None = None
-
-    @property
-    def hyperparameters(self) -> dict[str, Any]:
-        """The training hyperparameters (lr, optimizer, batch_size, weight_decay, ...)."""
-        return dict(self.config.train)
-
-    @property
-    def loss_names(self) -> list[str]:
-        """The balanced losses, in the order the trial used."""
-        return list(self.config.loss_groups)
-
-    def balancer(self, loss_names: Sequence[str] | None = None) -> Any:
-        """A fresh balancer of the trial's class, with its settings and preference weights."""
-        from paretolab.balancers import make_balancer
-
-        names = list(loss_names) if loss_names is not None else self.loss_names
-        if sorted(names) != sorted(self.loss_names):
-            raise UserError(f"the pick balances losses {self.loss_names}, not {names}")
-        try:
-            return make_balancer(self.config.balancer["method"], names, self.config.weights,
-                                 self.config.balancer.get("settings"))
-        except (KeyError, ValueError) as exc:
-            raise UserError(f"cannot rebuild balancer {self.config.balancer.get('method')!r}: "
-                            f"{exc.args[0] if exc.args else exc}") from None
-
-    def optimizer(self, params: Iterable[Any], balancer: Any = None) -> Any:
-        """The trial's optimizer over ``params`` (tensors or param groups), plus the balancer's
-        own learnable parameters when it has any (as the trainer does)."""
-        from paretolab.trainer import build_optimizer
-
-        items = list(params)
-        groups = items if items and isinstance(items[0], Mapping) else [{"params": items}]
-        extra = list(balancer.parameters()) if balancer is not None else []
-        if extra:
-            groups = [*groups, {"params": extra}]
-        return build_optimizer(groups, self.config.train)
-
-    def scheduler(self, optimizer: Any, total_steps: int) -> Any:
-        """The trial's learning-rate schedule (warm-up, then constant / cosine / linear)."""
-        import torch
-
-        from paretolab.trainer import lr_factor
-
-        train = self.config.train
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: lr_factor(s, total_steps, train["lr_schedule"],
-                                           int(train["warmup_steps"])))
-
-    def group_losses(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """The task's loss terms summed into the balanced losses, as in the trial."""
-        from paretolab.trainer import combine_groups
-
-        return combine_groups(raw, self.config.loss_groups, step=0)
-
-    def make_task(self) -> Any:
-        """The trial's task (built-in or the user's), with its params."""
-        from paretolab.tasks import make_task
-
-        return make_task(self.config.task, self.config.task_params, self.base_dir)
-
-
-def load_pick(path: str | Path) -> Pick:
-    """Read ``pick.yaml`` (written by ``paretolab pick``) into a :class:`Pick`."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} does not exist", hint="run 'paretolab pick <study>' first")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path} is not valid YAML: {exc}") from None
-    if not isinstance(data, Mapping) or not isinstance(data.get("config"), Mapping):
-        raise UserError(f"{path} is not a pick file: it has no 'config' block",
-                        hint="write it with 'paretolab pick'")
-    try:
-        config = TrialConfig.from_dict(data["config"])
-    except TypeError as exc:
-        raise UserError(f"{path}: the config block does not describe a trial: {exc}") from None
-    base = data.get("base_dir")
-    return Pick(config=config, study=str(data.get("study", "")), trial=data.get("trial"),
-                objectives=dict(data.get("objectives") or {}),
-                directions=dict(data.get("directions") or {}),
-                metrics=dict(data.get("metrics") or {}), knobs=dict(data.get("knobs") or {}),
-                base_dir=Path(base) if base else path.parent)
-
-
-@dataclass
-class Retrained:
-    """A retraining run next to the trial: (objective, direction, trial value, retrained value)."""
-
-    rows: list[tuple[str, str, float | None, float | None]]
-    steps: int
-    trial_steps: int
-    wall_time_s: float
-    device: str
-
-
-def retrain(p: Pick, steps: int | None = None, device: str = "auto") -> Retrained:
-    """Train the picked configuration again (``steps`` overrides the trial's budget)."""
-    from paretolab.errors import TrialFailure
-    from paretolab.trainer import train
-
-    if steps is not None and steps < 1:
-        raise UserError(f"--steps must be a positive number, got {steps}")
-    n = steps or p.config.steps
-    every = max(1, min(p.config.eval_every * n // max(1, p.config.steps), n)) if steps else \
-        p.config.eval_every
-    config = dataclasses.replace(p.config, steps=n, eval_every=every)
-    try:
-        result = train(config, device, base_dir=p.base_dir)
-    except TrialFailure as exc:
-        raise UserError(f"retraining failed: {exc}") from None
-    rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
-            for name, value in p.objectives.items()]
-    return Retrained(rows, n, p.config.steps, result.wall_time_s, result.device)
+        return getattr(production, name)
+    raise AttributeError(f"module 'paretolab.pick' has no attribute {name!r}")

@@ -266,11 +266,12 @@ def _worker_main(spec_data: dict[str, Any], source: str | None, index: int, devi
 def _refresh_report(meta: StudyMeta, study: optuna.Study, spec: StudySpec) -> None:
     """Rewrite report.html mid-run; a failure here is logged and never stops the run."""
     try:
-        from paretolab.report import pick_target, write_report
+        from paretolab.locate import spec_target
+        from paretolab.report import write_report
 
         records = load_records(study)
         write_report(meta, records, spec.study_dir, summary=front_summary(meta, records),
-                     target=pick_target(spec.source) if spec.source else None)
+                     target=spec_target(spec))
     except Exception as exc:  # noqa: BLE001
         log.warning("report.html not refreshed: %s: %s", type(exc).__name__, redact(str(exc))[:300])
 
@@ -338,10 +339,11 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
         summary = front_summary(meta, records)
         tables = write_tables(meta, records, study_dir, summary)
         try:  # the report must never lose the run's results (the tables above are written)
-            from paretolab.report import pick_target, write_report
+            from paretolab.locate import spec_target
+            from paretolab.report import write_report
 
             write_report(meta, records, study_dir, summary=summary,
-                         target=pick_target(spec.source) if spec.source else None)
+                         target=spec_target(spec))
         except Exception as exc:  # noqa: BLE001
             log.warning("report.html not written: %s: %s", type(exc).__name__, exc)
     counts = {state: sum(1 for r in records if r.state == state)

@@ -258,18 +258,27 @@ def test_lagrangian_keeps_the_constraint_in_training():
 def test_mgda_ub_needs_the_representation():
     model = MultiTask()
     losses, _ = model.losses()
-    with pytest.raises(ValueError, match=r"representation_module\(model\)"):
+    with pytest.raises(ValueError, match=r"attach\(model, representation_module\)"):
         make_balancer("mgda_ub", NAMES).backward(losses, model.shared(), model.task_params())
+    with pytest.raises(ValueError, match=r"representation_module\(model\)"):
+        make_balancer("mgda_ub", NAMES).attach(model)
     assert get_balancer_class("mgda_ub").needs_representation
     assert not get_balancer_class("mgda").needs_representation
 
 
-def test_mgda_ub_is_mgda_on_representation_gradients():
+@pytest.mark.parametrize("attached", [True, False])
+def test_mgda_ub_is_mgda_on_representation_gradients(attached):
     from torchjd.aggregation import MGDAWeighting
 
     model = MultiTask()
     balancer = make_balancer("mgda_ub", NAMES, PREF)
-    got = run_step(balancer, model)
+    if attached:  # the hook captures the representation; no representation= needed
+        balancer.attach(model, model.trunk)
+        model.zero_grad()
+        balancer.backward(model.losses()[0], model.shared(), model.task_params())
+        got = torch.cat([p.grad.flatten() for p in model.parameters()])
+    else:
+        got = run_step(balancer, model)
     model.zero_grad()
     losses, z = model.losses()
     rows = torch.stack([torch.autograd.grad(losses[n], z, retain_graph=True)[0].flatten()
@@ -328,7 +337,8 @@ def manual_stats(model: MultiTask):
     return cos, float(grads[0].norm() / grads[1].norm())
 
 
-@pytest.mark.parametrize("name", ["static", "upgrad", "rgb", "graddrop", "dbmtl", "gradnorm"])
+@pytest.mark.parametrize("name", ["static", "upgrad", "rgb", "graddrop", "dbmtl", "gradnorm",
+                                  "mgda_ub"])
 def test_conflict_stats_values_and_cost(name, monkeypatch):
     model = MultiTask()
     cos, ratio = manual_stats(model)
@@ -341,20 +351,33 @@ def test_conflict_stats_values_and_cost(name, monkeypatch):
 
     monkeypatch.setattr(jacobian_module.TaskJacobian, "compute", classmethod(counting))
     balancer = make_balancer(name, NAMES, PREF)
+    balancer.attach(model, model.trunk)
     losses, _ = model.losses()
-    stats = balancer.conflict_stats(losses, model.shared())
+    stats = balancer.backward(losses, model.shared(), model.task_params(), conflict_stats=True)
     json.dumps(stats)
     assert stats["cosine"]["a|b"] == pytest.approx(cos, abs=1e-5)
     assert stats["norm_ratio"]["a|b"] == pytest.approx(ratio, rel=1e-5)
     assert stats["free"] == balancer.conflict_stats_free
-    balancer.backward(losses, model.shared(), model.task_params())
     full_jacobians = [c for c in calls if len(c) == len(model.shared())]
-    assert len(full_jacobians) == 1 if balancer.conflict_stats_free else len(full_jacobians) >= 1
-    if name in ("upgrad", "rgb"):  # the Gramian of the last backward is read back for free
-        assert balancer.conflict_stats(losses, model.shared())["free"]
-    elif name == "static":
-        with pytest.raises(RuntimeError, match="before backward"):
-            balancer.conflict_stats(losses, model.shared())
+    assert len(full_jacobians) == 1  # free: the method's own; else: the one extra pass
+    assert all(p.grad is not None for p in model.parameters())
+    losses, _ = model.losses()
+    calls.clear()
+    assert balancer.backward(losses, model.shared(), model.task_params()) is None
+    assert len([c for c in calls if len(c) == len(model.shared())]) == (
+        1 if balancer.conflict_stats_free else 0)
+
+
+def test_conflict_stats_before_backward_and_after():
+    model = MultiTask()
+    cos, _ = manual_stats(model)
+    balancer = make_balancer("static", NAMES, PREF)
+    losses, _ = model.losses()
+    assert balancer.conflict_stats(losses, model.shared())["cosine"]["a|b"] == pytest.approx(
+        cos, abs=1e-5)
+    balancer.backward(losses, model.shared(), model.task_params())
+    with pytest.raises(RuntimeError, match="conflict_stats=True"):
+        balancer.conflict_stats(losses, model.shared())
 
 
 def test_conflict_stats_free_flags():

@@ -1,134 +1,117 @@
-"""The balancer interface: several named losses and a preference vector -> one parameter update.
+"""The balancer contract: several named losses and a preference vector -> one parameter update.
 
-Every balancer is built from ``(loss_names, weights, **settings)`` and offers
+A balancer is built from ``(loss_names, weights, **settings)``; ``weights`` is the preference
+vector (loss name -> non-negative float; studies sample it on the simplex), whose meaning for
+each method is stated in ``preference_meaning``. One training step is::
 
-``backward(losses, shared_params, task_params=None, representation=None)``
-    fills ``.grad`` of ``shared_params`` (and of ``task_params``) from the named losses of one
-    batch, accumulating like ``loss.backward()``; the caller then steps its optimizer. Task
-    parameters (heads) get the gradient of the preference-weighted sum of the losses unless the
-    method says otherwise. ``representation`` is only read by methods that work on the shared
-    representation (MGDA-UB); every other method ignores it.
-``set_progress(step, total_steps)``  called by the trainer before each backward; drives the
-    loss-weight schedule (see :mod:`paretolab.balancers.schedules`).
-``parameters()``   learnable parameters of the method itself (added to the optimizer).
-``state_dict()`` / ``load_state_dict()``   the method's running state.
-``on_epoch_end()`` hook for methods that update once per epoch (DWA).
-``conflict_stats(losses, shared_params)``  pairwise cosine similarities and norm ratios of the
-    task gradients (see :attr:`Balancer.conflict_stats_free` for what it costs).
-``stats()``        a few method-specific numbers worth logging (learned weights, dual variables).
-``to_config()`` / ``from_config()``   exact round trip, so a picked point can be rebuilt.
+    balancer.attach(model, representation_module)      # once, before training
+    ...
+    balancer.set_progress(step, total_steps)           # drives the loss-weight schedule
+    stats = balancer.backward(losses, shared_params, task_params, conflict_stats=record)
+    optimizer.step()
 
-``weights`` is the preference vector (a mapping loss name -> non-negative float; studies sample it
-on the simplex). Each method documents what it means for it in ``preference_meaning``; for the
-static weighted sum it is the weight of each loss.
+``backward`` fills ``.grad`` of ``shared_params`` (and of ``task_params``) from the named losses
+of one batch, accumulating like ``loss.backward()``; task parameters (heads) get the gradient of
+the preference-weighted sum of the losses unless the method says otherwise. With
+``conflict_stats=True`` it also returns the gradient-conflict statistics of this step
+(:func:`paretolab.balancers.diagnostics.summarize`), from the task Jacobian the method computes
+anyway when it has one (:attr:`Balancer.conflict_stats_free`), else from one extra pass.
+
+Writing a balancer: subclass :class:`Balancer` (or one of the bases that do the common work,
+:class:`~paretolab.balancers.loss_level.ScalarizingBalancer` for a scalar of the losses,
+:class:`~paretolab.balancers.gradient_level.JacobianBalancer` or ``GramianBalancer`` for a
+combination of the task gradients), give it a ``name`` and its ``settings``, and implement the
+one abstract method. Defining the class registers it under its ``name``; every subclass gets the
+schedule settings of :mod:`paretolab.balancers.schedules`; everything the trainer calls is
+defined here, so a subclass overrides only what it needs (``attach`` for methods that read the
+shared representation, ``parameters`` / ``state_dict`` / ``stats`` for state and logging).
 """
 
 from __future__ import annotations
 
 import math
-import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from paretolab.errors import UserError
+from paretolab.balancers.diagnostics import summarize
+from paretolab.balancers.jacobian import TaskJacobian
+from paretolab.balancers.schedules import SCHEDULE_SETTINGS, Schedule
+from paretolab.balancers.setting import MissingDependencyError, Setting
+
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["Balancer", "MissingDependencyError", "Setting", "registered"]
+
+#: name -> class, filled by :meth:`Balancer.__init_subclass__` (read it through registry.py)
+_REGISTRY: dict[str, type[Balancer]] = {}
+_BUILTIN_PREFIX = "paretolab.balancers."
 
 
-class MissingDependencyError(UserError, ImportError):
-    """A balancer needs an optional package that is not installed."""
+def registered() -> dict[str, type[Balancer]]:
+    """Every balancer class defined so far that has a ``name`` (a copy)."""
+    return dict(_REGISTRY)
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One setting of a balancer: its default and the range a study searches by default.
+def _is_abstract(cls: type) -> bool:
+    return any(getattr(getattr(cls, attr, None), "__isabstractmethod__", False)
+               for attr in dir(cls))
 
-    A setting with ``choices`` (or a boolean default) is categorical; a number with both ``low``
-    and ``high`` is searched in that range (``log`` for a log-uniform search); anything else
-    (for example a loss name) is ``fixed``: set it in the study file, it is not searched.
-    """
 
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-    help: str = ""
-
-    @property
-    def kind(self) -> str:
-        """``categorical``, ``int``, ``float`` or ``fixed`` (not searched)."""
-        if self.choices is not None:
-            return "categorical"
-        if isinstance(self.default, bool):
-            return "categorical"
-        if self.low is None or self.high is None or isinstance(self.default, str):
-            return "fixed"
-        if isinstance(self.default, int):
-            return "int"
-        return "float"
-
-    @property
-    def searchable(self) -> bool:
-        return self.kind != "fixed"
-
-    def coerce(self, name: str, value: Any) -> Any:
-        """Check ``value`` and give it this setting's type, so configs round-trip exactly."""
-        if self.choices is not None:
-            if value not in self.choices:
-                raise ValueError(f"setting {name}={value!r} is not one of {list(self.choices)}")
-            return value
-        if isinstance(self.default, bool):
-            if not isinstance(value, bool):
-                raise ValueError(f"setting {name} must be true or false, got {value!r}")
-            return value
-        if isinstance(self.default, str):
-            if not isinstance(value, str):
-                raise ValueError(f"setting {name} must be a string, got {value!r}")
-            return value
-        if isinstance(self.default, int):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-                raise ValueError(f"setting {name} must be an integer, got {value!r}")
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueError(f"setting {name} must be a finite number, got {value!r}")
-        return float(value)
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "default": self.default, "low": self.low, "high": self.high,
-                "log": self.log, "choices": list(self.choices) if self.choices else None,
-                "help": self.help}
+def _register(cls: type[Balancer]) -> None:
+    """Make ``cls`` available by its name; a built-in method's name cannot be taken over."""
+    existing = _REGISTRY.get(cls.name)
+    if (existing is not None and existing is not cls
+            and existing.__module__.startswith(_BUILTIN_PREFIX)
+            and (existing.__module__, existing.__qualname__) != (cls.__module__, cls.__qualname__)):
+        raise TypeError(f"balancer name {cls.name!r} is taken by the built-in "
+                        f"{existing.__module__}.{existing.__qualname__}: choose another name")
+    _REGISTRY[cls.name] = cls
 
 
 class Balancer(ABC):
     """Base class. Subclasses set ``name``, ``level`` ("loss" or "gradient") and ``settings``.
 
     The schedule settings of :mod:`paretolab.balancers.schedules` are added to every subclass's
-    ``settings``, so every method can let an objective gain importance during training.
+    ``settings`` (declared or inherited), so every method can let an objective gain importance
+    during training. A subclass that sets ``name`` (and is not abstract) is registered under it.
     """
 
     name: ClassVar[str] = ""
     level: ClassVar[str] = "loss"
-    settings: ClassVar[dict[str, Setting]] = {}
+    settings: ClassVar[dict[str, Setting]] = dict(SCHEDULE_SETTINGS)
     preference_meaning: ClassVar[str] = ""
     #: "torchjd" when the method is torchjd's, else the paper our implementation follows.
     source: ClassVar[str] = ""
     #: importable modules the method needs, and how to install them when they are missing.
     requires: ClassVar[tuple[str, ...]] = ()
     install_hint: ClassVar[str] = ""
-    #: True when ``backward`` needs ``representation=`` (the shared representation; MGDA-UB).
+    #: True when the method reads the shared representation (``attach`` registers a hook on the
+    #: ``representation_module``; MGDA-UB).
     needs_representation: ClassVar[bool] = False
+    #: how a study file or a config named this class when it was loaded by reference
+    #: (``pkg.mod:Class`` or ``/abs/file.py:Class``); set by the registry's resolver.
+    reference: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        from paretolab.balancers.schedules import SCHEDULE_SETTINGS
-
         own = cls.__dict__.get("settings")
+        declared = dict(own if own is not None else cls.settings)
         if own is not None:
-            cls.settings = {**own, **SCHEDULE_SETTINGS}
+            reserved = sorted(set(own) & set(SCHEDULE_SETTINGS))
+            if reserved:
+                raise TypeError(f"{cls.__qualname__}: setting(s) {reserved} are reserved for "
+                                "the loss-weight schedule every balancer has")
+        cls.settings = {**declared, **SCHEDULE_SETTINGS}
+        if "reference" not in cls.__dict__:
+            cls.reference = None
+        if "name" in cls.__dict__ and cls.name and not _is_abstract(cls):
+            _register(cls)
 
     def __init__(self, loss_names: Sequence[str], weights: Mapping[str, float] | None = None,
                  **settings: Any):
@@ -155,14 +138,10 @@ class Balancer(ABC):
             raise ValueError("at least one preference weight must be positive")
         bad = sorted(set(settings) - set(self.settings))
         if bad:
-            raise ValueError(f"{self.name} has no setting(s) {bad}; valid: {sorted(self.settings)}")
+            raise ValueError(f"{self.name or type(self).__name__} has no setting(s) {bad}; "
+                             f"valid: {sorted(self.settings)}")
         self.options = {k: s.coerce(k, settings.get(k, s.default)) for k, s in self.settings.items()}
         self.progress: tuple[int, int] | None = None
-        # (weak references to the losses, their Gramian) of the last backward, for diagnostics;
-        # weak so that keeping them does not keep that step's autograd graph alive
-        self._last_gramian: tuple[tuple[weakref.ref, ...], torch.Tensor] | None = None
-        from paretolab.balancers.schedules import Schedule
-
         self.schedule = Schedule.from_options(self.options, self.loss_names)
 
     @classmethod
@@ -170,12 +149,52 @@ class Balancer(ABC):
         """The modules in ``requires`` that cannot be imported here."""
         return [m for m in cls.requires if find_spec(m) is None]
 
-    # --- interface -------------------------------------------------------------------------
-    @abstractmethod
+    @classmethod
+    def config_name(cls) -> str:
+        """What ``to_config()["method"]`` holds: the reference it was loaded by, else ``name``."""
+        return cls.reference or cls.name or f"{cls.__module__}:{cls.__qualname__}"
+
+    # --- the step API ----------------------------------------------------------------------
+    def attach(self, model: nn.Module, representation_module: nn.Module | None = None) -> None:
+        """Called once before training with the model and, when the task has one, the module
+        whose output is the shared representation. Nothing to do for most methods."""
+
     def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[torch.Tensor],
-                 task_params: Sequence[torch.Tensor] | None = None,
-                 representation: torch.Tensor | None = None) -> None:
-        """Fill the ``.grad`` of the parameters from the named losses (see the module doc)."""
+                 task_params: Sequence[torch.Tensor] | None = None, *,
+                 conflict_stats: bool = False,
+                 representation: torch.Tensor | None = None) -> dict[str, Any] | None:
+        """Fill the ``.grad`` of the parameters from the named losses (see the module doc).
+
+        With ``conflict_stats=True`` returns this step's gradient-conflict statistics (see
+        :func:`paretolab.balancers.diagnostics.summarize`; ``free`` says whether they came from
+        the method's own Jacobian), else None. ``representation`` (kept for compatibility)
+        gives the shared representation of this step by hand instead of through ``attach``.
+        """
+        shared = list(shared_params)
+        stats = None
+        if conflict_stats and not self.conflict_stats_free:
+            stats = self.conflict_stats(losses, shared)
+        if representation is not None:
+            self.use_representation(representation)
+        jacobian = self.fill_grads(losses, shared, task_params)
+        if conflict_stats and stats is None:
+            if jacobian is None:
+                raise RuntimeError(f"balancer {self.name!r} says its conflict statistics are free "
+                                   "but fill_grads returned no Jacobian")
+            stats = summarize(self.loss_names, jacobian.gramian, free=True)
+        return stats
+
+    @abstractmethod
+    def fill_grads(self, losses: Mapping[str, torch.Tensor], shared_params: list[torch.Tensor],
+                   task_params: Sequence[torch.Tensor] | None) -> TaskJacobian | None:
+        """Accumulate this step's update into the ``.grad`` of the parameters.
+
+        Return the task Jacobian of ``shared_params`` when the method computed it (then the
+        conflict statistics are free: set :attr:`conflict_stats_free`), else None.
+        """
+
+    def use_representation(self, representation: torch.Tensor) -> None:
+        """Take this step's shared representation (only methods that need it keep it)."""
 
     def set_progress(self, step: int, total_steps: int) -> None:
         """Tell the balancer where training is (``0 <= step <= total_steps``); drives schedules.
@@ -187,6 +206,7 @@ class Balancer(ABC):
         self.progress = (int(step), int(total_steps))
 
     def parameters(self) -> list[torch.nn.Parameter]:
+        """Learnable parameters of the method itself, for the model's optimizer."""
         return []
 
     def state_dict(self) -> dict[str, Any]:
@@ -197,6 +217,7 @@ class Balancer(ABC):
         self.progress = tuple(progress) if progress is not None else None  # type: ignore[assignment]
 
     def on_epoch_end(self) -> None:
+        """For training in epochs: methods with a per-epoch update (DWA) take it here."""
         return None
 
     def stats(self) -> dict[str, float]:
@@ -210,14 +231,15 @@ class Balancer(ABC):
         return {f"{prefix}|{n}": float(v) for n, v in zip(self.loss_names, values.detach())}
 
     def to_config(self) -> dict[str, Any]:
-        return {"method": self.name, "losses": list(self.loss_names), "weights": dict(self.weights),
-                "settings": dict(self.options)}
+        return {"method": self.config_name(), "losses": list(self.loss_names),
+                "weights": dict(self.weights), "settings": dict(self.options)}
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Balancer:
+    def from_config(cls, config: Mapping[str, Any], base_dir: Path | None = None) -> Balancer:
+        """Rebuild a balancer from :meth:`to_config`'s dict (any subclass, from the base class)."""
         from paretolab.balancers.registry import get_balancer_class
 
-        klass = get_balancer_class(config["method"]) if cls is Balancer else cls
+        klass = get_balancer_class(config["method"], base_dir) if cls is Balancer else cls
         weights = config.get("weights") or None
         names = list(config.get("losses") or (weights or {}).keys())
         return klass(names, weights, **dict(config.get("settings") or {}))
@@ -225,44 +247,28 @@ class Balancer(ABC):
     # --- diagnostics -----------------------------------------------------------------------
     @property
     def conflict_stats_free(self) -> bool:
-        """True when :meth:`conflict_stats` reuses gradients this method computes anyway."""
+        """True when ``fill_grads`` returns the task Jacobian of the shared parameters."""
         return False
 
     @classmethod
     def conflict_stats_cost(cls) -> str:
-        """What :meth:`conflict_stats` costs with the default settings, in words."""
+        """What ``backward(..., conflict_stats=True)`` costs with the defaults, in words."""
         return "extra pass"
 
     def conflict_stats(self, losses: Mapping[str, torch.Tensor],
                        shared_params: Sequence[torch.Tensor]) -> dict[str, Any]:
-        """Pairwise cosine similarity and norm ratio of the task gradients on ``shared_params``.
+        """The conflict statistics of these losses by one extra Jacobian (the graph is kept).
 
-        Call it on the steps you record, before :meth:`backward` on the same ``losses``.
-        Methods with :attr:`conflict_stats_free` (gradient-level methods that compute the task
-        Jacobian anyway) then pay nothing extra: ``backward`` reuses the Jacobian. Otherwise it
-        costs one extra Jacobian (about T backward passes). Right after ``backward`` it also
-        works when that backward computed the Gramian (it is read back, free); else the graph is
-        gone and it raises. Returns the dict of :func:`paretolab.balancers.diagnostics.summarize`.
+        Prefer ``backward(..., conflict_stats=True)``, which reuses the method's own Jacobian.
         """
-        from paretolab.balancers.diagnostics import summarize
-        from paretolab.balancers.jacobian import TaskJacobian
-
         tensors = self._loss_tensors(losses)
-        if self._last_gramian is not None and _same(
-                tuple(ref() for ref in self._last_gramian[0]), tensors):
-            return summarize(self.loss_names, self._last_gramian[1], free=True)
         try:
-            jacobian = TaskJacobian.compute(tensors, shared_params, retain_graph=True)
+            jacobian = TaskJacobian.compute(tensors, list(shared_params), retain_graph=True)
         except RuntimeError as exc:
             raise RuntimeError(
-                f"conflict_stats for balancer {self.name!r} needs the autograd graph of these "
-                "losses: call it before backward()") from exc
-        free = self._offer_jacobian(tensors, jacobian)
-        return summarize(self.loss_names, jacobian.gramian, free=free)
-
-    def _offer_jacobian(self, tensors: tuple[torch.Tensor, ...], jacobian: Any) -> bool:
-        """Keep a Jacobian computed by ``conflict_stats`` for the next backward; True if used."""
-        return False
+                f"conflict statistics for balancer {self.name!r} need the autograd graph of "
+                "these losses: ask backward(..., conflict_stats=True)") from exc
+        return summarize(self.loss_names, jacobian.gramian, free=False)
 
     # --- helpers ---------------------------------------------------------------------------
     def current_weights(self) -> dict[str, float]:
@@ -295,8 +301,3 @@ class Balancer(ABC):
     def stack(self, losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The losses as one ``[T]`` tensor in ``loss_names`` order."""
         return torch.stack([t.reshape(()) for t in self._loss_tensors(losses)])
-
-
-def _same(a: tuple[torch.Tensor | None, ...], b: tuple[torch.Tensor, ...]) -> bool:
-    """Whether two tuples hold the very same tensor objects (the same step's losses)."""
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))

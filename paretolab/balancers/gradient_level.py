@@ -16,7 +16,6 @@ the published method exactly.
 
 from __future__ import annotations
 
-import weakref
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,7 +33,7 @@ from torchjd.aggregation import (
     Weighting,
 )
 
-from paretolab.balancers.base import Balancer, Setting, _same
+from paretolab.balancers.base import Balancer, Setting
 from paretolab.balancers.jacobian import TaskJacobian, accumulate_grads, backward_heads
 from paretolab.balancers.projector import NNLSProjector
 
@@ -44,11 +43,6 @@ class JacobianBalancer(Balancer):
 
     level = "gradient"
 
-    def __init__(self, loss_names: Sequence[str], weights: Mapping[str, float] | None = None,
-                 **settings: Any):
-        super().__init__(loss_names, weights, **settings)
-        self._pending: tuple[tuple[torch.Tensor, ...], TaskJacobian] | None = None
-
     @property
     def conflict_stats_free(self) -> bool:
         return True
@@ -57,32 +51,19 @@ class JacobianBalancer(Balancer):
     def conflict_stats_cost(cls) -> str:
         return "free"
 
-    def _offer_jacobian(self, tensors: tuple[torch.Tensor, ...], jacobian: Any) -> bool:
-        self._pending = (tensors, jacobian)
-        return True
-
-    def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[torch.Tensor],
-                 task_params: Sequence[torch.Tensor] | None = None,
-                 representation: torch.Tensor | None = None) -> None:
+    def fill_grads(self, losses: Mapping[str, torch.Tensor], shared_params: list[torch.Tensor],
+                   task_params: Sequence[torch.Tensor] | None) -> TaskJacobian:
         tensors = self._loss_tensors(losses)
-        shared = list(shared_params)
         heads = [p for p in task_params or [] if p.requires_grad]
-        if self._pending is not None and _same(self._pending[0], tensors):
-            jacobian = self._pending[1]
-        else:
-            jacobian = TaskJacobian.compute(tensors, shared, retain_graph=bool(heads))
-        self._pending = None
+        jacobian = TaskJacobian.compute(tensors, shared_params, retain_graph=bool(heads))
         values = torch.stack([t.detach().reshape(()) for t in tensors])
         preference = self.preference_tensor(values)
         with torch.no_grad():
             update = self.shared_update(jacobian, values, preference)
-        accumulate_grads(shared, update)
-        if "gramian" in jacobian.__dict__:  # computed by the method: diagnostics are free
-            self._last_gramian = (tuple(weakref.ref(t) for t in tensors), jacobian.gramian)
-        else:
-            self._last_gramian = None
+        accumulate_grads(shared_params, update)
         if heads:
             backward_heads(self.head_loss(tensors, preference), heads)
+        return jacobian
 
     @abstractmethod
     def shared_update(self, jacobian: TaskJacobian, values: torch.Tensor,

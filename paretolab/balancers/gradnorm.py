@@ -69,9 +69,6 @@ class GradNormBalancer(JacobianBalancer):
     def conflict_stats_cost(cls) -> str:
         return "free with norm_on=all, else extra pass"
 
-    def _offer_jacobian(self, tensors: tuple[torch.Tensor, ...], jacobian: Any) -> bool:
-        return self.conflict_stats_free and super()._offer_jacobian(tensors, jacobian)
-
     def _start(self, values: torch.Tensor, preference: torch.Tensor) -> None:
         if self.loss_weights is None:
             start = (len(values) * preference / preference.sum()).double().cpu()
@@ -85,9 +82,8 @@ class GradNormBalancer(JacobianBalancer):
         assert self._step_weights is not None
         return self._step_weights.to(like)
 
-    def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[torch.Tensor],
-                 task_params: Sequence[torch.Tensor] | None = None,
-                 representation: torch.Tensor | None = None) -> None:
+    def fill_grads(self, losses: Mapping[str, torch.Tensor], shared_params: list[torch.Tensor],
+                   task_params: Sequence[torch.Tensor] | None) -> TaskJacobian | None:
         values = self.stack(losses)
         self.require_positive(values, "uses the loss ratios L_i(t) / L_i(0)")
         preference = self.preference_tensor(values)
@@ -95,8 +91,7 @@ class GradNormBalancer(JacobianBalancer):
         assert self.loss_weights is not None
         self._step_weights = self.loss_weights.detach().clone()
         if self.options["norm_on"] == "all":
-            super().backward(losses, shared_params, task_params)
-            return
+            return super().fill_grads(losses, shared_params, task_params)
         tensors = self._loss_tensors(losses)
         jacobian = TaskJacobian.compute(tensors, [last_weight(shared_params)], retain_graph=True)
         norms = jacobian.gramian.diagonal().clamp_min(0).sqrt()
@@ -104,6 +99,7 @@ class GradNormBalancer(JacobianBalancer):
         total = (self.current(values) * torch.stack([t.reshape(()) for t in tensors])).sum()
         torch.autograd.backward(total, inputs=params)
         self._update_weights(values, preference, norms)
+        return None
 
     def shared_update(self, jacobian: TaskJacobian, values: torch.Tensor,
                       preference: torch.Tensor) -> list[torch.Tensor]:

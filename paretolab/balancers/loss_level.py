@@ -39,11 +39,11 @@ class ScalarizingBalancer(Balancer):
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
         """The scalar whose gradient is the update, from the ``[T]`` losses and preference."""
 
-    def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[torch.Tensor],
-                 task_params: Sequence[torch.Tensor] | None = None,
-                 representation: torch.Tensor | None = None) -> None:
+    def fill_grads(self, losses: Mapping[str, torch.Tensor], shared_params: list[torch.Tensor],
+                   task_params: Sequence[torch.Tensor] | None) -> None:
         values = self.stack(losses)
         self.scalarize(values, self.preference_tensor(values)).backward()
+        return None
 
 
 class _IdealPoint:

@@ -7,9 +7,10 @@ whose Jacobian costs a backward pass through the task heads only. The resulting 
 ``a`` then scale the losses, and one ordinary backward pass of ``sum_i a_i L_i`` updates the
 shared parameters: about the cost of the static weighted sum.
 
-The trainer passes ``representation=``: the output of ``task.representation_module(model)``,
-captured with a forward hook during ``compute_losses`` (the same forward pass as the losses). ``normalization`` rescales each representation gradient before the
-min-norm problem as the paper's code does (``l2``: by its norm, ``loss``: by the loss value,
+``attach(model, representation_module)`` registers a forward hook on the representation module
+(for a task, ``task.representation_module(model)``): each forward pass's output is kept, and
+``backward`` uses the one of the same forward pass as the losses. ``normalization`` rescales each
+representation gradient before the min-norm problem as the paper's code does (``l2``: by its norm, ``loss``: by the loss value,
 ``loss+``: both). The preference enters as for :class:`~paretolab.balancers.gradient_level.MGDABalancer`
 (rows ``/ (T w_i)``); task-specific parameters get the gradient of ``sum_i w_i L_i``.
 """
@@ -19,12 +20,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from torch import nn
+
 import torch
+from torch.utils.hooks import RemovableHandle
 from torchjd.aggregation import MGDAWeighting
 from torchjd.autojac import jac
 
 from paretolab.balancers.base import Balancer, Setting
-from paretolab.balancers.jacobian import backward_heads
+from paretolab.balancers.jacobian import TaskJacobian, backward_heads
+
+_NEEDS = ("balancer 'mgda_ub' needs the shared representation: call "
+          "balancer.attach(model, representation_module) before training (a task defines "
+          "representation_module(model), the module whose output the losses share)")
 
 #: rows of the representation Jacobian differentiated at once (torchjd's ``parallel_chunk_size``):
 #: all of them in one ``torch.vmap`` call through the heads, measured faster than one pass per loss
@@ -53,14 +61,38 @@ class MGDAUBBalancer(Balancer):
         self.weighting = MGDAWeighting(epsilon=self.options["epsilon"],
                                        max_iters=self.options["max_iters"])
         self.last_weights: torch.Tensor | None = None
+        self._hook: RemovableHandle | None = None
+        self._representation: torch.Tensor | None = None
 
-    def backward(self, losses: Mapping[str, torch.Tensor], shared_params: Sequence[torch.Tensor],
-                 task_params: Sequence[torch.Tensor] | None = None,
-                 representation: torch.Tensor | None = None) -> None:
+    def attach(self, model: nn.Module, representation_module: nn.Module | None = None) -> None:
+        """Keep the output of ``representation_module`` of every forward pass (a forward hook)."""
+        if representation_module is None:
+            raise ValueError(_NEEDS)
+        self.detach()
+        self._hook = representation_module.register_forward_hook(self._capture)
+
+    def detach(self) -> None:
+        """Remove the forward hook of :meth:`attach` (if any)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def _capture(self, _module: nn.Module, _inputs: Any, output: Any) -> None:
+        if not isinstance(output, torch.Tensor):
+            raise ValueError("mgda_ub: the representation module must return one tensor, got "
+                             f"{type(output).__name__}")
+        self._representation = output
+
+    def use_representation(self, representation: torch.Tensor) -> None:
+        self._representation = representation
+
+    def fill_grads(self, losses: Mapping[str, torch.Tensor], shared_params: list[torch.Tensor],
+                   task_params: Sequence[torch.Tensor] | None) -> TaskJacobian | None:
+        representation, self._representation = self._representation, None
         if representation is None:
-            raise ValueError("balancer 'mgda_ub' needs the shared representation: the task must "
-                             "define representation_module(model) (the module whose output the "
-                             "losses share), or pass representation= yourself")
+            raise ValueError(_NEEDS if self._hook is None else
+                             "mgda_ub: no forward pass through the representation module since "
+                             "the last backward; compute the losses with the attached model")
         if not representation.requires_grad:
             raise ValueError("mgda_ub: the representation does not require grad; pass the "
                              "encoder output of the same forward pass as the losses (not detached)")
@@ -80,6 +112,7 @@ class MGDAUBBalancer(Balancer):
         torch.autograd.backward(total, inputs=shared, retain_graph=bool(heads))
         if heads:
             backward_heads((self.preference_tensor(values) * torch.stack(tensors)).sum(), heads)
+        return None
 
     def loss_weights(self, gramian: torch.Tensor, values: torch.Tensor,
                      preference: torch.Tensor) -> torch.Tensor:

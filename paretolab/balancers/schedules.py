@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paretolab.balancers.base import Setting
+from paretolab.balancers.setting import Setting
 
 SCHEDULE_KINDS = ("constant", "linear_warmup", "cosine")
 

@@ -8,21 +8,17 @@ also refreshes ``trials.csv`` / ``front.csv``.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import optuna
-
 from paretolab.errors import UserError
+from paretolab.locate import StudyNotFound as ReportError
+from paretolab.locate import command_target, is_url, load_study, locate, open_source
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
 from paretolab.report.data import ReportData, knee_point
 
-__all__ = ["ReportError", "ReportResult", "knee_point", "pick_target", "report_study", "resolve_study", "write_report"]
-
-
-class ReportError(UserError):
-    """The study to report on cannot be found or read."""
+__all__ = ["ReportError", "ReportResult", "knee_point", "load_study", "pick_target", "report_study",
+           "resolve_study", "write_report"]
 
 
 @dataclass
@@ -81,80 +77,19 @@ def export_static(figures: dict, out_dir: Path) -> tuple[list[Path], str]:
 
 
 def pick_target(target: str, study_name: str | None = None) -> str:
-    """How ``paretolab pick`` names the study, shell-quoted, passwords redacted."""
-    import shlex
-
-    from paretolab.storage import redact
-
-    if not re.match(r"^[a-z][a-z0-9+]*://", target) and Path(target).is_absolute():
-        try:  # the path as typed from here, when it is below the current directory
-            target = str(Path(target).relative_to(Path.cwd()))
-        except ValueError:
-            pass
-    text = shlex.quote(redact(target))
-    if re.match(r"^[a-z][a-z0-9+]*://", target) and study_name:
-        text += f" --study {shlex.quote(study_name)}"
-    return text
-
-
-def _slug(name: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
-    return slug[:100]
-
-
-def _only_study(url: str, where: str) -> str:
-    from paretolab.storage import open_storage
-
-    names = optuna.get_all_study_names(storage=open_storage(url, create_dir=False))
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise ReportError("the storage holds no study", where=where)
-    raise ReportError(f"the storage holds {len(names)} studies: {', '.join(sorted(names))}", where=where,
-                      hint="name one with --study NAME")
+    """How ``paretolab pick`` names the study that ``target`` (+ ``study_name``) names:
+    shell-quoted, passwords redacted, ``--study`` where the locator needs it (see
+    :mod:`paretolab.locate`)."""
+    try:
+        return locate(target, study_name).command
+    except UserError:
+        return command_target(target, study_name if is_url(target) else None)
 
 
 def resolve_study(target: str, study_name: str | None = None) -> tuple[str, str, Path]:
     """(storage URL, study name, output directory) for a study dir, a study file, or a URL."""
-    if re.match(r"^[a-z][a-z0-9+]*://", target):
-        if not study_name:
-            raise ReportError("a storage URL needs the study's name", where=target,
-                              hint="add --study NAME")
-        from paretolab.storage import sqlite_path
-
-        path = sqlite_path(target)
-        if path is not None and not path.is_file():
-            raise ReportError("no such SQLite file", where=target)
-        return target, study_name, Path("reports") / _slug(study_name)
-    path = Path(target)
-    if path.is_dir():
-        db = path / "study.db"
-        if not db.is_file():
-            raise ReportError("not a study directory (it has no study.db)", where=str(path),
-                              hint="pass the study directory under reports/, the study file, or a storage URL")
-        url = f"sqlite:///{db.as_posix()}"
-        return url, study_name or _only_study(url, str(db)), path
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        from paretolab.spec import load_spec
-
-        spec = load_spec(path)
-        return spec.storage_url, study_name or spec.name, spec.study_dir
-    if not path.exists():
-        raise ReportError("no such study directory, study file or storage URL", where=target)
-    raise ReportError("cannot report on this file", where=target,
-                      hint="pass a study directory, a study file (.yaml) or a storage URL with --study")
-
-
-def load_study(url: str, name: str) -> optuna.Study:
-    from paretolab.storage import open_storage
-
-    storage = open_storage(url, create_dir=False)
-    try:
-        return optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        names = optuna.get_all_study_names(storage=storage)
-        raise ReportError(f"no study named {name!r} in the storage", where="--study",
-                          hint=f"studies there: {', '.join(sorted(names)) or 'none'}") from None
+    where = locate(target, study_name)
+    return where.storage_url, where.name, where.study_dir
 
 
 def report_study(target: str, study_name: str | None = None, *, static: bool = False,
@@ -162,17 +97,12 @@ def report_study(target: str, study_name: str | None = None, *, static: bool = F
     """Load the study ``target`` names and write its report and tables into its directory."""
     from paretolab.tables import write_tables
 
-    url, name, out_dir = resolve_study(str(target), study_name)
-    study = load_study(url, name)
-    try:
-        meta = StudyMeta.from_study(study)
-    except KeyError as exc:
-        raise ReportError(str(exc.args[0]), where=str(target),
-                          hint="report on a study that `paretolab run` created") from None
+    source = open_source(str(target), study_name)
+    study, meta, out_dir = source.study, source.meta, source.study_dir
     records = load_records(study)
     summary = front_summary(meta, records)
     out_dir = Path(output_dir) if output_dir else out_dir
     result = write_report(meta, records, out_dir, summary=summary,
-                          target=pick_target(str(target), name), static=static)
+                          target=source.location.command, static=static)
     result.tables = write_tables(meta, records, out_dir, summary)
     return result

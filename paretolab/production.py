@@ -1,0 +1,181 @@
+"""Production: load a picked configuration (``pick.yaml``) and train it again.
+
+:func:`load_pick` reads the visible fields of ``pick.yaml`` (the weights, the balancer, the
+training hyperparameters, the task, the loss groups, the seed and the steps: editing them
+changes what is trained) into a :class:`Pick`. ``Pick.recipe()`` is the trial's
+:class:`~paretolab.recipe.Recipe`, the same one the trainer runs, so a user's own loop
+reproduces the trial; :func:`retrain` is ``paretolab train``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from paretolab.errors import UserError
+from paretolab.recipe import Recipe
+from paretolab.search_space import TrialConfig
+
+#: the TrialConfig fields pick.yaml must give (``eval_every`` and ``extra`` have defaults)
+_REQUIRED = ("weights", "balancer", "train", "task", "task_params", "loss_groups", "seed", "steps")
+
+
+class BalancerConfig(dict):
+    """A picked balancer as ``Balancer.to_config()`` writes it: ``method``, ``losses``,
+    ``weights``, ``settings`` (so ``Balancer.from_config(pick.balancer)`` rebuilds it).
+
+    Calling it builds the balancer, optionally for ``loss_names`` in another order.
+    """
+
+    base_dir: Path | None = None  # where a balancer named by file path (``file.py:Class``) starts
+
+    def __call__(self, loss_names: Sequence[str] | None = None) -> Any:
+        from paretolab.balancers import make_balancer
+
+        own = list(self["losses"])
+        names = list(loss_names) if loss_names is not None else own
+        if sorted(names) != sorted(own):
+            raise UserError(f"the pick balances losses {own}, not {names}")
+        try:
+            return make_balancer(self["method"], names, self["weights"], self["settings"],
+                                 base_dir=self.base_dir)
+        except (KeyError, ValueError) as exc:
+            raise UserError(f"cannot rebuild balancer {self.get('method')!r}: "
+                            f"{exc.args[0] if exc.args else exc}") from None
+
+
+@dataclass
+class Pick:
+    """A picked configuration, loaded from ``pick.yaml``, for a user's own training loop."""
+
+    config: TrialConfig
+    study: str = ""
+    trial: int | None = None
+    objectives: dict[str, float] = field(default_factory=dict)
+    directions: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    knobs: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path | None = None
+
+    def recipe(self, device: str = "auto") -> Recipe:
+        """The trial's training recipe (seeding, optimizer, lr schedule, loss groups, balancer,
+        one training step), with the model and batches on ``device``."""
+        return Recipe(self.config, self.base_dir, device)
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """The training hyperparameters (lr, optimizer, batch_size, weight_decay, ...)."""
+        return dict(self.config.train)
+
+    @property
+    def loss_names(self) -> list[str]:
+        """The balanced losses, in the order the trial used."""
+        return list(self.config.loss_groups)
+
+    @property
+    def balancer(self) -> BalancerConfig:
+        """The trial's balancer config (method, losses, preference weights, settings);
+        ``pick.balancer()`` builds a fresh balancer from it."""
+        config = BalancerConfig(method=self.config.balancer["method"], losses=self.loss_names,
+                                weights=dict(self.config.weights),
+                                settings=dict(self.config.balancer.get("settings") or {}))
+        config.base_dir = self.base_dir
+        return config
+
+    def optimizer(self, params: Iterable[Any], balancer: Any = None) -> Any:
+        """The trial's optimizer over ``params`` plus the balancer's own learnable parameters."""
+        return self.recipe().optimizer(params, balancer)
+
+    def scheduler(self, optimizer: Any, total_steps: int) -> Any:
+        """The trial's learning-rate schedule (warm-up, then constant / cosine / linear)."""
+        return self.recipe().scheduler(optimizer, total_steps)
+
+    def group_losses(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The task's loss terms summed into the balanced losses, as in the trial."""
+        return self.recipe().group_losses(raw)
+
+    def make_task(self) -> Any:
+        """The trial's task (built-in or the user's), with its params, built after seeding."""
+        return self.recipe().make_task()
+
+
+def config_from_document(data: Mapping[str, Any], where: str = "pick.yaml") -> TrialConfig:
+    """The trial config a pick document describes: its visible fields, over the ``config`` block
+    of files written before they were the only copy (so an edited visible field wins)."""
+    old = data.get("config")
+    merged: dict[str, Any] = dict(old) if isinstance(old, Mapping) else {}
+    for name in (f.name for f in dataclasses.fields(TrialConfig)):
+        if name in data:
+            merged[name] = data[name]
+    missing = [n for n in _REQUIRED if n not in merged]
+    if missing:
+        raise UserError(f"{where} is not a pick file: it has no {', '.join(missing)}",
+                        hint="write it with 'paretolab pick'")
+    merged.setdefault("eval_every", max(1, int(merged["steps"]) // 10))
+    merged["extra"] = dict(merged.get("extra") or {})
+    balancer = merged["balancer"]
+    if not isinstance(balancer, Mapping) or "method" not in balancer:
+        raise UserError(f"{where}: balancer must be a mapping with a method",
+                        hint="e.g. balancer: {method: static, settings: {}}")
+    merged["balancer"] = {"method": balancer["method"], "settings": dict(balancer.get("settings") or {})}
+    try:
+        return TrialConfig.from_dict(merged)
+    except TypeError as exc:
+        raise UserError(f"{where} does not describe a trial: {exc}") from None
+
+
+def load_pick(path: str | Path) -> Pick:
+    """Read ``pick.yaml`` (written by ``paretolab pick``) into a :class:`Pick`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} does not exist", hint="run 'paretolab pick <study>' first")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise UserError(f"{path} is not a pick file", hint="write it with 'paretolab pick'")
+    config = config_from_document(data, str(path))
+    base = data.get("base_dir")
+    return Pick(config=config, study=str(data.get("study", "")), trial=data.get("trial"),
+                objectives=dict(data.get("objectives") or {}),
+                directions=dict(data.get("directions") or {}),
+                metrics=dict(data.get("metrics") or {}), knobs=dict(data.get("knobs") or {}),
+                base_dir=Path(base) if base else path.parent)
+
+
+@dataclass
+class Retrained:
+    """A retraining run next to the trial: (objective, direction, trial value, retrained value)."""
+
+    rows: list[tuple[str, str, float | None, float | None]]
+    steps: int
+    trial_steps: int
+    wall_time_s: float
+    device: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def retrain(p: Pick, steps: int | None = None, device: str = "auto") -> Retrained:
+    """Train the picked configuration again (``steps`` overrides the trial's budget)."""
+    from paretolab.errors import TrialFailure
+    from paretolab.trainer import train
+
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps must be a positive number, got {steps}")
+    n = steps or p.config.steps
+    every = max(1, min(p.config.eval_every * n // max(1, p.config.steps), n)) if steps else \
+        p.config.eval_every
+    config = dataclasses.replace(p.config, steps=n, eval_every=every)
+    try:
+        result = train(config, device, base_dir=p.base_dir)
+    except TrialFailure as exc:
+        raise UserError(f"retraining failed: {exc}") from None
+    rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
+            for name, value in p.objectives.items()]
+    return Retrained(rows, n, p.config.steps, result.wall_time_s, result.device, result.metrics)
