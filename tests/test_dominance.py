@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from fractions import Fraction
 from unittest import mock
 
 import moocore
@@ -585,6 +586,51 @@ def test_hypervolume_contributions_match_definition(problem):
     for idx, i in enumerate(np.flatnonzero(mask)):
         expected[i] = total - hv_inclusion_exclusion(np.delete(front, idx, axis=0), ref_min)
     np.testing.assert_allclose(contributions, expected, atol=1e-9)
+
+
+def exact_contribution(p, others, ref):
+    """Exclusive contribution of p, exactly: inclusion-exclusion over the limit set in Fractions."""
+    p = [Fraction(float(v)) for v in p]
+    r = [Fraction(float(v)) for v in ref]
+    limited = [[max(Fraction(float(v)), pv) for v, pv in zip(a, p)] for a in others]
+    total = Fraction(0)
+    for k in range(len(limited) + 1):
+        for subset in itertools.combinations(limited, k):
+            corner = [max(col) for col in zip(p, *subset)]
+            vol = Fraction(1)
+            for c, rc in zip(corner, r):
+                vol *= max(rc - c, Fraction(0))
+            total += (-1) ** k * vol
+    return total
+
+
+@pytest.mark.parametrize("m", [4, 5])
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-6, 1e6])
+def test_hypervolume_contributions_4_and_5_objectives_at_any_scale(m, scale):
+    """moocore drops 4+-objective contributions below ~1.5e-8 absolute; they must not vanish."""
+    rng = np.random.default_rng(m)
+    for _ in range(5):
+        x = np.abs(rng.standard_normal((6, m)))
+        x = 1.0 - x / np.linalg.norm(x, axis=1, keepdims=True)  # mutually non-dominated
+        x = np.vstack([x, x[0] + 0.01])  # and one dominated point
+        values, ref = x * scale, np.full(m, 1.0) * scale
+        got = hypervolume_contributions(values, None, ref)
+        assert got[-1] == 0.0
+        for i in range(6):
+            others = np.delete(values[:6], i, axis=0)
+            expected = float(exact_contribution(values[i], others, ref))
+            box = float(np.prod(ref - values[i]))
+            assert expected > 0 and got[i] > 0
+            assert got[i] == pytest.approx(expected, rel=1e-6, abs=1e-12 * box)
+
+
+def test_hypervolume_contributions_4_objectives_tiny_next_to_a_large_total():
+    ref = np.ones(4)
+    values = np.array([[0.0, 0.0, 0.0, 0.9], [0.9, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.9 - 1e-9]])
+    got = hypervolume_contributions(values, None, ref)
+    expected = [float(exact_contribution(values[i], np.delete(values, i, axis=0), ref)) for i in range(3)]
+    assert 0 < expected[2] < 1e-8
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
 # ----------------------------------------------------------------------------- history
