@@ -249,7 +249,8 @@ def test_ece_on_a_hand_made_case():
 
 def test_confidence_penalty_is_zero_for_uniform_and_log_c_for_one_hot():
     assert float(confidence_penalty(torch.zeros(3, 10))) == pytest.approx(0.0, abs=1e-6)
-    assert float(confidence_penalty(torch.tensor([[100.0, 0.0, 0.0, 0.0]]))) == pytest.approx(math.log(4), abs=1e-4)
+    penalty = confidence_penalty(torch.tensor([[100.0, 0.0, 0.0, 0.0]]))
+    assert float(penalty) == pytest.approx(math.log(4), abs=1e-4)
 
 
 def test_digits_is_learnable_and_the_l1_loss_buys_sparsity():
@@ -290,7 +291,8 @@ def test_multitask_names_scales_and_structure():
 
 def test_multitask_conflict_makes_tasks_less_alike():
     def task_correlation(conflict: float) -> float:
-        task = make_task("multitask_regression", {"conflict": conflict, "noise": 0.0, "n_train": 256, "n_val": 8})
+        params = {"conflict": conflict, "noise": 0.0, "n_train": 256, "n_val": 8}
+        task = make_task("multitask_regression", params)
         y0 = task.y_train[:, 0].flatten() / task.scales[0]
         y1 = task.y_train[:, 1].flatten() / task.scales[1]
         return float(torch.corrcoef(torch.stack([y0, y1]))[0, 1])

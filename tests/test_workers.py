@@ -31,6 +31,8 @@ from paretolab.storage import open_storage, redact
 from paretolab.trainer import train
 from paretolab.workers import plan_workers, resolve_workers
 
+from conftest import system_missing
+
 runner = CliRunner()
 PASSWORD = "s3cr@t:pw/x"  # URL-encoded in the storage URL
 ENCODED = "s3cr%40t%3Apw%2Fx"
@@ -506,9 +508,7 @@ class PgServer:
 def postgres():
     bindir = _pg_bin()
     if bindir is None:
-        if os.environ.get("PARETOLAB_REQUIRE_SYSTEM") == "1":
-            pytest.fail("PostgreSQL binaries (initdb, pg_ctl) are missing: apt-get install postgresql")
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+        system_missing("PostgreSQL binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
     server = PgServer(bindir)
     server.init()
     yield server
