@@ -100,8 +100,9 @@ def hypervolume_contributions(
     ``(n,)`` floats (Emmerich, Beume & Naujoks 2005 SMS-EMOA uses these for selection): by
     ``moocore.hv_contributions`` for 2 and 3 objectives, by the limit set in the unit box for 4
     and more (:func:`_contributions_nd`), so that small contributions are not rounded to 0.
-    Dominated points contribute 0 and are ignored when computing the others'; each copy of a duplicated point contributes 0 (removing one copy loses nothing);
-    points not strictly dominating the reference point contribute 0.
+    Dominated points contribute 0 and are ignored when computing the others'; each copy of a
+    duplicated point contributes 0 (removing one copy loses nothing); points not strictly
+    dominating the reference point contribute 0.
     """
     points, signs = minimisation_view(values, directions)
     if len(points) == 0:
