@@ -558,6 +558,7 @@ def test_default_reference_point_rule():
         default_reference_point(np.empty((0, 2)))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(problems(max_n=20, with_violations=False))
 def test_default_reference_point_is_strictly_dominated_by_every_point(problem):
@@ -640,6 +641,7 @@ def test_hypervolume_contributions_4_objectives_tiny_next_to_a_large_total():
 # ----------------------------------------------------------------------------- history
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(problems(max_n=20, min_m=1, max_m=4))
 def test_hypervolume_history_matches_prefix_hypervolumes(problem):
