@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 # The pip that comes with Python is used as it is (no upgrade), as a user's would be:
 # .ci/run checks that a plain `pip install '.[solvers]'` with it brings every balancer.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
