@@ -1,16 +1,18 @@
 # The two commands of the README: `make quickstart` and `make test`.
-# Both create .venv on first use and install paretolab with its test extras.
+# Both create .venv on first use and install paretolab with its test extras (every optional
+# part: PostgreSQL, the solver-backed balancers, and the linters).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; set TORCH_SPEC to install another (e.g. a CUDA build) first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install quickstart test test-fast clean
+.PHONY: install quickstart test test-fast lint clean
 
+# The pip that comes with Python is used as it is (no upgrade), as a user's would be:
+# .ci/run checks that a plain `pip install '.[solvers]'` with it brings every balancer.
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
@@ -20,11 +22,18 @@ install: $(VENV)/.installed
 quickstart: install
 	$(VENV)/bin/paretolab run studies/quickstart.yaml
 
+# the whole suite, with the slow (multi-process) and system (PostgreSQL, browser) tests
 test: install
 	$(PY) -m pytest -q -ra
 
+# what runs in under a minute on 2 cores: no test marked slow or system
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not system"
+
+# ruff and the type check of the public API (configured in pyproject.toml)
+lint: install
+	$(VENV)/bin/ruff check paretolab tests benchmarks
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) reports/quickstart

@@ -1,6 +1,6 @@
 """Benchmark paretolab.dominance against moocore, pymoo, Optuna and paretoset.
 
-Run:  python benchmarks/bench_dominance.py [--quick]
+Run:  python -m benchmarks.bench_dominance [--quick]
 
 1. Non-dominated filtering (front extraction) of n = 10^4, 10^5, 10^6 points (--quick: 10^4,
    10^5) with m = 2, 3, 5 objectives, two kinds of data: "uniform" (i.i.d. uniform in the unit
@@ -32,18 +32,13 @@ import argparse
 import math
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
+import moocore
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import moocore  # noqa: E402
-
-from paretolab.dominance import (  # noqa: E402
+from paretolab.dominance import (
     ParetoArchive,
     hypervolume,
     hypervolume_history,

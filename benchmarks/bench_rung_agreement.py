@@ -20,24 +20,19 @@ steps / 3), then, at each rung, over all the study's trials:
                    numbers: the same initialisation and batch order, so trials differ by their
                    weights only)
 
-    python benchmarks/bench_rung_agreement.py --seeds 3 --trials 80
-    python benchmarks/bench_rung_agreement.py --seeds 4 --trials 80 --growth 10 15 20 30 40 60 80
+    python -m benchmarks.bench_rung_agreement --seeds 3 --trials 80
+    python -m benchmarks.bench_rung_agreement --seeds 4 --trials 80 --growth 10 15 20 30 40 60 80
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_sample_efficiency import ETA, TASKS, spec_text  # noqa: E402
+from benchmarks._common import ETA, TASKS, spec_text
 
 
 def run_study(job: tuple[str, int, int, bool]) -> dict:
@@ -117,15 +112,16 @@ def main() -> None:
     print(f"rung agreement: {len(jobs)} unpruned studies of {args.trials} trials"
           f"{' (one shared seed per study)' if args.shared_seed else ''}, "
           f"{time.perf_counter() - start:.0f} s wall; eta {ETA}, random pruning keeps {1 / ETA:.2f}\n")
-    print("| task | seed | rung (of steps) | final front (of trials) | Kendall's tau per objective | front recall | "
-          "break-even | old guard (tau >= 0.3) | new guard (recall >= break-even) |")
+    print("| task | seed | rung (of steps) | final front (of trials) | Kendall's tau per objective "
+          "| front recall | break-even | old guard (tau >= 0.3) | new guard (recall >= break-even) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for res in results:
         steps = TASKS[res["task"]][3]
         for rung in (steps // ETA ** 2, steps // ETA):
             s = rung_stats(res, rung, steps)
             print(f"| {res['task']} | {res['seed']} | {rung} ({steps}) | {s['front']} ({s['n']}) | "
-                  f"{' / '.join(f'{t:.2f}' for t in s['taus'])} | {s['recall']:.2f} | {s['break_even']:.2f} | "
+                  f"{' / '.join(f'{t:.2f}' for t in s['taus'])} | {s['recall']:.2f} | "
+                  f"{s['break_even']:.2f} | "
                   f"{'prunes' if min(s['taus']) >= 0.3 else 'off'} | "
                   f"{'prunes' if s['recall'] >= s['break_even'] else 'off'} |")
     if args.growth:
@@ -137,7 +133,8 @@ def main() -> None:
             for rung in (steps // ETA ** 2, steps // ETA):
                 stats = [rung_stats(dict(res, rows=res["rows"][:n]), rung, steps) for n in args.growth]
                 recalls = " | ".join(f"{s['recall']:.2f}" for s in stats)
-                print(f"| {res['task']} | {res['seed']} | {rung} ({steps}) | {stats[0]['break_even']:.2f} | {recalls} |")
+                print(f"| {res['task']} | {res['seed']} | {rung} ({steps}) | "
+                      f"{stats[0]['break_even']:.2f} | {recalls} |")
 
 
 if __name__ == "__main__":

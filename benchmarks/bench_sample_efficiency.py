@@ -24,12 +24,13 @@ Every run uses the same number of training steps: ``trials`` full trials; the pr
 keeps starting trials until it has spent the same number of steps (at most 4x the trials).
 x-axis: cumulative training steps actually run (pruned trials stop early). Per task, the
 reference hypervolume is that of the union of every complete trial of every run (all methods,
-all seeds), with the reference point at the union front's nadir + 10% of the front's range. A run's hypervolume after
-k steps uses its COMPLETE trials so far (pruned ones never enter the front). Medians over seeds.
+all seeds), with the reference point at the union front's nadir + 10% of the front's range. A
+run's hypervolume after k steps uses its COMPLETE trials so far (pruned ones never enter the
+front). Medians over seeds.
 
-    python benchmarks/bench_sample_efficiency.py            # full: 3 tasks x 4 methods x 5 seeds
-    python benchmarks/bench_sample_efficiency.py --variants # plus the three sampler variants
-    python benchmarks/bench_sample_efficiency.py --quick    # 2 seeds, fewer trials (smoke test)
+    python -m benchmarks.bench_sample_efficiency            # full: 3 tasks x 4 methods x 5 seeds
+    python -m benchmarks.bench_sample_efficiency --variants # plus the three sampler variants
+    python -m benchmarks.bench_sample_efficiency --quick    # 2 seeds, fewer trials (smoke test)
     ... --save a.json; ... --methods nsga2 --save b.json    # runs in parts;
     ... --from-json a.json b.json --variants               # summarised together (one reference HV)
 """
@@ -48,59 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._common import TASKS, spec_text
 
-TASKS = {
-    # name: (task block, objectives, losses, steps, eval_every, lr)
-    "toy": ("{ref: toy}", [("loss1", "minimize"), ("loss2", "minimize")], ["loss1", "loss2"], 270, 10, 0.05),
-    "digits": ("digits", [("error", "minimize"), ("sparsity", "maximize")], ["ce", "l1", "confidence"],
-               180, 20, 1e-3),
-    "multitask_regression": ("{ref: multitask_regression, params: {n_train: 256, n_val: 128}}",
-                             [("task0", "minimize"), ("task1", "minimize")], ["task0", "task1"],
-                             180, 20, 1e-3),
-}
 BASE_METHODS = ["tpe-indep", "auto", "auto+moasha", "random"]
 VARIANTS = ["tpe-simplex", "mtpe-indep", "nsga2"]
-ETA = 3
-
-
-def weights_text(method: str, losses: list[str]) -> str:
-    """``search.weights`` for a method: ``<sampler>/uniform`` or ``<sampler>/log<R>`` pick the
-    simplex spread (default: the study file's default, ``log`` with max_ratio 100)."""
-    if method in ("tpe-indep", "mtpe-indep"):
-        return "{ranges: {" + ", ".join(f"{n}: [0.0, 1.0]" for n in losses) + "}}"
-    spread = method.split("+")[0].partition("/")[2]
-    if spread == "uniform":
-        return "{mode: simplex, spread: uniform}"
-    if spread.startswith("log"):
-        return f"{{mode: simplex, spread: log, max_ratio: {float(spread[3:])}}}"
-    return "simplex"
-
-
-def spec_text(task: str, method: str, seed: int, trials: int) -> str:
-    block, objectives, losses, steps, eval_every, lr = TASKS[task]
-    objs = ", ".join(f"{{name: {n}, direction: {d}}}" for n, d in objectives)
-    weights = weights_text(method, losses)
-    # "auto+moasha" = first rung at steps / eta**2 with the agreement guard (the defaults);
-    # "auto+moasha:<min_steps>" sets the first rung; "auto+moasha-unguarded" = no guard
-    # "auto+moasha:<min_steps>:<eta>" also sets eta
-    # "auto+moasha@<n>" sets agreement_trials (the guard's evidence before it judges a rung)
-    # "auto+moasha%<share>" sets control_share (trials never pruned while a rung prunes)
-    rule, _, controls = method.partition("%")
-    rule, _, evidence = rule.partition("@")
-    parts = rule.split(":")
-    eta = int(parts[2]) if len(parts) > 2 else ETA
-    first = int(parts[1]) if len(parts) > 1 else steps // eta ** 2
-    guard = ", min_agreement: null" if "unguarded" in rule else \
-        f", agreement_trials: {int(evidence)}" if evidence else ""
-    if controls:
-        guard += f", control_share: {float(controls)}"
-    pruning = f"pruning: {{method: moasha, min_steps: {first}, eta: {eta}{guard}}}\n" \
-        if "+moasha" in method else ""
-    return (f"name: bench-{task}-{method}-{seed}\ntask: {block}\nlosses: [{', '.join(losses)}]\n"
-            f"objectives: [{objs}]\nsearch: {{weights: {weights}}}\ntrain: {{lr: {lr}}}\n"
-            f"budget: {{trials: {trials}, steps: {steps}, eval_every: {eval_every}}}\n"
-            f"{pruning}seed: {seed}\n")
 
 
 def make_sampler(method: str, seed: int, trials: int):
@@ -155,7 +107,8 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
             "wall_s": time.perf_counter() - start}
 
 
-def hv_curve(rows: list[dict], directions: list[str], ref: np.ndarray, hv_ref: float) -> tuple[np.ndarray, np.ndarray]:
+def hv_curve(rows: list[dict], directions: list[str], ref: np.ndarray,
+             hv_ref: float) -> tuple[np.ndarray, np.ndarray]:
     """(cumulative steps after each trial, HV fraction of the complete trials so far)."""
     from paretolab.dominance import hypervolume
     steps, fracs, points = [], [], []
@@ -196,12 +149,13 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
         ref = default_reference_point(union[nondominated_mask(union, directions)], directions)
         hv_ref = hypervolume(union, directions, ref)
         budget = trials * steps
-        lines.append(f"\n### {task}: {steps} steps per full trial, budget {trials} full trials = {budget} steps; "
+        lines.append(f"\n### {task}: {steps} steps per full trial, budget {trials} full trials = "
+                     f"{budget} steps; "
                      f"reference HV {hv_ref:.6g} from {len(union)} complete trials (ref point "
                      f"{', '.join(f'{v:.4g}' for v in ref)})\n")
-        lines.append("| method | median HV fraction at 10% / 25% / 50% / 100% of budget | median steps to 90% "
-                     "(seeds reaching) | median steps to 95% (seeds reaching) | trials started (median) "
-                     "| pruned (median) |")
+        lines.append("| method | median HV fraction at 10% / 25% / 50% / 100% of budget "
+                     "| median steps to 90% (seeds reaching) | median steps to 95% (seeds reaching) "
+                     "| trials started (median) | pruned (median) |")
         lines.append("|---|---|---|---|---|---|")
         med95: dict[str, float] = {}
         for method in methods:
@@ -261,7 +215,8 @@ def main() -> None:
         print(summarise(results, args.trials, methods))
         return
     # seed-major order: a run cut short still has whole seeds for every task and method
-    jobs = [(task, m, seed, args.trials) for seed in range(args.seeds) for task in args.tasks for m in methods]
+    jobs = [(task, m, seed, args.trials)
+            for seed in range(args.seeds) for task in args.tasks for m in methods]
     start = time.perf_counter()
     results = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:

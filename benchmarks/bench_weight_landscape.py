@@ -8,24 +8,19 @@ Diagnostics behind the sample-efficiency reading (RESULTS.md): every point is a 
   --seeds R N        N trials (N different trial seeds) at one log-ratio r = log(w2 / w1) = R:
                      the mean, standard deviation and best of each objective
 
-    python benchmarks/bench_weight_landscape.py toy --grid 0.45 0.60 31
-    python benchmarks/bench_weight_landscape.py multitask_regression --seeds -3 8
+    python -m benchmarks.bench_weight_landscape toy --grid 0.45 0.60 31
+    python -m benchmarks.bench_weight_landscape multitask_regression --seeds -3 8
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_sample_efficiency import TASKS, spec_text  # noqa: E402
+from benchmarks._common import TASKS, spec_text
 
 
 def run_fixed(task: str, log_ratios: list[float]) -> np.ndarray:
@@ -49,7 +44,8 @@ def run_fixed(task: str, log_ratios: list[float]) -> np.ndarray:
     study = optuna.create_study(directions=spec.directions, sampler=optuna.samplers.RandomSampler(0))
     for r in log_ratios:
         study.enqueue_trial({f"r.{losses[1]}": r})
-    study.optimize(Objective(check_study(spec, check_storage_reachable=False), "cpu"), n_trials=len(log_ratios))
+    objective = Objective(check_study(spec, check_storage_reachable=False), "cpu")
+    study.optimize(objective, n_trials=len(log_ratios))
     return np.array([t.values for t in study.trials], dtype=float)
 
 
@@ -75,10 +71,12 @@ def main() -> None:
     if args.seeds:
         r, n = args.seeds[0], int(args.seeds[1])
         values = run_fixed(args.task, [r] * n)
-        best = [values[:, k].min() if d == "minimize" else values[:, k].max() for k, d in enumerate(directions)]
+        best = [values[:, k].min() if d == "minimize" else values[:, k].max()
+                for k, d in enumerate(directions)]
         print(f"{n} trial seeds at r = log(w2 / w1) = {r:g} (w1 = {1 / (1 + math.exp(r)):.4f}):")
         for k, name in enumerate(names):
-            print(f"  {name}: mean {values[:, k].mean():.4f}, std {values[:, k].std(ddof=1):.4f}, best {best[k]:.4f}")
+            print(f"  {name}: mean {values[:, k].mean():.4f}, std {values[:, k].std(ddof=1):.4f}, "
+                  f"best {best[k]:.4f}")
 
 
 if __name__ == "__main__":

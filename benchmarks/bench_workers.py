@@ -12,7 +12,7 @@
    per second between the first trial's start and the last trial's end); on a machine with
    GPUs, one worker per GPU against one worker on one GPU.
 
-Usage: python benchmarks/bench_workers.py [--trials 40] [--steps 200] [--cpu-trials 24] [--cpu-steps 3000]
+Usage: python -m benchmarks.bench_workers [--trials 40] [--steps 200] [--cpu-trials 24] [--cpu-steps 3000]
 """
 
 from __future__ import annotations
@@ -168,7 +168,8 @@ def main() -> None:
           "| per trial paretolab ms | per-trial ratio |")
     print("|---|---|---|---|---|---|---|")
     for i, (wb, wo, cb, co) in enumerate(rows):
-        print(f"| {i} | {wb:.2f} | {wo:.2f} | {wo / wb:.3f}x | {1e3 * cb:.1f} | {1e3 * co:.1f} | {co / cb:.3f}x |")
+        print(f"| {i} | {wb:.2f} | {wo:.2f} | {wo / wb:.3f}x | {1e3 * cb:.1f} | {1e3 * co:.1f} "
+              f"| {co / cb:.3f}x |")
     per_trial = sorted(r[3] / r[2] for r in rows)[len(rows) // 2]
     extra = sorted(r[3] - r[2] for r in rows)[len(rows) // 2]
     end_to_end = sorted(r[1] / r[0] for r in rows)[len(rows) // 2]
@@ -181,15 +182,16 @@ def main() -> None:
         return
 
     print(f"\n### Throughput, CPU-bound trials ({args.cpu_trials} toy trials x {args.cpu_steps} steps)\n")
-    print("| workers | wall s (best of %d) | trials/s end to end | speed-up | trials/s steady state | speed-up |"
-          % args.repeats)
+    print(f"| workers | wall s (best of {args.repeats}) | trials/s end to end | speed-up "
+          "| trials/s steady state | speed-up |")
     print("|---|---|---|---|---|---|")
     times: dict[int, tuple[float, float]] = {}  # best wall time, best steady-state rate
     for w in (1, 2):
         runs = [paretolab_timed(write_spec(root, f"cpu{w}-{r}", args.cpu_trials, args.cpu_steps), w)
                 for r in range(args.repeats)]
         times[w] = (min(x[0] for x in runs), max(x[1] for x in runs))
-        print(f"| {w} | {times[w][0]:.2f} | {args.cpu_trials / times[w][0]:.3f} | {times[1][0] / times[w][0]:.2f}x "
+        print(f"| {w} | {times[w][0]:.2f} | {args.cpu_trials / times[w][0]:.3f} | "
+              f"{times[1][0] / times[w][0]:.2f}x "
               f"| {times[w][1]:.3f} | {times[w][1] / times[1][1]:.2f}x |")
     print(f"\n2 workers / 1 worker throughput: {times[1][0] / times[2][0]:.2f}x end to end, "
           f"{times[2][1] / times[1][1]:.2f}x steady state (goal >= 1.8x on 2 cores)")

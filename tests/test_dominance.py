@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from fractions import Fraction
 from unittest import mock
 
 import moocore
@@ -230,6 +231,7 @@ def test_bad_violations_are_rejected(violations, message):
 # ----------------------------------------------------------------------------- mask and ranks
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(problems())
 def test_mask_matches_bruteforce(problem):
@@ -246,6 +248,7 @@ def test_mask_matches_bruteforce(problem):
         np.testing.assert_array_equal(nondominated_mask(values, directions, violations), expected)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(problems())
 def test_ranks_match_bruteforce_and_rank_zero_is_the_mask(problem):
@@ -325,6 +328,7 @@ def test_prefilter_against_bruteforce_medium():
 # ----------------------------------------------------------------------------- archive
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(problems(max_n=40, with_violations=False), st.sampled_from([1, 2, 1000]))
 def test_archive_insertions_match_bruteforce(problem, block):
@@ -355,7 +359,7 @@ def test_archive_insertions_match_bruteforce(problem, block):
         rebuilt = ParetoArchive.from_points(values, directions)
         assert sorted(rebuilt.keys) == expected_keys
         # from_points followed by more insertions behaves like one long sequence
-        for i, row in enumerate(values[::-1]):
+        for row in values[::-1]:
             rebuilt.insert(row)
         assert len(rebuilt) == 2 * len(expected_keys)  # every front point now twice
 
@@ -500,7 +504,8 @@ def test_hypervolume_3d_datasets_against_slicing(name, ref):
     ref_point = np.full(3, ref)
     for s in (1, 5, 10):
         pts = data[data[:, 3] == s, :3]
-        assert hypervolume(pts, ref_point=ref_point) == pytest.approx(hv_3d_slicing(pts, ref_point), rel=1e-12)
+        expected = hv_3d_slicing(pts, ref_point)
+        assert hypervolume(pts, ref_point=ref_point) == pytest.approx(expected, rel=1e-12)
     pts = data[:, :3]
     assert hypervolume(pts, ref_point=ref_point) == pytest.approx(hv_3d_slicing(pts, ref_point), rel=1e-12)
 
@@ -553,6 +558,7 @@ def test_default_reference_point_rule():
         default_reference_point(np.empty((0, 2)))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(problems(max_n=20, with_violations=False))
 def test_default_reference_point_is_strictly_dominated_by_every_point(problem):
@@ -587,9 +593,55 @@ def test_hypervolume_contributions_match_definition(problem):
     np.testing.assert_allclose(contributions, expected, atol=1e-9)
 
 
+def exact_contribution(p, others, ref):
+    """Exclusive contribution of p, exactly: inclusion-exclusion over the limit set in Fractions."""
+    p = [Fraction(float(v)) for v in p]
+    r = [Fraction(float(v)) for v in ref]
+    limited = [[max(Fraction(float(v)), pv) for v, pv in zip(a, p)] for a in others]
+    total = Fraction(0)
+    for k in range(len(limited) + 1):
+        for subset in itertools.combinations(limited, k):
+            corner = [max(col) for col in zip(p, *subset)]
+            vol = Fraction(1)
+            for c, rc in zip(corner, r):
+                vol *= max(rc - c, Fraction(0))
+            total += (-1) ** k * vol
+    return total
+
+
+@pytest.mark.parametrize("m", [4, 5])
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e-6, 1e6])
+def test_hypervolume_contributions_4_and_5_objectives_at_any_scale(m, scale):
+    """moocore drops 4+-objective contributions below ~1.5e-8 absolute; they must not vanish."""
+    rng = np.random.default_rng(m)
+    for _ in range(5):
+        x = np.abs(rng.standard_normal((6, m)))
+        x = 1.0 - x / np.linalg.norm(x, axis=1, keepdims=True)  # mutually non-dominated
+        x = np.vstack([x, x[0] + 0.01])  # and one dominated point
+        values, ref = x * scale, np.full(m, 1.0) * scale
+        got = hypervolume_contributions(values, None, ref)
+        assert got[-1] == 0.0
+        for i in range(6):
+            others = np.delete(values[:6], i, axis=0)
+            expected = float(exact_contribution(values[i], others, ref))
+            box = float(np.prod(ref - values[i]))
+            assert expected > 0 and got[i] > 0
+            assert got[i] == pytest.approx(expected, rel=1e-6, abs=1e-12 * box)
+
+
+def test_hypervolume_contributions_4_objectives_tiny_next_to_a_large_total():
+    ref = np.ones(4)
+    values = np.array([[0.0, 0.0, 0.0, 0.9], [0.9, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.9 - 1e-9]])
+    got = hypervolume_contributions(values, None, ref)
+    expected = [float(exact_contribution(values[i], np.delete(values, i, axis=0), ref)) for i in range(3)]
+    assert 0 < expected[2] < 1e-8
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------- history
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(problems(max_n=20, min_m=1, max_m=4))
 def test_hypervolume_history_matches_prefix_hypervolumes(problem):

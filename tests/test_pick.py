@@ -12,20 +12,21 @@ import numpy as np
 import optuna
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 import paretolab
 from paretolab import decision
 from paretolab.balancers import make_balancer
-from paretolab.cli import app
 from paretolab.errors import UserError
 from paretolab.production import load_pick
 from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage
 from paretolab.records import trial_attrs
 
-runner = CliRunner()
-README = Path(__file__).resolve().parents[1] / "README.md"
+from conftest import README, cli
+
+# each test reads a real toy study, or runs one (the shared one takes about 3 s to build)
+pytestmark = pytest.mark.slow
+
 STUDY = """\
     name: my-study
     task: {ref: toy, params: {start: [0.0, 0.0]}}
@@ -35,12 +36,6 @@ STUDY = """\
     budget: {trials: 8, steps: 40}
     seed: 3
 """
-
-
-def cli(*args: str, code: int = 0) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

@@ -114,6 +114,7 @@ def _other_worker(url: str, values: list[list[float]]) -> None:
         study.tell(trial, v)
 
 
+@pytest.mark.slow
 def test_a_rung_decision_sees_the_rung_records_of_another_worker(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     optuna.create_study(study_name="shared", storage=url, directions=MIN2)
@@ -336,6 +337,7 @@ def _real_worker(text: str, url: str, worker: int, n: int, ready: Any) -> None:
     study.optimize(Objective(checked, "cpu", worker=worker), n_trials=n, catch=(Exception,))
 
 
+@pytest.mark.slow
 def test_two_worker_processes_prune_one_study_together(tmp_path: Path) -> None:
     text = _toy_spec(tmp_path, "two-workers").replace(
         "{fixed: {loss1: 0.5, loss2: 0.5}}", "simplex").replace("steps: 40", "steps: 80")
@@ -364,6 +366,7 @@ def test_two_worker_processes_prune_one_study_together(tmp_path: Path) -> None:
                for t in pruned for e in rung_table(trials, trial_attrs(t)["pruned_at"]))
 
 
+@pytest.mark.slow
 def test_in_a_real_study_controls_run_to_the_end_and_only_exposed_trials_are_pruned(tmp_path: Path) -> None:
     """A study whose rungs are trusted from 4 complete trials on (min_agreement 0): the trials
     it prunes were exposed where they stopped, the controls among the later trials ran every

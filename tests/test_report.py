@@ -239,12 +239,14 @@ def toy_study(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_run_writes_the_report_with_the_study_files_pick_command(toy_study: Path) -> None:
     html = (toy_study / "reports" / "toy-report" / "report.html").read_text()
     assert "toy-report" in html and "6 complete, 0 failed, 0 pruned" in html
     assert re.search(r"paretolab pick \S*study\.yaml --trial \d+", html)
 
 
+@pytest.mark.slow
 def test_report_command_for_dir_file_and_url(toy_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(toy_study)
     out_dir = toy_study / "reports" / "toy-report"
@@ -257,6 +259,7 @@ def test_report_command_for_dir_file_and_url(toy_study: Path, monkeypatch: pytes
     assert (out_dir / "trials.csv").is_file() and (out_dir / "front.csv").is_file()
 
 
+@pytest.mark.slow
 def test_static_export_says_clearly_when_no_exporter(toy_study: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(toy_study)
     result = runner.invoke(app, ["report", "reports/toy-report", "--static"])
@@ -269,6 +272,7 @@ def test_static_export_says_clearly_when_no_exporter(toy_study: Path, monkeypatc
         assert "static figures" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,message", [
     (["missing-dir"], "no such study directory"),
     (["sqlite:///reports/toy-report/study.db"], "--study NAME"),

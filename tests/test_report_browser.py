@@ -8,7 +8,6 @@ screenshot is saved (and copied to /tmp/report-screenshot.png) for a person to l
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -21,6 +20,8 @@ import pytest
 from paretolab.records import StudyMeta, load_records
 from paretolab.report import write_report
 from paretolab.report.data import ReportData
+
+from conftest import system_missing
 from test_report import XSS, synthetic_study
 
 pytestmark = pytest.mark.system
@@ -35,15 +36,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 def _browser_or_skip() -> str:
     path = next((p for p in map(shutil.which, BROWSERS) if p), None)
     if path is None:
-        if os.environ.get("PARETOLAB_REQUIRE_SYSTEM") == "1":
-            pytest.fail("PARETOLAB_REQUIRE_SYSTEM=1 but no Chromium found (apt-get install chromium)")
-        pytest.skip("no Chromium on PATH (Debian: apt-get install chromium); the browser test needs it")
+        system_missing("no Chromium on PATH (Debian: apt-get install chromium); the browser test needs it")
     try:
         import websocket  # noqa: F401
     except ImportError:
-        if os.environ.get("PARETOLAB_REQUIRE_SYSTEM") == "1":
-            pytest.fail("PARETOLAB_REQUIRE_SYSTEM=1 but websocket-client is not installed")
-        pytest.skip("websocket-client is not installed (pip install websocket-client)")
+        system_missing("websocket-client is not installed (pip install websocket-client)")
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ from paretolab.cli import app
 from paretolab.errors import SpecError
 from paretolab.spec import check_study, json_schema, load_spec, parse_spec
 
+from conftest import write
+
 runner = CliRunner()
 
 BASE = """\
@@ -20,12 +21,6 @@ name: s
 task: toy
 objectives: [loss1, loss2]
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "study.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def test_full_study_file_loads_with_every_section(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +20,10 @@ from paretolab.spec_check import check_study
 from paretolab.storage import open_storage
 from paretolab.trainer import train
 
+from conftest import README, write
+from conftest import cli as run_cli
+
 runner = CliRunner()
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def write(tmp_path: Path, text: str, name: str = "study.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def run_cli(*args: str) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def load(study_dir: Path, name: str) -> optuna.Study:
@@ -63,6 +52,7 @@ def check_tables(study_dir: Path, objectives: dict[str, str]) -> tuple[pd.DataFr
     return trials, front
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task,objectives,extra", [
     ("toy", {"loss1": "minimize", "loss2": "minimize"}, "task: {ref: toy, params: {start: [0.0, 0.0]}}\n"
      "train: {lr: 0.05}\nbudget: {trials: 8, steps: 60}\n"),
@@ -115,6 +105,7 @@ def test_training_really_moves_toward_the_pareto_set_on_toy(tmp_path: Path) -> N
     assert result.metrics["pareto_distance"] < 0.5
 
 
+@pytest.mark.slow
 def test_same_trial_number_and_seed_reproduce_the_same_result(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     text = """\
@@ -212,6 +203,7 @@ def test_user_task_from_the_readme_runs_from_a_file_path(tmp_path: Path, monkeyp
     assert (trials["state"] == "COMPLETE").all()
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_continues_to_the_budget(tmp_path: Path, monkeypatch) -> None:
     """Ctrl-C in the middle of a trial: no trial stays RUNNING; the next run finishes the budget."""
     monkeypatch.chdir(tmp_path)
@@ -261,6 +253,7 @@ def test_changing_objectives_of_a_stored_study_is_a_clear_error(tmp_path: Path, 
     assert result.exit_code == 2 and "objectives" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_constraints_are_optuna_constraints_and_infeasible_trials_are_kept(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path, """\
@@ -281,6 +274,7 @@ def test_constraints_are_optuna_constraints_and_infeasible_trials_are_kept(tmp_p
     assert len(front) >= 1  # the least-violating trials are still shown
 
 
+@pytest.mark.slow
 def test_groups_sum_terms_before_the_balancer(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path, """\
@@ -298,6 +292,7 @@ def test_groups_sum_terms_before_the_balancer(tmp_path: Path, monkeypatch) -> No
     assert "loss:fit" in trial_attrs(study.trials[0])["curves"]
 
 
+@pytest.mark.slow
 def test_balancers_are_searched_with_conditional_settings_and_record_conflict(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     path = write(tmp_path, """\

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from paretolab.errors import TaskError
 from paretolab.tasks import make_task
 from paretolab.tasks.digits import confidence_penalty, expected_calibration_error
-from paretolab.tasks.toy import PARETO_X2, pareto_distance, toy_losses
+from paretolab.tasks.toy import PARETO_X2, pareto_distance, pareto_x2, toy_losses
 
 CPU = torch.device("cpu")
 
@@ -141,12 +142,78 @@ def test_toy_task_starts_at_start_and_reports_distance_to_pareto_set():
     assert model.x.tolist() == [-8.5, 7.5]
     assert next(task.batches(8, torch.Generator())) is None
     metrics = _evaluate(task, model)
-    assert metrics["pareto_distance"] == pytest.approx(math.hypot(1.5, 7.5 - PARETO_X2))
+    # the nearest point of the Pareto set is its end at x1 = -7, the minimum of loss2
+    assert metrics["pareto_distance"] == pytest.approx(math.hypot(1.5, 7.5 - _critical_x2(-7.0)))
     loss1, loss2 = toy_losses(torch.tensor([-8.5, 7.5]))
     assert metrics["loss1"] == pytest.approx(float(loss1))
     assert metrics["loss2"] == pytest.approx(float(loss2))
-    assert pareto_distance([3.0, PARETO_X2]) == 0.0
-    assert pareto_distance([0.0, 0.0]) == pytest.approx(-PARETO_X2)
+    assert pareto_distance([3.0, _critical_x2(3.0)]) < 1e-8
+    assert pareto_distance([0.0, 0.0]) == pytest.approx(-_critical_x2(0.0))
+
+
+def _gradients(x1, x2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Autograd's gradients of the two losses at the points (x1[k], x2[k]), as (2, n) tensors."""
+    x = torch.tensor(np.array([x1, x2], dtype=np.float64).reshape(2, -1), requires_grad=True)
+    loss1, loss2 = toy_losses(x)
+    return (torch.autograd.grad(loss1.sum(), x, retain_graph=True)[0], torch.autograd.grad(loss2.sum(), x)[0])
+
+
+def _critical_x2s(x1: np.ndarray) -> np.ndarray:
+    """Independent reference: for each x1, the x2 in [-12, -5] where autograd's gradients are parallel.
+
+    Bisection on the sign of the gradients' cross product, 64 halvings (to the last bits).
+    """
+    def cross(x2: np.ndarray) -> np.ndarray:
+        g1, g2 = _gradients(x1, x2)
+        return (g1[0] * g2[1] - g1[1] * g2[0]).numpy()
+    lo, hi = np.full(len(x1), -12.0), np.full(len(x1), -5.0)
+    f_lo = cross(lo)
+    assert (np.sign(f_lo) != np.sign(cross(hi))).all()
+    for _ in range(64):
+        mid = (lo + hi) / 2
+        f_mid = cross(mid)
+        same = np.sign(f_mid) == np.sign(f_lo)
+        lo, f_lo, hi = np.where(same, mid, lo), np.where(same, f_mid, f_lo), np.where(same, hi, mid)
+    return (lo + hi) / 2
+
+
+def _critical_x2(x1: float) -> float:
+    return float(_critical_x2s(np.array([x1]))[0])
+
+
+def _polyline_distance(point, vertices: np.ndarray) -> float:
+    a, b = vertices[:-1], vertices[1:]
+    d = b - a
+    t = np.clip(((point - a) * d).sum(axis=1) / (d * d).sum(axis=1), 0.0, 1.0)
+    return float(np.min(np.hypot(*(a + t[:, None] * d - point).T)))
+
+
+@pytest.mark.parametrize("x1", [-7.0, -6.0, -3.5, -1.0, 0.0, 0.4, 2.5, 5.0, 7.0])
+def test_toy_pareto_distance_is_zero_on_the_pareto_curve(x1):
+    """The Pareto set is a curve (x2 from -8.3551 at x1 = 0 to -8.4345 at |x1| = 7), not x2 = -8.3552."""
+    x2 = _critical_x2(x1)
+    g1, g2 = (g[:, 0] for g in _gradients(x1, x2))
+    if abs(x1) < 7:  # anti-parallel: Pareto-critical (at the ends one gradient is 0)
+        assert float(torch.nn.functional.cosine_similarity(g1, g2, dim=0)) == pytest.approx(-1.0, abs=1e-9)
+    assert pareto_x2(x1) == pytest.approx(x2, abs=1e-12)
+    assert pareto_distance([x1, x2]) < 1e-8
+
+
+def test_toy_pareto_curve_is_not_dominated_and_distances_match_a_dense_sampling():
+    ends, middle = _critical_x2(7.0), _critical_x2(0.0)
+    assert middle == pytest.approx(-8.3551, abs=1e-4) and ends == pytest.approx(-8.4345, abs=1e-4)
+    x1 = np.linspace(-7, 7, 1401)
+    curve = np.stack([x1, _critical_x2s(x1)], axis=1)
+    # no point of a dense box around the set is strictly better in both losses than the curve
+    grid = torch.cartesian_prod(torch.linspace(-9, 9, 181, dtype=torch.float64),
+                                torch.linspace(-9.5, -7.5, 201, dtype=torch.float64)).T
+    f1, f2 = toy_losses(grid)
+    c1, c2 = toy_losses(torch.from_numpy(curve[::25].T.copy()))
+    dominated = (f1[:, None] < c1[None, :] - 1e-12) & (f2[:, None] < c2[None, :] - 1e-12)
+    assert not dominated.any()
+    # off the curve: the distance to the reference curve sampled every 0.01 (chords within 1e-7)
+    for point in ([0.0, 0.0], [2.0, -8.0], [-3.0, -9.0], [8.0, -8.5], [-9.0, 3.0], [0.5, -40.0]):
+        assert pareto_distance(point) == pytest.approx(_polyline_distance(np.array(point), curve), abs=1e-6)
 
 
 def test_toy_gradient_steps_move_towards_the_pareto_set():
@@ -182,7 +249,8 @@ def test_ece_on_a_hand_made_case():
 
 def test_confidence_penalty_is_zero_for_uniform_and_log_c_for_one_hot():
     assert float(confidence_penalty(torch.zeros(3, 10))) == pytest.approx(0.0, abs=1e-6)
-    assert float(confidence_penalty(torch.tensor([[100.0, 0.0, 0.0, 0.0]]))) == pytest.approx(math.log(4), abs=1e-4)
+    penalty = confidence_penalty(torch.tensor([[100.0, 0.0, 0.0, 0.0]]))
+    assert float(penalty) == pytest.approx(math.log(4), abs=1e-4)
 
 
 def test_digits_is_learnable_and_the_l1_loss_buys_sparsity():
@@ -223,7 +291,8 @@ def test_multitask_names_scales_and_structure():
 
 def test_multitask_conflict_makes_tasks_less_alike():
     def task_correlation(conflict: float) -> float:
-        task = make_task("multitask_regression", {"conflict": conflict, "noise": 0.0, "n_train": 256, "n_val": 8})
+        params = {"conflict": conflict, "noise": 0.0, "n_train": 256, "n_val": 8}
+        task = make_task("multitask_regression", params)
         y0 = task.y_train[:, 0].flatten() / task.scales[0]
         y1 = task.y_train[:, 1].flatten() / task.scales[1]
         return float(torch.corrcoef(torch.stack([y0, y1]))[0, 1])

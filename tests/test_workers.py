@@ -31,6 +31,8 @@ from paretolab.storage import open_storage, redact
 from paretolab.trainer import train
 from paretolab.workers import plan_workers, resolve_workers
 
+from conftest import system_missing
+
 runner = CliRunner()
 PASSWORD = "s3cr@t:pw/x"  # URL-encoded in the storage URL
 ENCODED = "s3cr%40t%3Apw%2Fx"
@@ -145,6 +147,7 @@ def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> No
 
 
 # --- SQLite, local workers -------------------------------------------------------------------
+@pytest.mark.slow
 def test_last_trials_are_not_overrun_by_racing_workers(tmp_path, monkeypatch) -> None:
     """4 workers, budget 6: the study holds exactly 6 trials (no surplus started, none trimmed)."""
     monkeypatch.chdir(tmp_path)
@@ -170,6 +173,7 @@ def test_four_sqlite_workers_run_4_x_200_fast_trials_without_locking_failures(tm
     assert "locked" not in logs and "Traceback" not in logs
 
 
+@pytest.mark.slow
 def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_path, monkeypatch) -> None:
     """sampler: random draws each trial's params from (seed, trial number) only, so a 2-worker
     run gives the same params and the same objective values per trial number as 1 worker."""
@@ -186,6 +190,7 @@ def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_pa
         assert trial_attrs(a)["config"]["seed"] == trial_attrs(b)["config"]["seed"]
 
 
+@pytest.mark.slow
 def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_config(
         tmp_path, monkeypatch) -> None:
     """With TPE the params depend on which trials finished first; each trial's result is still
@@ -199,6 +204,7 @@ def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_co
         assert again.metrics == trial_attrs(t)["metrics"]
 
 
+@pytest.mark.slow
 def test_a_running_trial_that_never_beat_is_failed_after_the_grace_period(tmp_path) -> None:
     """A worker that dies (or loses the database) between creating a trial and its first
     heartbeat left the trial RUNNING for ever (Optuna skips trials without a heartbeat), and
@@ -264,6 +270,7 @@ class Oom(ToyTask):
 """
 
 
+@pytest.mark.slow
 def test_a_trial_out_of_gpu_memory_fails_with_that_reason_and_the_worker_goes_on(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "oomtask.py").write_text(OOM_TASK)
@@ -286,6 +293,7 @@ def test_a_trial_out_of_gpu_memory_fails_with_that_reason_and_the_worker_goes_on
     assert len(trials) == 12  # a failure with a reason counts toward the budget
 
 
+@pytest.mark.slow
 def test_processes_opening_a_fresh_sqlite_file_at_once_all_get_the_storage(tmp_path, monkeypatch) -> None:
     """A run starting while a dashboard or `paretolab report` opens the same new file: both
     create the tables and the loser fails ('table ... already exists'); open_storage looks again."""
@@ -343,6 +351,7 @@ def test_fault_settings_come_from_the_study_file_and_flags_override_them(tmp_pat
     assert WorkerOptions.from_spec(load_spec(study_file(tmp_path, "plain", 2, 5))).grace_period == 30
 
 
+@pytest.mark.slow
 def test_report_is_refreshed_during_the_run_and_a_failing_refresh_does_not_stop_it(
         tmp_path, monkeypatch) -> None:
     import paretolab.report as report
@@ -506,9 +515,7 @@ class PgServer:
 def postgres():
     bindir = _pg_bin()
     if bindir is None:
-        if os.environ.get("PARETOLAB_REQUIRE_SYSTEM") == "1":
-            pytest.fail("PostgreSQL binaries (initdb, pg_ctl) are missing: apt-get install postgresql")
-        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
+        system_missing("PostgreSQL binaries (initdb, pg_ctl) are not installed: apt-get install postgresql")
     server = PgServer(bindir)
     server.init()
     yield server
@@ -527,6 +534,7 @@ def no_password_anywhere(texts: list[str], directory: Path) -> None:
         assert PASSWORD not in text and ENCODED not in text
 
 
+@pytest.mark.slow
 @pytest.mark.system
 def test_three_workers_on_two_kinds_of_process_share_one_postgresql_study(postgres, tmp_path) -> None:
     """`paretolab run` (1 worker) plus two `paretolab worker` processes: one study, exact budget.

@@ -235,7 +235,7 @@ class ParetoArchive:
 
     def _point(self, point: ArrayLike) -> list[float]:
         try:
-            p = [float(c) for c in point]  # type: ignore[union-attr]
+            p = [float(c) for c in point]  # type: ignore[union-attr, arg-type]
         except TypeError:
             raise ValueError(f"point must be a sequence of {self._m} numbers, got {point!r}") from None
         if len(p) != self._m:
@@ -251,9 +251,9 @@ class ParetoArchive:
         if self._front is not None:
             # Inlined 2-D fast path: this method is the hot loop of incremental use.
             try:
-                x, y = point  # type: ignore[misc]
-                x = float(x) * self._sign_list[0]
-                y = float(y) * self._sign_list[1]
+                x, y = point  # type: ignore[misc, str-unpack]
+                x = float(x) * self._sign_list[0]  # type: ignore[arg-type]
+                y = float(y) * self._sign_list[1]  # type: ignore[arg-type]
             except (TypeError, ValueError):
                 self._point(point)  # raises the descriptive error
                 raise
@@ -361,11 +361,11 @@ class ParetoArchive:
         if archive._front is not None:
             idx = idx[np.lexsort((mins[idx, 1], mins[idx, 0]))]  # stable: twins keep row order
             archive._front.load_sorted(
-                mins[idx, 0].tolist(), mins[idx, 1].tolist(), [keys[i] for i in idx]
+                mins[idx, 0].tolist(), mins[idx, 1].tolist(), [keys[int(i)] for i in idx]
             )
         else:
             archive._cols = np.empty((m, max(16, 2 * len(idx))))
             archive._cols[:, : len(idx)] = mins[idx].T
             archive._n = len(idx)
-            archive._keys = [keys[i] for i in idx]
+            archive._keys = [keys[int(i)] for i in idx]
         return archive

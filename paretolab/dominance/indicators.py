@@ -97,16 +97,57 @@ def hypervolume_contributions(
 ) -> np.ndarray:
     """Exclusive hypervolume contribution of each point: ``HV(A) - HV(A without the point)``.
 
-    ``(n,)`` floats via ``moocore.hv_contributions`` (Emmerich, Beume & Naujoks 2005 SMS-EMOA
-    uses these for selection).  Dominated points contribute 0 and are ignored when computing the
-    others'; each copy of a duplicated point contributes 0 (removing one copy loses nothing);
-    points not strictly dominating the reference point contribute 0.
+    ``(n,)`` floats (Emmerich, Beume & Naujoks 2005 SMS-EMOA uses these for selection): by
+    ``moocore.hv_contributions`` for 2 and 3 objectives, by the limit set in the unit box for 4
+    and more (:func:`_contributions_nd`), so that small contributions are not rounded to 0.
+    Dominated points contribute 0 and are ignored when computing the others'; each copy of a
+    duplicated point contributes 0 (removing one copy loses nothing); points not strictly
+    dominating the reference point contribute 0.
     """
     points, signs = minimisation_view(values, directions)
     if len(points) == 0:
         return np.zeros(0)
     ref = _ref_min(points, signs, ref_point)
-    return np.asarray(moocore.hv_contributions(points, ref=ref), dtype=np.float64)
+    if points.shape[1] <= 3:
+        # moocore's 2-D sweep and HVC3D compute each contribution directly, at any scale
+        return np.asarray(moocore.hv_contributions(points, ref=ref), dtype=np.float64)
+    return _contributions_nd(points, ref)
+
+
+def _contributions_nd(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Exclusive contributions for m >= 4 by the limit set, in the unit box, at any scale.
+
+    moocore computes these as ``HV(A) - HV(A without p)`` and sets every difference below
+    ``sqrt(DBL_EPSILON)`` (about 1.5e-8, in absolute units) to 0, so a whole front of small
+    objective values, or a point adding little to a large total, came back with zeros.  Here each
+    contribution is ``vol(box(p, ref)) - HV({max(a, p) : a in A, a != p})`` (the limit set of
+    While, Bradstreet & Barone 2012, IEEE TEVC 16(1)): the rounding error is relative to p's own
+    box, not to the whole front's volume, and nothing is cut off.  The points are first mapped to
+    the unit box (the ideal point to 0, the reference point to 1) so that neither tiny nor huge
+    objective scales under- or overflow the products; the results are scaled back.
+    """
+    n, m = points.shape
+    out = np.zeros(n)
+    inside = (points < ref).all(axis=1)
+    if not inside.any():
+        return out
+    ideal = points[inside].min(axis=0)
+    span = ref - ideal
+    unit = np.clip((points - ideal) / span, 0.0, None)
+    # Dominated points neither contribute nor limit the others (moocore's ignore_dominated=True).
+    front = np.flatnonzero(inside)
+    front = front[moocore.is_nondominated(unit[front], keep_weakly=True)]
+    others, originals = unit[front], points[front]
+    ones = np.ones(m)
+    for k, i in enumerate(front):
+        if ((np.delete(originals, k, axis=0) == points[i]).all(axis=1)).any():
+            continue  # a duplicate: removing one copy loses nothing
+        p = unit[i]
+        rest = np.delete(others, k, axis=0)
+        box = float(np.prod(1.0 - p))
+        covered = float(moocore.hypervolume(np.maximum(rest, p), ref=ones)) if len(rest) else 0.0
+        out[i] = max(box - covered, 0.0)
+    return out * float(np.prod(span))
 
 
 def hypervolume_history(
