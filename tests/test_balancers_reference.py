@@ -302,6 +302,41 @@ def test_nashmtl_bargaining_solution():
     assert torch.allclose(update("nashmtl", J, W3, max_norm=0.0), d, rtol=1e-5, atol=1e-8)
 
 
+# --- float32: a small eigen-direction that is real (issue 14.2) -------------------------------------
+def toy_float32_jacobian() -> tuple[torch.nn.Parameter, torch.Tensor]:
+    """The toy (scale 0.1) at a point with nearly opposite gradients, in float32: the Gramian's
+    small eigenvalue is ~1e-7 of the largest, below float32 rounding of the Gramian but real."""
+    from paretolab.tasks.toy import toy_losses
+
+    x = torch.nn.Parameter(torch.tensor([5.333, -8.1614], dtype=torch.float32))
+    losses = toy_losses(x, scale=0.1)
+    J = torch.stack([torch.autograd.grad(loss, x, retain_graph=True)[0] for loss in losses])
+    return x, J
+
+
+def float32_update(method: str) -> torch.Tensor:
+    from paretolab.tasks.toy import toy_losses
+
+    x = torch.nn.Parameter(torch.tensor([5.333, -8.1614], dtype=torch.float32))
+    l1, l2 = toy_losses(x, scale=0.1)
+    make_balancer(method, ["loss1", "loss2"]).backward({"loss1": l1, "loss2": l2}, [x])
+    return x.grad
+
+
+@pytest.mark.parametrize("method", ["config", pytest.param("nashmtl", marks=pytest.mark.skipif(
+    not HAS_CVXPY, reason='needs pip install "torchjd[nash_mtl]"'))])
+def test_row_space_methods_keep_a_small_real_direction_in_float32(method):
+    """ConFIG and Nash-MTL on the float32 toy equal torchjd called directly on the Jacobian."""
+    from torchjd.aggregation import ConFIG, NashMTL
+
+    _, J = toy_float32_jacobian()
+    reference = ConFIG()(J) if method == "config" else NashMTL(n_tasks=2)(J)
+    got = float32_update(method)
+    cosine = float(got @ reference / (got.norm() * reference.norm()))
+    assert cosine > 0.9999, (got, reference)
+    assert float(got.norm()) == pytest.approx(float(reference.norm()), rel=1e-3)
+
+
 # --- DB-MTL, GradNorm --------------------------------------------------------------------------------
 def test_dbmtl_two_steps():
     """DB-MTL (Lin et al. 2023): EMA of grad log L_i, rescaled to the largest norm, weighted T w_i."""
