@@ -432,9 +432,10 @@ class RGBReference:
 
         zero = torch.zeros(t, dtype=J.dtype)
         alpha = descend(zero if self.alpha is None else self.alpha)
-        if conflict(alpha) > conflict(zero) and self.alpha is not None:  # the safeguard
+        tol = 1e-12  # a rounding difference is not more conflict
+        if conflict(alpha) > conflict(zero) + tol and self.alpha is not None:  # the safeguard
             alpha = descend(zero)
-        while conflict(alpha) > conflict(zero) and alpha.max() > 1e-9:
+        while conflict(alpha) > conflict(zero) + tol and alpha.max() > 1e-9:
             alpha = alpha / 2
         self.alpha = alpha
         pw = torch.tensor(w, dtype=J.dtype)
@@ -466,6 +467,19 @@ def test_rgb_safeguard_against_a_stale_warm_start():
     result = rotate(basis_gram(vectors, torch.tensor([1.0, 0.0], dtype=torch.float64)).numpy(),
                     np.array([1.5, 1.5]), lambd=0.0, lr=0.01, steps=1)
     assert result.conflict_after <= result.conflict_before
+
+
+@pytest.mark.parametrize("warm", [0.1, 0.18, 0.2])
+def test_rgb_safeguard_ignores_rounding_when_the_conflict_cannot_change(warm):
+    """Two parallel gradients rotated alike have conflict exactly 0 at every angle: the angle must
+    follow the inner steps from the warm start whatever d is, not drop to 0 when rounding makes
+    the rotated conflict 1e-16 above the unrotated one (issue 14.5)."""
+    alphas = []
+    for c in np.linspace(0.1, 0.95, 18):  # cosine between the (equal) gradients and d
+        gram = np.array([[1.0, 1.0, c], [1.0, 1.0, c], [c, c, 1.0]])
+        alphas.append(rotate(gram, np.array([warm, warm]), lambd=1.0, lr=0.2, steps=3).alpha)
+    alphas = np.array(alphas)
+    assert np.allclose(alphas, alphas[0], atol=1e-12) and (alphas > 0.5 * warm).all(), alphas
 
 
 def test_rgb_huge_lambda_gives_plain_normalized_mean():
