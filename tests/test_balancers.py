@@ -180,13 +180,16 @@ def test_uncertainty_exposes_its_log_variances():
     assert torch.allclose(log_var.grad, expected, atol=1e-5)
 
 
-def test_dwa_weights_follow_the_epoch_losses():
-    balancer = make_balancer("dwa", ["a", "b"], {"a": 0.5, "b": 0.5}, {"temperature": 1.0})
+@pytest.mark.parametrize("by_hand", [True, False])
+def test_dwa_weights_follow_the_epoch_losses(by_hand):
+    settings = {"temperature": 1.0, "epoch_steps": 0 if by_hand else 1}
+    balancer = make_balancer("dwa", ["a", "b"], {"a": 0.5, "b": 0.5}, settings)
     theta = torch.ones(2, requires_grad=True)
     epochs = [(4.0, 4.0), (2.0, 4.0)]  # a halves, b stays
     for la, lb in epochs:
         balancer.backward({"a": theta[0] * la, "b": theta[1] * lb}, [theta])
-        balancer.on_epoch_end()
+        if by_hand:
+            balancer.on_epoch_end()
     theta.grad = None
     balancer.backward({"a": theta[0], "b": theta[1]}, [theta])
     rates = torch.tensor([0.5, 1.0])

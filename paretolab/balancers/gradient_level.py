@@ -426,6 +426,18 @@ class NashMTLBalancer(MatrixBalancer):
         return NashMTL(n_tasks=len(self.loss_names), max_norm=self.options["max_norm"],
                        update_weights_every=self.options["update_weights_every"])
 
+    def shared_update(self, jacobian: TaskJacobian, values: torch.Tensor,
+                      preference: torch.Tensor) -> list[torch.Tensor]:
+        if len(values) > 1:
+            return super().shared_update(jacobian, values, preference)
+        # one loss: G a = 1 / a gives a = 1 / |g|, the unit gradient (torchjd's solver needs T > 1)
+        norm = float(jacobian.gramian64[0, 0].clamp_min(0).sqrt())
+        if norm == 0.0:
+            return jacobian.combine(torch.zeros(1))
+        max_norm = self.options["max_norm"]
+        length = min(1.0, max_norm) if max_norm > 0 else 1.0
+        return jacobian.combine(torch.tensor([length / norm]))
+
     def state_dict(self) -> dict[str, Any]:
         w = self.aggregator.weighting
         return {**super().state_dict(), "step": float(w.step),
