@@ -401,3 +401,127 @@ def test_nnls_projector_matches_quadprog():
     G = J @ J.T
     U = torch.eye(4, dtype=torch.float64)
     assert torch.allclose(NNLSProjector()(U, G), QuadprogProjector()(U, G), atol=1e-6)
+
+
+# --- user balancers by reference ----------------------------------------------------------------
+USER_BALANCER = '''
+import torch
+from paretolab.balancers import Balancer, Setting
+
+
+class HalfSum(Balancer):
+    """A test method: the preference-weighted sum times a factor."""
+
+    name = "test_user_half_sum"
+    settings = {"factor": Setting(0.5, low=0.1, high=1.0, help="scale of the sum")}
+    preference_meaning = "weights of the sum"
+    source = "a test"
+
+    def fill_grads(self, losses, shared_params, task_params):
+        values = self.stack(losses)
+        (self.options["factor"] * (self.preference_tensor(values) * values).sum()).backward()
+        return None
+
+
+NOT_A_BALANCER = 3
+'''
+
+
+def test_a_user_balancer_by_file_reference(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mine.py").write_text(USER_BALANCER)
+    cls = get_balancer_class("sub/mine.py:HalfSum", base_dir=tmp_path)
+    assert issubclass(cls, Balancer) and "schedule" in cls.settings
+    theta = torch.ones(2, requires_grad=True)
+    balancer = make_balancer("sub/mine.py:HalfSum", ["a", "b"], {"a": 0.25, "b": 0.75},
+                             {"factor": 1.0}, base_dir=tmp_path)
+    balancer.backward({"a": 2 * theta[0], "b": theta[1]}, [theta])
+    assert torch.allclose(theta.grad, torch.tensor([0.5, 0.75]))
+    config = json.loads(json.dumps(balancer.to_config()))
+    assert config["method"] == f"{(tmp_path / 'sub' / 'mine.py').resolve()}:HalfSum"
+    assert Balancer.from_config(config).to_config() == config  # from any directory
+
+
+def test_a_user_balancer_by_module_reference(tmp_path, monkeypatch):
+    (tmp_path / "userpkg_for_balancers").mkdir()
+    (tmp_path / "userpkg_for_balancers" / "__init__.py").write_text("")
+    (tmp_path / "userpkg_for_balancers" / "methods.py").write_text(USER_BALANCER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ref = "userpkg_for_balancers.methods:HalfSum"
+    balancer = make_balancer(ref, ["a", "b"])
+    assert balancer.to_config()["method"] == ref
+    assert type(Balancer.from_config(balancer.to_config())) is type(balancer)
+
+
+def test_bad_balancer_references_say_what_is_wrong(tmp_path):
+    from paretolab.balancers import BalancerRefError
+
+    (tmp_path / "mine.py").write_text(USER_BALANCER)
+    (tmp_path / "broken.py").write_text("import math\n\nx = 1\ny = math.nope\n")
+    (tmp_path / "syntax.py").write_text("def f(:\n    pass\n")
+
+    def error(ref: str) -> str:
+        with pytest.raises(BalancerRefError) as info:
+            get_balancer_class(ref, base_dir=tmp_path)
+        assert isinstance(info.value, KeyError)  # callers that catch unknown names still do
+        return str(info.value)
+
+    assert "not a Balancer subclass" in error("mine.py:NOT_A_BALANCER")
+    assert "not a Balancer subclass" in error("mine.py:torch")
+    assert "has no attribute 'Nope'" in error("mine.py:Nope")
+    assert "does not exist" in error("missing.py:X")
+    message = error("broken.py:X")
+    assert f"{(tmp_path / 'broken.py').resolve()}:4" in message and "nope" in message
+    assert f"{(tmp_path / 'syntax.py').resolve()}:1" in error("syntax.py:X")
+    assert "cannot import module 'no_such_pkg_xyz.mod'" in error("no_such_pkg_xyz.mod:X")
+    assert "does not implement fill_grads" in error("paretolab.balancers.base:Balancer")
+
+
+def test_the_study_search_space_takes_a_reference(tmp_path):
+    from paretolab.errors import SpecError
+    from paretolab.search_space import balancer_space
+    from paretolab.spec import BalancerChoice
+
+    (tmp_path / "mine.py").write_text(USER_BALANCER)
+    space = balancer_space(BalancerChoice(method="mine.py:HalfSum", settings={"factor": [0.2, 0.9]}),
+                           base_dir=tmp_path)
+    assert space["factor"].low == 0.2 and space["schedule"] == "constant"
+    with pytest.raises(SpecError, match="not a Balancer subclass") as info:
+        balancer_space(BalancerChoice(method="mine.py:NOT_A_BALANCER"), base_dir=tmp_path)
+    assert "fix:" in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_study_file_names_a_user_balancer_by_file(tmp_path, monkeypatch):
+    """End to end: `method: mine.py:HalfSum` (relative to the study file) with a searched
+    setting runs a tiny study whose trials used the user's class."""
+    import textwrap
+
+    import optuna
+    from typer.testing import CliRunner
+
+    from paretolab.cli import app
+    from paretolab.records import trial_attrs
+
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    (study_dir / "mine.py").write_text(USER_BALANCER)
+    (study_dir / "study.yaml").write_text(textwrap.dedent("""\
+        name: userbal
+        task: {ref: toy, params: {start: [0.0, 0.0]}}
+        objectives: [loss1, loss2]
+        search:
+          balancer: [{method: "mine.py:HalfSum", factor: [0.1, 1.0]}]
+        budget: {trials: 3, steps: 5, eval_every: 5}
+        sampler: random
+    """))
+    monkeypatch.chdir(study_dir)  # until spec_check passes the study folder (see the report)
+    result = CliRunner().invoke(app, ["run", str(study_dir / "study.yaml"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    storage = f"sqlite:///{study_dir / 'reports' / 'userbal' / 'study.db'}"
+    study = optuna.load_study(study_name="userbal", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    for t in study.trials:
+        config = trial_attrs(t)["config"]["balancer"]
+        assert config["method"] == "mine.py:HalfSum"
+        assert 0.1 <= config["settings"]["factor"] <= 1.0
