@@ -529,3 +529,41 @@ def test_a_study_file_names_a_user_balancer_by_file(tmp_path, monkeypatch):
         config = trial_attrs(t)["config"]["balancer"]
         assert config["method"] == "mine.py:HalfSum"
         assert 0.1 <= config["settings"]["factor"] <= 1.0
+
+
+def readme_blocks(section: str) -> list[tuple[str, str]]:
+    """(language, code) of the fenced blocks of one README section."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", body, flags=re.S)
+
+
+def test_the_readme_user_balancer_example_runs(tmp_path, monkeypatch, capsys):
+    """The README's 'Your own balancer' section, word for word: the module, the study file's
+    balancer list and the direct use."""
+    import yaml
+
+    from paretolab.search_space import balancer_space
+    from paretolab.spec import BalancerChoice
+
+    blocks = readme_blocks("Your own balancer")
+    module, study, usage = ([code for lang, code in blocks if lang == want][i]
+                            for want, i in (("python", 0), ("yaml", 0), ("python", 1)))
+    assert module.startswith("# my_balancers.py")
+    (tmp_path / "my_balancers.py").write_text(module)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(usage, "README usage", "exec"), {})
+    assert "tensor" in capsys.readouterr().out
+    for choice in yaml.safe_load(study)["search"]["balancer"]:
+        balancer_space(BalancerChoice.model_validate(choice), base_dir=tmp_path)
+    # the example class follows the contract: it trains, round-trips and keeps its state
+    cls = get_balancer_class("my_balancers.py:NormalizedSum", base_dir=tmp_path)
+    model = MultiTask()
+    balancer = cls(NAMES, PREF, decay=0.5)
+    run_step(balancer, model)
+    rebuilt = Balancer.from_config(json.loads(json.dumps(balancer.to_config())))
+    rebuilt.load_state_dict(balancer.state_dict())
+    assert torch.allclose(run_step(rebuilt, model, 1), run_step(balancer, model, 1))
