@@ -277,3 +277,30 @@ def test_every_searchable_setting_changes_a_short_trial(method, key):
     else:
         same = [value for value, c in changed.items() if not c]
         assert not same, f"{method}: {key}={same} gives the same trial as {setting.default!r}"
+
+
+def test_no_import_cycle_between_base_registry_schedules():
+    """The contract's modules import each other in one direction (also inside functions)."""
+    import ast
+    from pathlib import Path
+
+    import paretolab.balancers as package
+
+    folder = Path(package.__file__).parent
+    core = {"base", "registry", "schedules", "setting", "refs", "jacobian", "diagnostics"}
+    edges = {}
+    for name in core:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                parts = node.module.split(".")
+                if parts[:2] == ["paretolab", "balancers"] and len(parts) == 3:
+                    targets.add(parts[2])
+        edges[name] = targets & core
+
+    def reaches(start: str, goal: str, seen: frozenset = frozenset()) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n}))
+                   for n in edges.get(start, ()))
+
+    assert not [name for name in core if reaches(name, name)], edges
