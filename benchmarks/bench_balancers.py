@@ -101,6 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1 step")
     parser.add_argument("--tasks", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="interleaved rounds (more: closer to an idle machine's minimum)")
     parser.add_argument("--methods", nargs="+", default=None,
                         help="only these methods (static, upgrad and the floor are always measured)")
     parser.add_argument("--threads", type=int, default=None,
@@ -108,7 +110,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rounds, steps = (3, 1) if args.quick else (10, 2)
+    rounds, steps = (3, 1) if args.quick else (args.rounds, 2)
 
     rows: dict[str, tuple[str | None, dict]] = {}
     skipped = []
