@@ -144,3 +144,24 @@ def test_famo_reaches_the_pareto_set_from_the_paper_starts(start):
     point = famo_run(start, 3000, FAMO_MIN)
     assert pareto_distance(point) < 0.1, point
     assert min_norm_of_hull(point) < 0.05, point
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(get_balancer_class("nashmtl").missing_dependencies()),
+                    reason="needs pip install 'paretolab[solvers]'")
+def test_nashmtl_reaches_the_pareto_set_in_float32():
+    """Nash-MTL (s = 0.1, float32) from (9, -1) reaches the Pareto set and stays (issue 14.2:
+    with the small eigen-direction dropped it stopped 0.17 away at this lr, 0.33 at the paper's).
+
+    Adam lr 4e-2 (as for CAGrad above, for time): measured arrival within 0.1 at step ~150."""
+    x = torch.nn.Parameter(torch.tensor([9.0, -1.0]))
+    optimizer = torch.optim.Adam([x], lr=4e-2)
+    balancer = make_balancer("nashmtl", NAMES)
+    for _ in range(400):
+        optimizer.zero_grad()
+        l1, l2 = toy_losses(x, scale=0.1)
+        balancer.backward({"loss1": l1, "loss2": l2}, [x])
+        optimizer.step()
+    point = x.detach()
+    assert pareto_distance(point) < 0.1, point
+    assert min_norm_of_hull(point) < 0.05, point
