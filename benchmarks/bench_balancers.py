@@ -2,7 +2,8 @@
 
 An MLP with about 0.92M shared parameters (256 -> 1024 -> 512 -> 256, ReLU) and one linear head
 per task, T = 2, 4 and 8 regression tasks, batch 128, on CPU. One step is what the trainer does:
-zero the grads, forward, ``set_progress``, ``balancer.backward``, an SGD step. Methods are timed
+zero the grads, forward, ``set_progress``, ``balancer.backward`` (the balancer ``attach``-ed once
+to the model and its trunk, as the trainer does), an SGD step. Methods are timed
 in interleaved rounds (every method once per round, in turn) and the fastest round's per-step
 time is reported: other processes on the machine can only add time, so the minimum is the
 least disturbed measurement, and interleaving spreads slow periods over all methods alike. The
@@ -12,6 +13,7 @@ step: what any method that needs every task gradient pays at least.
     python benchmarks/bench_balancers.py            # full run (a few minutes)
     python benchmarks/bench_balancers.py --quick    # fewer rounds, for a smoke check
     python benchmarks/bench_balancers.py --threads 1
+    python benchmarks/bench_balancers.py --methods rgb mgda_ub   # these rows (and static, floor)
 
 ``--threads 1`` gives steadier ratios on a machine shared with other work: a multi-threaded
 kernel waits at its barrier whenever another process holds one of its cores.
@@ -56,6 +58,8 @@ def make_step(method: str | None, settings: dict, tasks: int) -> Callable[[], No
     shared = list(net.trunk.parameters())
     heads = list(net.heads.parameters())
     balancer = make_balancer(method, names, settings=settings) if method else None
+    if balancer is not None:
+        balancer.attach(net, net.trunk)
     params = shared + heads + (balancer.parameters() if balancer else [])
     optimizer = torch.optim.SGD(params, lr=1e-4)
     counter = [0]
@@ -68,7 +72,7 @@ def make_step(method: str | None, settings: dict, tasks: int) -> Callable[[], No
             TaskJacobian.compute(list(losses.values()), shared)
         else:
             balancer.set_progress(counter[0], 10**6)
-            balancer.backward(losses, shared, heads, representation=z)
+            balancer.backward(losses, shared, heads)
         optimizer.step()
         counter[0] += 1
 
@@ -97,21 +101,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1 step")
     parser.add_argument("--tasks", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="interleaved rounds (more: closer to an idle machine's minimum)")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="only these methods (static, upgrad and the floor are always measured)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    rounds, steps = (3, 1) if args.quick else (10, 2)
+    rounds, steps = (3, 1) if args.quick else (args.rounds, 2)
 
     rows: dict[str, tuple[str | None, dict]] = {}
     skipped = []
+    wanted = None if args.methods is None else {"static", "upgrad", *args.methods}
+    unknown = sorted((wanted or set()) - set(available()) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown method(s) {unknown}")
     for name, cls in available().items():
+        if wanted is not None and name not in wanted:
+            continue
         if cls.missing_dependencies():
             skipped.append(f"{name} ({cls.install_hint})")
             continue
         rows[name] = (name, {})
-    rows.update(VARIANTS)
+    rows.update({k: v for k, v in VARIANTS.items() if wanted is None or k in wanted})
     rows["floor"] = (None, {})
 
     params = sum(p.numel() for p in Net(1).trunk.parameters())
@@ -132,14 +146,12 @@ def main() -> None:
                         f" {results[t][label] / results[t]['static']:8.2f} |" for t in args.tasks)
         print(f"| {label:14s} | {level:8s} |{cells}")
     print()
+    ratios = (("rgb", "upgrad"), ("gradnorm", "upgrad"), ("gradnorm[all]", "upgrad"),
+              ("mgda_ub", "static"), ("upgrad", "floor"), ("floor", "static"))
     for t in args.tasks:
         r = results[t]
-        print(f"T={t}: rgb/upgrad {r['rgb'] / r['upgrad']:.2f}  "
-              f"gradnorm/upgrad {r['gradnorm'] / r['upgrad']:.2f}  "
-              f"gradnorm[all]/upgrad {r['gradnorm[all]'] / r['upgrad']:.2f}  "
-              f"mgda_ub/static {r['mgda_ub'] / r['static']:.2f}  "
-              f"upgrad/floor {r['upgrad'] / r['floor']:.2f}  "
-              f"floor/static {r['floor'] / r['static']:.2f}")
+        print(f"T={t}: " + "  ".join(f"{a}/{b} {r[a] / r[b]:.2f}" for a, b in ratios
+                                     if a in r and b in r))
     if skipped:
         print("\nnot installed, not measured: " + "; ".join(skipped))
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 
 from paretolab.balancers import Setting, get_balancer_class
-from paretolab.errors import SpecError
+from paretolab.errors import SpecError, UserError
 from paretolab.records import LOG_RATIO_PARAM, RANGE_PARAM, UNIFORM_PARAM, weight_param
 from paretolab.spec import BalancerChoice, Choice, FloatRange, IntRange, StudySpec
 
@@ -115,10 +116,17 @@ def setting_knob(method: str, key: str, setting: Setting, value: Any) -> Any:
     return value
 
 
-def balancer_space(choice: BalancerChoice) -> dict[str, Any]:
-    """setting -> fixed value or knob, for one balancer choice (validated against the method)."""
+def balancer_space(choice: BalancerChoice, base_dir: Path | None = None) -> dict[str, Any]:
+    """setting -> fixed value or knob, for one balancer choice (validated against the method).
+
+    ``choice.method`` is a registered name or a reference to the user's own class
+    (``pkg.module:Class``, ``path/to/file.py:Class`` relative to ``base_dir``, the study file's
+    folder; the current directory when None).
+    """
     try:
-        klass = get_balancer_class(choice.method)
+        klass = get_balancer_class(choice.method, base_dir)
+    except UserError as exc:
+        raise SpecError(exc.message, where="search.balancer", hint=exc.hint) from None
     except KeyError as exc:
         raise SpecError(str(exc.args[0]), where="search.balancer",
                         hint="run 'paretolab balancers' to list the methods") from None
@@ -170,7 +178,7 @@ def suggest_config(trial: optuna.Trial, spec: StudySpec, balanced_names: list[st
     else:
         method = trial.suggest_categorical("balancer", list(choices))
     settings = {}
-    for key, value in balancer_space(choices[method]).items():
+    for key, value in balancer_space(choices[method], spec.base_dir).items():
         if isinstance(value, (FloatRange, IntRange, Choice)):
             settings[key] = _suggest_knob(trial, f"{method}.{key}", value)
         else:

@@ -89,10 +89,14 @@ def test_describe_is_json_and_defaults_fit_their_ranges():
         assert row["installed"] == (not cls.missing_dependencies())
 
 
-@pytest.mark.parametrize("name,hint", [("cagrad", "torchjd[cagrad]"), ("nashmtl", "torchjd[nash_mtl]")])
-def test_missing_optional_dependency_names_the_pip_package(name, hint):
-    if not get_balancer_class(name).missing_dependencies():
-        pytest.skip("dependency installed")
+@pytest.mark.parametrize("name", ["cagrad", "nashmtl"])
+def test_missing_optional_dependency_names_the_pip_package(name, monkeypatch):
+    """The solver-backed methods name paretolab's extra (simulated: cvxpy not installed)."""
+    import paretolab.balancers.base as base_module
+
+    hint = "pip install 'paretolab[solvers]'"
+    real = base_module.find_spec
+    monkeypatch.setattr(base_module, "find_spec", lambda m: None if m == "cvxpy" else real(m))
     with pytest.raises(MissingDependencyError) as info:
         make_balancer(name, NAMES)
     assert hint in str(info.value) and isinstance(info.value, ImportError)
@@ -180,13 +184,16 @@ def test_uncertainty_exposes_its_log_variances():
     assert torch.allclose(log_var.grad, expected, atol=1e-5)
 
 
-def test_dwa_weights_follow_the_epoch_losses():
-    balancer = make_balancer("dwa", ["a", "b"], {"a": 0.5, "b": 0.5}, {"temperature": 1.0})
+@pytest.mark.parametrize("by_hand", [True, False])
+def test_dwa_weights_follow_the_epoch_losses(by_hand):
+    settings = {"temperature": 1.0, "epoch_steps": 0 if by_hand else 1}
+    balancer = make_balancer("dwa", ["a", "b"], {"a": 0.5, "b": 0.5}, settings)
     theta = torch.ones(2, requires_grad=True)
     epochs = [(4.0, 4.0), (2.0, 4.0)]  # a halves, b stays
     for la, lb in epochs:
         balancer.backward({"a": theta[0] * la, "b": theta[1] * lb}, [theta])
-        balancer.on_epoch_end()
+        if by_hand:
+            balancer.on_epoch_end()
     theta.grad = None
     balancer.backward({"a": theta[0], "b": theta[1]}, [theta])
     rates = torch.tensor([0.5, 1.0])
@@ -398,3 +405,165 @@ def test_nnls_projector_matches_quadprog():
     G = J @ J.T
     U = torch.eye(4, dtype=torch.float64)
     assert torch.allclose(NNLSProjector()(U, G), QuadprogProjector()(U, G), atol=1e-6)
+
+
+# --- user balancers by reference ----------------------------------------------------------------
+USER_BALANCER = '''
+import torch
+from paretolab.balancers import Balancer, Setting
+
+
+class HalfSum(Balancer):
+    """A test method: the preference-weighted sum times a factor."""
+
+    name = "test_user_half_sum"
+    settings = {"factor": Setting(0.5, low=0.1, high=1.0, help="scale of the sum")}
+    preference_meaning = "weights of the sum"
+    source = "a test"
+
+    def fill_grads(self, losses, shared_params, task_params):
+        values = self.stack(losses)
+        (self.options["factor"] * (self.preference_tensor(values) * values).sum()).backward()
+        return None
+
+
+NOT_A_BALANCER = 3
+'''
+
+
+def test_a_user_balancer_by_file_reference(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "mine.py").write_text(USER_BALANCER)
+    cls = get_balancer_class("sub/mine.py:HalfSum", base_dir=tmp_path)
+    assert issubclass(cls, Balancer) and "schedule" in cls.settings
+    theta = torch.ones(2, requires_grad=True)
+    balancer = make_balancer("sub/mine.py:HalfSum", ["a", "b"], {"a": 0.25, "b": 0.75},
+                             {"factor": 1.0}, base_dir=tmp_path)
+    balancer.backward({"a": 2 * theta[0], "b": theta[1]}, [theta])
+    assert torch.allclose(theta.grad, torch.tensor([0.5, 0.75]))
+    config = json.loads(json.dumps(balancer.to_config()))
+    assert config["method"] == f"{(tmp_path / 'sub' / 'mine.py').resolve()}:HalfSum"
+    assert Balancer.from_config(config).to_config() == config  # from any directory
+
+
+def test_a_user_balancer_by_module_reference(tmp_path, monkeypatch):
+    (tmp_path / "userpkg_for_balancers").mkdir()
+    (tmp_path / "userpkg_for_balancers" / "__init__.py").write_text("")
+    (tmp_path / "userpkg_for_balancers" / "methods.py").write_text(USER_BALANCER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ref = "userpkg_for_balancers.methods:HalfSum"
+    balancer = make_balancer(ref, ["a", "b"])
+    assert balancer.to_config()["method"] == ref
+    assert type(Balancer.from_config(balancer.to_config())) is type(balancer)
+
+
+def test_bad_balancer_references_say_what_is_wrong(tmp_path):
+    from paretolab.balancers import BalancerRefError
+
+    (tmp_path / "mine.py").write_text(USER_BALANCER)
+    (tmp_path / "broken.py").write_text("import math\n\nx = 1\ny = math.nope\n")
+    (tmp_path / "syntax.py").write_text("def f(:\n    pass\n")
+
+    def error(ref: str) -> str:
+        with pytest.raises(BalancerRefError) as info:
+            get_balancer_class(ref, base_dir=tmp_path)
+        assert isinstance(info.value, KeyError)  # callers that catch unknown names still do
+        return str(info.value)
+
+    assert "not a Balancer subclass" in error("mine.py:NOT_A_BALANCER")
+    assert "not a Balancer subclass" in error("mine.py:torch")
+    assert "has no attribute 'Nope'" in error("mine.py:Nope")
+    assert "does not exist" in error("missing.py:X")
+    message = error("broken.py:X")
+    assert f"{(tmp_path / 'broken.py').resolve()}:4" in message and "nope" in message
+    assert f"{(tmp_path / 'syntax.py').resolve()}:1" in error("syntax.py:X")
+    assert "cannot import module 'no_such_pkg_xyz.mod'" in error("no_such_pkg_xyz.mod:X")
+    assert "does not implement fill_grads" in error("paretolab.balancers.base:Balancer")
+
+
+def test_the_study_search_space_takes_a_reference(tmp_path):
+    from paretolab.errors import SpecError
+    from paretolab.search_space import balancer_space
+    from paretolab.spec import BalancerChoice
+
+    (tmp_path / "mine.py").write_text(USER_BALANCER)
+    space = balancer_space(BalancerChoice(method="mine.py:HalfSum", settings={"factor": [0.2, 0.9]}),
+                           base_dir=tmp_path)
+    assert space["factor"].low == 0.2 and space["schedule"] == "constant"
+    with pytest.raises(SpecError, match="not a Balancer subclass") as info:
+        balancer_space(BalancerChoice(method="mine.py:NOT_A_BALANCER"), base_dir=tmp_path)
+    assert "fix:" in str(info.value)
+
+
+@pytest.mark.slow
+def test_a_study_file_names_a_user_balancer_by_file(tmp_path, monkeypatch):
+    """End to end: `method: mine.py:HalfSum` (relative to the study file) with a searched
+    setting runs a tiny study whose trials used the user's class."""
+    import textwrap
+
+    import optuna
+    from typer.testing import CliRunner
+
+    from paretolab.cli import app
+    from paretolab.records import trial_attrs
+
+    study_dir = tmp_path / "study"
+    study_dir.mkdir()
+    (study_dir / "mine.py").write_text(USER_BALANCER)
+    (study_dir / "study.yaml").write_text(textwrap.dedent("""\
+        name: userbal
+        task: {ref: toy, params: {start: [0.0, 0.0]}}
+        objectives: [loss1, loss2]
+        search:
+          balancer: [{method: "mine.py:HalfSum", factor: [0.1, 1.0]}]
+        budget: {trials: 3, steps: 5, eval_every: 5}
+        sampler: random
+    """))
+    monkeypatch.chdir(study_dir)  # until spec_check passes the study folder (see the report)
+    result = CliRunner().invoke(app, ["run", str(study_dir / "study.yaml"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    storage = f"sqlite:///{study_dir / 'reports' / 'userbal' / 'study.db'}"
+    study = optuna.load_study(study_name="userbal", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    for t in study.trials:
+        config = trial_attrs(t)["config"]["balancer"]
+        assert config["method"] == "mine.py:HalfSum"
+        assert 0.1 <= config["settings"]["factor"] <= 1.0
+
+
+def readme_blocks(section: str) -> list[tuple[str, str]]:
+    """(language, code) of the fenced blocks of one README section."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    body = text.split(f"\n## {section}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", body, flags=re.S)
+
+
+def test_the_readme_user_balancer_example_runs(tmp_path, monkeypatch, capsys):
+    """The README's 'Your own balancer' section, word for word: the module, the study file's
+    balancer list and the direct use."""
+    import yaml
+
+    from paretolab.search_space import balancer_space
+    from paretolab.spec import BalancerChoice
+
+    blocks = readme_blocks("Your own balancer")
+    module, study, usage = ([code for lang, code in blocks if lang == want][i]
+                            for want, i in (("python", 0), ("yaml", 0), ("python", 1)))
+    assert module.startswith("# my_balancers.py")
+    (tmp_path / "my_balancers.py").write_text(module)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(usage, "README usage", "exec"), {})
+    assert "tensor" in capsys.readouterr().out
+    for choice in yaml.safe_load(study)["search"]["balancer"]:
+        balancer_space(BalancerChoice.model_validate(choice), base_dir=tmp_path)
+    # the example class follows the contract: it trains, round-trips and keeps its state
+    cls = get_balancer_class("my_balancers.py:NormalizedSum", base_dir=tmp_path)
+    model = MultiTask()
+    balancer = cls(NAMES, PREF, decay=0.5)
+    run_step(balancer, model)
+    rebuilt = Balancer.from_config(json.loads(json.dumps(balancer.to_config())))
+    rebuilt.load_state_dict(balancer.state_dict())
+    assert torch.allclose(run_step(rebuilt, model, 1), run_step(balancer, model, 1))

@@ -302,6 +302,41 @@ def test_nashmtl_bargaining_solution():
     assert torch.allclose(update("nashmtl", J, W3, max_norm=0.0), d, rtol=1e-5, atol=1e-8)
 
 
+# --- float32: a small eigen-direction that is real (issue 14.2) -------------------------------------
+def toy_float32_jacobian() -> tuple[torch.nn.Parameter, torch.Tensor]:
+    """The toy (scale 0.1) at a point with nearly opposite gradients, in float32: the Gramian's
+    small eigenvalue is ~1e-7 of the largest, below float32 rounding of the Gramian but real."""
+    from paretolab.tasks.toy import toy_losses
+
+    x = torch.nn.Parameter(torch.tensor([5.333, -8.1614], dtype=torch.float32))
+    losses = toy_losses(x, scale=0.1)
+    J = torch.stack([torch.autograd.grad(loss, x, retain_graph=True)[0] for loss in losses])
+    return x, J
+
+
+def float32_update(method: str) -> torch.Tensor:
+    from paretolab.tasks.toy import toy_losses
+
+    x = torch.nn.Parameter(torch.tensor([5.333, -8.1614], dtype=torch.float32))
+    l1, l2 = toy_losses(x, scale=0.1)
+    make_balancer(method, ["loss1", "loss2"]).backward({"loss1": l1, "loss2": l2}, [x])
+    return x.grad
+
+
+@pytest.mark.parametrize("method", ["config", pytest.param("nashmtl", marks=pytest.mark.skipif(
+    not HAS_CVXPY, reason='needs pip install "torchjd[nash_mtl]"'))])
+def test_row_space_methods_keep_a_small_real_direction_in_float32(method):
+    """ConFIG and Nash-MTL on the float32 toy equal torchjd called directly on the Jacobian."""
+    from torchjd.aggregation import ConFIG, NashMTL
+
+    _, J = toy_float32_jacobian()
+    reference = ConFIG()(J) if method == "config" else NashMTL(n_tasks=2)(J)
+    got = float32_update(method)
+    cosine = float(got @ reference / (got.norm() * reference.norm()))
+    assert cosine > 0.9999, (got, reference)
+    assert float(got.norm()) == pytest.approx(float(reference.norm()), rel=1e-3)
+
+
 # --- DB-MTL, GradNorm --------------------------------------------------------------------------------
 def test_dbmtl_two_steps():
     """DB-MTL (Lin et al. 2023): EMA of grad log L_i, rescaled to the largest norm, weighted T w_i."""
@@ -397,9 +432,10 @@ class RGBReference:
 
         zero = torch.zeros(t, dtype=J.dtype)
         alpha = descend(zero if self.alpha is None else self.alpha)
-        if conflict(alpha) > conflict(zero) and self.alpha is not None:  # the safeguard
+        tol = 1e-12  # a rounding difference is not more conflict
+        if conflict(alpha) > conflict(zero) + tol and self.alpha is not None:  # the safeguard
             alpha = descend(zero)
-        while conflict(alpha) > conflict(zero) and alpha.max() > 1e-9:
+        while conflict(alpha) > conflict(zero) + tol and alpha.max() > 1e-9:
             alpha = alpha / 2
         self.alpha = alpha
         pw = torch.tensor(w, dtype=J.dtype)
@@ -431,6 +467,19 @@ def test_rgb_safeguard_against_a_stale_warm_start():
     result = rotate(basis_gram(vectors, torch.tensor([1.0, 0.0], dtype=torch.float64)).numpy(),
                     np.array([1.5, 1.5]), lambd=0.0, lr=0.01, steps=1)
     assert result.conflict_after <= result.conflict_before
+
+
+@pytest.mark.parametrize("warm", [0.1, 0.18, 0.2])
+def test_rgb_safeguard_ignores_rounding_when_the_conflict_cannot_change(warm):
+    """Two parallel gradients rotated alike have conflict exactly 0 at every angle: the angle must
+    follow the inner steps from the warm start whatever d is, not drop to 0 when rounding makes
+    the rotated conflict 1e-16 above the unrotated one (issue 14.5)."""
+    alphas = []
+    for c in np.linspace(0.1, 0.95, 18):  # cosine between the (equal) gradients and d
+        gram = np.array([[1.0, 1.0, c], [1.0, 1.0, c], [c, c, 1.0]])
+        alphas.append(rotate(gram, np.array([warm, warm]), lambd=1.0, lr=0.2, steps=3).alpha)
+    alphas = np.array(alphas)
+    assert np.allclose(alphas, alphas[0], atol=1e-12) and (alphas > 0.5 * warm).all(), alphas
 
 
 def test_rgb_huge_lambda_gives_plain_normalized_mean():

@@ -101,3 +101,67 @@ def test_cagrad_reaches_the_mean_loss_optimum(start):
     end, seen = train("cagrad", [start], steps, {"c": 0.5}, checkpoints=tail, lr=CAGRAD_LR)
     for point in [*(p[0] for p in seen.values()), end[0]]:
         assert abs(float(point[0])) < 0.2 and abs(float(point[1]) - PARETO_X2) < 0.1, point
+
+
+#: the five start points of the Nash-MTL and FAMO papers (scale 0.1)
+FAMO_STARTS = [(-8.5, 7.5), (0.0, 0.0), (9.0, 9.0), (-7.5, -0.5), (9.0, -1.0)]
+#: the toy's losses are bounded below by about -2 (loss1 = 0.1 q1) and -20 (q2): FAMO subtracts
+#: these known minima before its logarithm, as the paper does on this toy
+FAMO_MIN = {"min_losses": "loss1=-2, loss2=-20"}
+
+
+def famo_run(start: tuple[float, float], steps: int, settings: dict | None, lr: float = 4e-2):
+    x = torch.nn.Parameter(torch.tensor(start))
+    optimizer = torch.optim.Adam([x], lr=lr)
+    balancer = make_balancer("famo", NAMES, settings=settings)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        l1, l2 = toy_losses(x, scale=0.1)
+        balancer.backward({"loss1": l1, "loss2": l2}, [x])
+        optimizer.step()
+    return x.detach()
+
+
+@pytest.mark.parametrize("start", FAMO_STARTS)
+def test_famo_runs_the_paper_toy_with_min_losses(start):
+    """The toy's losses are negative at most starts: without lower bounds FAMO cannot take their
+    logarithm (a clear error), with the known minima it runs from all five paper starts."""
+    l1, l2 = toy_losses(torch.tensor(start), scale=0.1)
+    if min(float(l1), float(l2)) <= 0:
+        with pytest.raises(ValueError, match="min_losses"):
+            famo_run(start, 1, None)
+    point = famo_run(start, 20, FAMO_MIN)
+    assert torch.isfinite(point).all() and not torch.equal(point, torch.tensor(start))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start", FAMO_STARTS)
+def test_famo_reaches_the_pareto_set_from_the_paper_starts(start):
+    """FAMO (s = 0.1) reaches the Pareto set from all five starts, as the paper reports.
+
+    Adam lr 4e-2 instead of the paper's 1e-3 / 50k steps (time, as for CAGrad above); measured
+    arrival within 0.1 of the set: at most ~2.5k steps (from (0, 0))."""
+    point = famo_run(start, 3000, FAMO_MIN)
+    assert pareto_distance(point) < 0.1, point
+    assert min_norm_of_hull(point) < 0.05, point
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(get_balancer_class("nashmtl").missing_dependencies()),
+                    reason="needs pip install 'paretolab[solvers]'")
+def test_nashmtl_reaches_the_pareto_set_in_float32():
+    """Nash-MTL (s = 0.1, float32) from (9, -1) reaches the Pareto set and stays (issue 14.2:
+    with the small eigen-direction dropped it stopped 0.17 away at this lr, 0.33 at the paper's).
+
+    Adam lr 4e-2 (as for CAGrad above, for time): measured arrival within 0.1 at step ~150."""
+    x = torch.nn.Parameter(torch.tensor([9.0, -1.0]))
+    optimizer = torch.optim.Adam([x], lr=4e-2)
+    balancer = make_balancer("nashmtl", NAMES)
+    for _ in range(400):
+        optimizer.zero_grad()
+        l1, l2 = toy_losses(x, scale=0.1)
+        balancer.backward({"loss1": l1, "loss2": l2}, [x])
+        optimizer.step()
+    point = x.detach()
+    assert pareto_distance(point) < 0.1, point
+    assert min_norm_of_hull(point) < 0.05, point

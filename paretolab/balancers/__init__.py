@@ -1,6 +1,9 @@
 """Loss balancers: one interface (:class:`Balancer`) for every method; see ``available()``."""
 
 from paretolab.balancers.base import Balancer
+from paretolab.balancers.gradient_level import GramianBalancer, JacobianBalancer
+from paretolab.balancers.jacobian import TaskJacobian
+from paretolab.balancers.loss_level import ScalarizingBalancer
 from paretolab.balancers.registry import (
     BalancerRefError,
     available,
@@ -12,6 +15,7 @@ from paretolab.balancers.registry import (
 from paretolab.balancers.setting import MissingDependencyError, Setting
 from paretolab.balancers.static import StaticWeightedSum
 
-__all__ = ["Balancer", "BalancerRefError", "MissingDependencyError", "Setting",
-           "StaticWeightedSum", "available", "describe_balancers", "get_balancer_class",
+__all__ = ["Balancer", "BalancerRefError", "GramianBalancer", "JacobianBalancer",
+           "MissingDependencyError", "ScalarizingBalancer", "Setting", "StaticWeightedSum",
+           "TaskJacobian", "available", "describe_balancers", "get_balancer_class",
            "make_balancer", "register"]

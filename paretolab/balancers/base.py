@@ -40,13 +40,14 @@ import torch
 
 from paretolab.balancers.diagnostics import summarize
 from paretolab.balancers.jacobian import TaskJacobian
+from paretolab.balancers.refs import is_reference, resolve_reference
 from paretolab.balancers.schedules import SCHEDULE_SETTINGS, Schedule
 from paretolab.balancers.setting import MissingDependencyError, Setting
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["Balancer", "MissingDependencyError", "Setting", "registered"]
+__all__ = ["Balancer", "MissingDependencyError", "Setting", "lookup", "registered"]
 
 #: name -> class, filled by :meth:`Balancer.__init_subclass__` (read it through registry.py)
 _REGISTRY: dict[str, type[Balancer]] = {}
@@ -56,6 +57,26 @@ _BUILTIN_PREFIX = "paretolab.balancers."
 def registered() -> dict[str, type[Balancer]]:
     """Every balancer class defined so far that has a ``name`` (a copy)."""
     return dict(_REGISTRY)
+
+
+def lookup(name_or_ref: str, base_dir: Path | str | None = None) -> type[Balancer]:
+    """The class a registered name or a reference (``pkg.module:Class``, ``path/file.py:Class``
+    relative to ``base_dir``, else the current directory) names.
+
+    Raises ``KeyError`` for an unknown name and :class:`~paretolab.balancers.refs.BalancerRefError`
+    (a ``UserError`` and a ``KeyError``) for a reference that cannot be imported or is not a
+    Balancer subclass.
+    """
+    if not is_reference(name_or_ref):
+        try:
+            return _REGISTRY[name_or_ref]
+        except KeyError:
+            raise KeyError(f"unknown balancer {name_or_ref!r}; valid: "
+                           f"{', '.join(sorted(_REGISTRY))}, or 'pkg.module:Class' / "
+                           "'path/to/file.py:Class' for your own") from None
+    klass = resolve_reference(name_or_ref, Path(base_dir) if base_dir is not None else None,
+                              Balancer)
+    return klass
 
 
 def _is_abstract(cls: type) -> bool:
@@ -237,9 +258,7 @@ class Balancer(ABC):
     @classmethod
     def from_config(cls, config: Mapping[str, Any], base_dir: Path | None = None) -> Balancer:
         """Rebuild a balancer from :meth:`to_config`'s dict (any subclass, from the base class)."""
-        from paretolab.balancers.registry import get_balancer_class
-
-        klass = get_balancer_class(config["method"], base_dir) if cls is Balancer else cls
+        klass = lookup(config["method"], base_dir) if cls is Balancer else cls
         weights = config.get("weights") or None
         names = list(config.get("losses") or (weights or {}).keys())
         return klass(names, weights, **dict(config.get("settings") or {}))

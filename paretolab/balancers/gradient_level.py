@@ -38,6 +38,10 @@ from paretolab.balancers.jacobian import TaskJacobian, accumulate_grads, backwar
 from paretolab.balancers.projector import NNLSProjector
 
 
+#: how to install the optional solvers (cvxpy, clarabel, ecos) of CAGrad and Nash-MTL
+SOLVERS_HINT = "pip install 'paretolab[solvers]'  (cvxpy with the clarabel and ecos solvers)"
+
+
 class JacobianBalancer(Balancer):
     """Base of the methods that combine the task Jacobian of the shared parameters."""
 
@@ -307,7 +311,7 @@ class CAGradBalancer(GramianBalancer):
     name = "cagrad"
     source = "torchjd"
     requires = ("cvxpy", "clarabel")
-    install_hint = 'pip install "torchjd[cagrad]"  (cvxpy, clarabel)'
+    install_hint = SOLVERS_HINT
     settings = {"c": Setting(0.5, low=0.0, high=1.0, help="radius of the ball around the mean")}
     preference_meaning = "the centre of the ball: g_0 = sum_i w_i g_i (rows scaled by T*w_i)"
 
@@ -411,7 +415,7 @@ class NashMTLBalancer(MatrixBalancer):
     source = "torchjd"
     in_row_space = True
     requires = ("cvxpy", "ecos")
-    install_hint = 'pip install "torchjd[nash_mtl]"  (cvxpy, ecos)'
+    install_hint = SOLVERS_HINT
     settings = {
         "update_weights_every": Setting(1, low=1, high=10,
                                         help="solve the bargaining problem every k steps"),
@@ -425,6 +429,18 @@ class NashMTLBalancer(MatrixBalancer):
 
         return NashMTL(n_tasks=len(self.loss_names), max_norm=self.options["max_norm"],
                        update_weights_every=self.options["update_weights_every"])
+
+    def shared_update(self, jacobian: TaskJacobian, values: torch.Tensor,
+                      preference: torch.Tensor) -> list[torch.Tensor]:
+        if len(values) > 1:
+            return super().shared_update(jacobian, values, preference)
+        # one loss: G a = 1 / a gives a = 1 / |g|, the unit gradient (torchjd's solver needs T > 1)
+        norm = float(jacobian.gramian64[0, 0].clamp_min(0).sqrt())
+        if norm == 0.0:
+            return jacobian.combine(torch.zeros(1))
+        max_norm = self.options["max_norm"]
+        length = min(1.0, max_norm) if max_norm > 0 else 1.0
+        return jacobian.combine(torch.tensor([length / norm]))
 
     def state_dict(self) -> dict[str, Any]:
         w = self.aggregator.weighting

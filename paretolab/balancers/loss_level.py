@@ -9,6 +9,7 @@ Task-specific parameters simply get the gradient of the same scalar.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -163,26 +164,37 @@ class DWABalancer(ScalarizingBalancer):
     """Dynamic Weight Average (Liu et al., "End-to-End Multi-Task Learning with Attention",
     CVPR 2019), torchjd's ``DWA``.
 
-    Weights each loss by how slowly it decreased over the two previous epochs; needs
-    :meth:`on_epoch_end` once per epoch (uniform weights for the first two epochs).
+    Weights each loss by how slowly its average decreased over the two previous epochs (uniform
+    weights for the first two). Trials train for a number of steps, not epochs, so an "epoch" is
+    a window of ``epoch_steps`` backward calls; :meth:`on_epoch_end` also closes the current
+    window (for training in real epochs, set ``epoch_steps: 0`` and call it at each epoch end).
     """
 
     name = "dwa"
     source = "torchjd"
     settings = {"temperature": Setting(2.0, low=0.5, high=10.0, log=True,
-                                       help="softmax temperature; larger is more uniform")}
+                                       help="softmax temperature; larger is more uniform"),
+                "epoch_steps": Setting(50, low=5, high=500, log=True,
+                                       help="steps per DWA epoch (0: only on_epoch_end calls)")}
     preference_meaning = "multiplies DWA's weight of each loss: sum_i T w_i lambda_i(t) L_i"
 
     def __init__(self, loss_names: Sequence[str], weights: Mapping[str, float] | None = None,
                  **settings: Any):
         super().__init__(loss_names, weights, **settings)
+        if self.options["epoch_steps"] < 0:
+            raise ValueError(f"epoch_steps must be >= 0, got {self.options['epoch_steps']}")
         self.dwa = DWA(temperature=self.options["temperature"])
 
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
-        return self.dwa(grad_scaled(values, len(values) * preference))
+        scalar = self.dwa(grad_scaled(values, len(values) * preference))
+        window = self.options["epoch_steps"]
+        if window and self.dwa._n_batches >= window:  # the window of this backward is complete
+            self.dwa.step()
+        return scalar
 
     def on_epoch_end(self) -> None:
-        self.dwa.step()
+        if self.dwa._n_batches:
+            self.dwa.step()
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "loss_sum": self.dwa._loss_sum,
@@ -226,6 +238,31 @@ class GLSBalancer(ScalarizingBalancer):
         return GeometricMean()(values ** exponents)
 
 
+def parse_per_loss(text: str, loss_names: Sequence[str], setting: str) -> dict[str, float]:
+    """``"a=1.5, b=-2"`` (or one number for every loss; empty: none) -> loss name -> value."""
+    text = text.strip()
+    if not text:
+        return {}
+    try:
+        return dict.fromkeys(loss_names, float(text))
+    except ValueError:
+        pass
+    values: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in loss_names:
+            raise ValueError(f"{setting}: expected 'loss=value' pairs over {list(loss_names)} "
+                             f"(or one number), got {part!r}")
+        try:
+            values[name] = float(value)
+        except ValueError:
+            raise ValueError(f"{setting}: {value.strip()!r} is not a number (in {part!r})") from None
+        if not math.isfinite(values[name]):
+            raise ValueError(f"{setting}: {name} must be finite, got {value.strip()}")
+    return values
+
+
 class FAMOBalancer(ScalarizingBalancer):
     """FAMO (Liu et al., "Fast Adaptive Multitask Optimization", NeurIPS 2023), torchjd's ``FAMO``.
 
@@ -234,6 +271,8 @@ class FAMOBalancer(ScalarizingBalancer):
     updates them from the losses recomputed on the same batch after the model step; the trainer
     does no second forward pass, so, as LibMTL does, each backward first updates them from the
     change between the previous batch's losses and this batch's (one batch apart).
+    FAMO takes ``log(L_i - b_i)``: ``min_losses`` gives the known lower bounds ``b`` (the paper
+    subtracts them on its toy, where the losses are negative); each loss must stay above its own.
     """
 
     name = "famo"
@@ -241,20 +280,29 @@ class FAMOBalancer(ScalarizingBalancer):
     settings = {"lr": Setting(0.025, low=1e-3, high=0.1, log=True,
                               help="learning rate of FAMO's task logits"),
                 "weight_decay": Setting(1e-3, low=1e-5, high=1e-2, log=True,
-                                        help="weight decay of the task logits")}
+                                        help="weight decay of the task logits"),
+                "min_losses": Setting("", help="known lower bound of each loss, 'loss=value' "
+                                      "pairs (or one number for all); empty: 0")}
     preference_meaning = ("multiplies FAMO's weight of each loss in the update (T w_i); FAMO's "
                           "logits still aim at equal log-loss decrease, so it partly corrects it")
 
     def __init__(self, loss_names: Sequence[str], weights: Mapping[str, float] | None = None,
                  **settings: Any):
         super().__init__(loss_names, weights, **settings)
-        self.famo = FAMO(len(self.loss_names), lr=self.options["lr"],
-                         weight_decay=self.options["weight_decay"])
+        bounds = parse_per_loss(self.options["min_losses"], self.loss_names, "min_losses")
+        self.min_losses = torch.tensor([bounds.get(n, 0.0) for n in self.loss_names])
+        self.famo = FAMO(len(self.loss_names), min_losses=self.min_losses.clone(),
+                         lr=self.options["lr"], weight_decay=self.options["weight_decay"])
 
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
-        self.require_positive(values, "takes logarithms of the losses")
         if self.famo._w.device != values.device:
             self.famo.to(values.device)
+        above = values.detach() - self.famo.min_losses.to(values)
+        if not bool((above > 0).all()):
+            bad = [n for n, v in zip(self.loss_names, above.tolist()) if not v > 0]
+            raise ValueError(f"balancer 'famo' takes logarithms of the losses minus their lower "
+                             f"bounds (min_losses), so the losses must be > min_losses (> 0 unless "
+                             f"set); not above: {bad}")
         if self.famo._prev_losses is not None:
             self.famo.update(values.detach())
         return self.famo(grad_scaled(values, len(values) * preference))

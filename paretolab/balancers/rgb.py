@@ -31,7 +31,9 @@ Choices where the sources are silent or disagree (ours, documented):
 * A safeguard: if the final ``alpha`` has more conflict than no rotation (a stale warm start,
   or a consensus ``d_t`` that lags the current gradients), the inner steps are redone from
   ``alpha = 0``, and if that still does not help ``alpha`` is halved until it does (at worst
-  ``alpha = 0``). So the rotation never increases the conflict term.
+  ``alpha = 0``). So the rotation never increases the conflict term (compared up to
+  ``CONFLICT_TOL = 1e-12``, so float64 rounding does not reset the angle when the conflict
+  cannot change, e.g. parallel gradients rotated alike).
 * ``adaptive_steps`` (one re-implementation): ``K_t = round(1 + 9 s / (s + 1))`` inner steps, ``s``
   the standard deviation over tasks of the relative loss change since the previous step.
 * Task-specific parameters get the gradient of ``sum_i p_i L_i`` (not rotated).
@@ -54,6 +56,10 @@ from paretolab.balancers.jacobian import TaskJacobian
 EPS = 1e-8
 ALIGNED = 0.999
 ALPHA_MAX = math.pi / 2 - 1e-6
+#: the safeguard compares conflicts (in [0, 1]) up to this: float64 rounding of the conflict of
+#: rotated directions is ~1e-16, and counting it as "more conflict" made the angle jump to 0
+#: whenever the conflict cannot change (parallel gradients rotated alike)
+CONFLICT_TOL = 1e-12
 
 
 @dataclass
@@ -121,11 +127,11 @@ def rotate(gram: np.ndarray, alpha0: np.ndarray | None, *, lambd: float, lr: flo
 
     alpha = descend(zero if alpha0 is None else np.asarray(alpha0, dtype=np.float64))
     after = _conflict(directions(alpha), gram)
-    if after > before and alpha0 is not None:  # a stale warm start: start from no rotation
+    if after > before + CONFLICT_TOL and alpha0 is not None:  # stale warm start: start afresh
         alpha = descend(zero)
         after = _conflict(directions(alpha), gram)
     for _ in range(30):  # safeguard: never end with more conflict than no rotation
-        if after <= before:
+        if after <= before + CONFLICT_TOL:
             break
         alpha = alpha / 2
         after = _conflict(directions(alpha), gram)
