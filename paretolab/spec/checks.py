@@ -108,7 +108,7 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
         raise SpecError("a balancer is listed twice", where=spec.where("search", "balancer"))
     for i, choice in enumerate(spec.search.balancer):
         try:
-            balancer_space(choice)
+            balancer_space(choice, spec.base_dir)
         except SpecError as exc:
             raise SpecError(exc.message, where=spec.where("search", "balancer", i), hint=exc.hint) from None
     try:
