@@ -11,6 +11,7 @@ from paretolab.pruning import make_pruner
 from paretolab.records import RESULT_KEY, START_KEY
 from paretolab.search_space import suggest_config
 from paretolab.spec_check import CheckedStudy
+from paretolab.storage import storage_failure
 from paretolab.trainer import train
 
 
@@ -73,6 +74,8 @@ class Objective:
             trial.set_user_attr("failure", str(exc))
             raise
         except Exception as exc:  # the task (user code) raised: keep the message, go on
+            if storage_failure(exc):  # the storage, not the task: the worker retries, no budget used
+                raise
             trial.set_user_attr("failure", f"{type(exc).__name__}: {exc}")
             trial.set_user_attr("traceback", traceback.format_exc(limit=8)[-4000:])
             raise

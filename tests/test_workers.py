@@ -29,7 +29,7 @@ from paretolab.spec import load_spec
 from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage, redact
 from paretolab.trainer import train
-from paretolab.workers import plan_workers, resolve_workers
+from paretolab.devices import plan_workers, resolve_workers
 
 runner = CliRunner()
 PASSWORD = "s3cr@t:pw/x"  # URL-encoded in the storage URL
@@ -128,7 +128,7 @@ def test_redact_hides_passwords_with_any_characters() -> None:
 
 
 def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> None:
-    import paretolab.workers as w
+    import paretolab.devices as w
 
     monkeypatch.setattr(w, "usable_cores", lambda: 8)
     monkeypatch.setattr(w, "visible_gpus", lambda device: [])
@@ -203,7 +203,7 @@ def test_a_running_trial_that_never_beat_is_failed_after_the_grace_period(tmp_pa
     """A worker that dies (or loses the database) between creating a trial and its first
     heartbeat left the trial RUNNING for ever (Optuna skips trials without a heartbeat), and
     the study could not reach its budget: the last worker waited for it."""
-    from paretolab.runner import _fail_stale
+    from paretolab.worker import _fail_stale
 
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=2, max_retries=1)
     study = optuna.create_study(storage=storage, study_name="s", directions=["minimize", "minimize"])
@@ -329,7 +329,7 @@ def test_run_storage_flag_puts_the_study_where_it_says(tmp_path, monkeypatch) ->
 
 
 def test_fault_settings_come_from_the_study_file_and_flags_override_them(tmp_path) -> None:
-    from paretolab.workers import WorkerOptions
+    from paretolab.worker import WorkerOptions
 
     path = study_file(tmp_path, "faults", trials=2, steps=5, extra=textwrap.dedent("""\
         trials_per_gpu: 2

@@ -50,8 +50,12 @@ def write_report(meta: StudyMeta, records: list[TrialRecord], study_dir: Path, *
     page = build_page(data)
     path = study_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page.html, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(page.html, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written .tmp left behind
+        tmp.unlink(missing_ok=True)
+        raise
     result = ReportResult(path)
     if static:
         result.static, result.static_message = export_static(page.figures, study_dir / "figures")
