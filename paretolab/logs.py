@@ -36,6 +36,12 @@ class WorkerLogHandler(logging.FileHandler):
         if not self.broken:
             super().emit(record)
 
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # flushing the last lines onto a full disk
+            self.stream = None  # type: ignore[assignment]
+
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
         if self.broken:
             return

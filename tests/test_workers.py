@@ -382,6 +382,170 @@ def test_unreachable_storage_at_start_is_one_clear_error_without_the_password(tm
         assert ENCODED not in result.output and "s3cr" not in result.output
 
 
+# --- faults (issue 13) -----------------------------------------------------------------------
+FAILING_TASK = """\
+from pathlib import Path
+
+from paretolab.tasks.toy import ToyTask
+
+
+class Broken(ToyTask):
+    def compute_losses(self, model, batch):
+        if Path("broken.flag").exists():
+            raise RuntimeError("my data loader broke")
+        return super().compute_losses(model, batch)
+"""
+
+
+def test_a_task_that_fails_every_trial_stops_the_study_after_five_in_a_row(tmp_path, monkeypatch) -> None:
+    """A broken task used to spend the whole budget (1,065 failed trials before Ctrl-C when the
+    failures were not counted); now five failures in a row with nothing completed stop it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.py").write_text(FAILING_TASK)
+    (tmp_path / "broken.flag").touch()
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\ntask: broken.py:Broken\nobjectives: [loss1, loss2]\n"
+                    "budget: {trials: 40, steps: 3}\n")
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "the last 5 trials failed in a row" in result.output and "my data loader broke" in result.output
+    assert "Traceback" not in result.output
+    trials = sqlite_study(tmp_path, "broken").trials
+    assert len(trials) == 5 and all(t.state.name == "FAIL" for t in trials)
+    assert (tmp_path / "reports" / "broken" / "trials.csv").is_file()  # tables written anyway
+    # fixed, the same command resumes: the earlier failures do not stop the fixed task
+    (tmp_path / "broken.flag").unlink()
+    path.write_text(path.read_text().replace("trials: 40", "trials: 8"))
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert [t.state.name for t in sqlite_study(tmp_path, "broken").trials].count("COMPLETE") == 3
+
+
+def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
+    """Another worker failed this worker's trial as stale (this one was paused, or beat slower
+    than that worker's grace period); when the trial then ended, `Cannot tell a FAIL trial`
+    crashed `paretolab run`. Now: one log line, the trial is redone, the run ends normally."""
+    import paretolab.objective as objective_module
+
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "taken", trials=3, steps=20)
+    real_train, taken = objective_module.train, []
+
+    def train_while_another_worker_fails_the_trial(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        if not taken:  # what a worker with a short grace period does meanwhile
+            other = open_storage(f"sqlite:///{tmp_path / 'reports' / 'taken' / 'study.db'}")
+            (running,) = optuna.load_study(study_name="taken", storage=other).get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            other.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
+            taken.append(running.number)
+        return result
+
+    monkeypatch.setattr(objective_module, "train", train_while_another_worker_fails_the_trial)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    trials = sqlite_study(tmp_path, "taken").trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    assert "failure" not in trial_attrs(trials[0])  # lost, not failed by itself: redone
+    log = (tmp_path / "reports" / "taken" / "worker-0.log").read_text()
+    assert log.count("failed as stale by another worker") == 1 and "Traceback" not in log
+
+
+def test_heartbeats_resume_after_a_storage_outage() -> None:
+    """Optuna's heartbeat thread ends at its first failed write, so after an outage longer than
+    the grace period a live trial looks lost and another worker fails it."""
+    import sqlalchemy.exc
+
+    from paretolab.worker import Heartbeat
+
+    class Flaky:
+        def __init__(self):
+            self.beats: list[float] = []
+            self.down_until = time.monotonic() + 0.5
+
+        def record_heartbeat(self, trial_id: int) -> None:
+            if time.monotonic() < self.down_until:
+                raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
+            self.beats.append(time.monotonic())
+
+    storage = Flaky()
+    with Heartbeat(storage, trial_id=1, number=0, interval=0.1):
+        time.sleep(1.5)
+    assert len(storage.beats) >= 5  # beating again once the storage was back
+
+
+def test_a_full_storage_disk_stops_new_trials_uses_no_budget_and_names_the_cause(tmp_path, monkeypatch) -> None:
+    """The SQLite file's disk is full (SQLite's max_page_count, the same SQLITE_FULL error):
+    the worker used to go on creating and training trials whose results could not be stored,
+    counted some as failed trials, and blamed 'exceeding max length'."""
+    import sqlalchemy
+
+    import paretolab.storage as storage_mod
+
+    monkeypatch.chdir(tmp_path)
+    real_open = storage_mod.open_storage
+
+    def nearly_full_disk(url, **kwargs):
+        storage = real_open(url, **kwargs)
+        with storage.engine.connect() as conn:
+            room = conn.exec_driver_sql("PRAGMA page_count").scalar() + 12
+
+        @sqlalchemy.event.listens_for(storage.engine, "connect")
+        def limit(dbapi_conn, _record):
+            dbapi_conn.execute(f"PRAGMA max_page_count = {room}")
+
+        storage.engine.dispose()
+        return storage
+
+    monkeypatch.setattr(storage_mod, "open_storage", nearly_full_disk)
+    path = study_file(tmp_path, "full", trials=30, steps=300)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "database or disk is full" in result.output and "max length" not in result.output
+    monkeypatch.setattr(storage_mod, "open_storage", real_open)
+    trials = sqlite_study(tmp_path, "full").trials
+    assert 0 < len(trials) < 30
+    # the first failed write stopped the run: only the trial in flight was cut, and it counts
+    # for nothing (redone on resume); no trial recorded the storage error as its own failure
+    assert [t.state.name for t in trials[:-1]] == ["COMPLETE"] * (len(trials) - 1)
+    assert trials[-1].state.name != "COMPLETE" and "failure" not in trial_attrs(trials[-1])
+    assert sum(counts_toward_budget(t.state.name, trial_attrs(t)) for t in trials) == len(trials) - 1
+
+
+def test_a_full_output_folder_leaves_no_tmp_files_no_logging_pages_and_exits_1(tmp_path, monkeypatch) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "outfull", trials=2, steps=5)
+    study_dir = tmp_path / "reports" / "outfull"
+    study_dir.mkdir(parents=True)
+    for name in ("worker-0.log", "trials.csv.tmp", "report.html.tmp"):
+        (study_dir / name).symlink_to("/dev/full")
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert "Pareto front of" in result.output  # the results are shown all the same
+    assert "trials.csv and front.csv not written" in result.output and "No space left" in result.output
+    assert "report.html not written" in result.output
+    assert "Logging error" not in result.output and "Traceback" not in result.output
+    assert result.output.count("cannot write the log") == 1
+    assert not list(study_dir.glob("*.tmp"))
+
+
+def test_validate_rejects_an_sqlite_storage_that_cannot_be_created(tmp_path) -> None:
+    path = study_file(tmp_path, "proc", trials=2, steps=5, extra="storage: sqlite:////proc/nope/x.db\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "cannot create the SQLite file '/proc/nope/x.db'" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+
+
+def test_worker_checks_the_study_exists_before_it_says_it_joined(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "absent", trials=2, steps=5)
+    result = runner.invoke(app, ["worker", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "holds no study named 'absent'" in result.output and "joined" not in result.output
+
+
 @pytest.mark.slow
 def test_sigkilled_sqlite_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path) -> None:
     path = study_file(tmp_path, "kill-sqlite", trials=8, steps=3000)
