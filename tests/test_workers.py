@@ -42,8 +42,9 @@ from paretolab.spec import load_spec
 from paretolab.spec_check import check_study
 
 if __name__ == "__main__":  # worker processes are spawned: they re-import this file
+    beat, grace = (int(a) for a in sys.argv[3:5]) if len(sys.argv) > 4 else (1, 3)
     out = run_study(check_study(load_spec(sys.argv[1])), workers=int(sys.argv[2]), progress=False,
-                    heartbeat_interval=1, grace_period=3, max_retries=2)
+                    heartbeat_interval=beat, grace_period=grace, max_retries=2)
     print("COUNTS", out.counts, "INTERRUPTED", out.interrupted, flush=True)
 """
 
@@ -612,6 +613,147 @@ def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None
     assert sum(t.state.name == "COMPLETE" for t in trials) == 6
 
 
+def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
+    """`paretolab run` as in a terminal's foreground (SIGINT at its default, its own group)."""
+    return subprocess.Popen([str(BIN / "paretolab"), "run", *args, "--no-progress"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith(("Z", "X"))
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_run_like_ctrl_c_with_exit_143_and_the_run_resumes(tmp_path) -> None:
+    """What `timeout`, systemd, Kubernetes and Slurm send, to the run process alone: it used to
+    die at once, leaving its trial RUNNING and its spawned worker running on."""
+    path = study_file(tmp_path, "term", trials=6, steps=4000)
+    proc = start_run(tmp_path, str(path), "--workers", "2")
+    try:
+        study = sqlite_study(tmp_path, "term")
+        wait_until(lambda: len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))) == 2,
+                   90, "two running trials")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, out
+    assert "interrupted" in out and "Traceback" not in out
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert len([t for t in trials if trial_attrs(t).get("interrupted")]) == 2
+    again = subprocess.run([str(BIN / "paretolab"), "run", str(path), "--no-progress"], cwd=tmp_path,
+                           env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) == 6
+
+
+@pytest.mark.slow
+def test_spawned_workers_stop_when_the_run_is_sigkilled(tmp_path) -> None:
+    """They used to run on to the budget with nobody watching them."""
+    path = study_file(tmp_path, "orphans", trials=40, steps=4000)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        study = sqlite_study(tmp_path, "orphans")
+
+        def child_trial():
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                pid = int(str(trial_attrs(t).get("host", ":0")).rsplit(":", 1)[1])
+                if pid and pid != proc.pid and "config" in trial_attrs(t):
+                    return t, pid
+            return None
+
+        trial, child = wait_until(child_trial, 90, "a spawned worker's trial")
+        proc.kill()
+        killed_at = time.time()
+        proc.communicate(timeout=30)
+        wait_until(lambda: gone(child), 30, "the orphaned worker to stop")
+        assert time.time() - killed_at < 1 + 5  # a heartbeat interval (1 s) plus marking its trial
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if not gone(proc.pid) else None
+    assert trial_attrs(study.get_trials(deepcopy=False)[trial.number]).get("interrupted") is True
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_workers_still_import_prints_no_child_traceback(tmp_path) -> None:
+    path = study_file(tmp_path, "early", trials=4, steps=2000)
+    proc = start_run(tmp_path, str(path), "--workers", "2")
+    try:
+        wait_until((tmp_path / "reports" / "early" / "study.db").exists, 60, "the study")
+        time.sleep(0.5)  # the spawned worker now imports torch (seconds)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+@pytest.mark.slow
+def test_a_run_paused_past_the_grace_period_drops_its_taken_over_trial_and_finishes(tmp_path) -> None:
+    """SIGSTOP, then SIGCONT, on SQLite: meanwhile the other worker failed the paused trial as
+    stale; when it then ended, `Cannot tell a FAIL trial` crashed `paretolab run`."""
+    path = study_file(tmp_path, "paused", trials=6, steps=6000)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        study = sqlite_study(tmp_path, "paused")
+        victim = wait_until(lambda: running_trial_of(study, proc.pid), 90, "the run's own trial")
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: study.get_trials(deepcopy=False)[victim.number].state.name == "FAIL", 60,
+                       "the other worker to fail the paused trial")
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "Cannot tell" not in out and "Traceback" not in out
+    trials = study.get_trials(deepcopy=False)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert "failure" not in trial_attrs(trials[victim.number])  # lost: redone, not counted
+    log = (tmp_path / "reports" / "paused" / "worker-0.log")
+    assert not log.exists() or "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_worker_with_a_shorter_grace_period_than_the_others_heartbeat_crashes_nothing(tmp_path) -> None:
+    """`paretolab worker --grace-period 2` beside a run beating every 4 s fails the run's live
+    trials as stale; the run used to crash at the end of such a trial."""
+    path = study_file(tmp_path, "impatient", trials=6, steps=4000)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    run = subprocess.Popen([sys.executable, "run.py", str(path), "1", "4", "12"], cwd=tmp_path, env=env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    impatient = None
+    try:
+        study = sqlite_study(tmp_path, "impatient")
+        impatient = subprocess.Popen([str(BIN / "paretolab"), "worker", str(path), "--heartbeat-interval", "1",
+                                      "--grace-period", "2"], cwd=tmp_path, env=env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        outs = [p.communicate(timeout=300)[0] for p in (run, impatient)]
+    finally:
+        for p in (run, impatient):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert [run.returncode, impatient.returncode] == [0, 0], outs
+    assert not any("Cannot tell" in o or "Traceback" in o for o in outs), outs
+    trials = study.get_trials(deepcopy=False)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+
+
 # --- PostgreSQL ------------------------------------------------------------------------------
 def _pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -791,3 +933,59 @@ def test_storage_lost_during_a_run_stops_workers_clearly_and_keeps_finished_tria
     assert again.returncode == 0, again.stdout + again.stderr
     trials = pg_study(postgres, "pg-lost").get_trials(deepcopy=False)
     assert sum(t.state.name == "COMPLETE" for t in trials) == 12
+
+
+@pytest.mark.system
+def test_postgresql_errors_name_their_real_cause(postgres, tmp_path, monkeypatch) -> None:
+    """Wrong password, missing database and a closed port used to read alike ('unreachable')."""
+    from paretolab.errors import StorageError
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    base = f"postgresql+psycopg://paretolab:{ENCODED}@127.0.0.1"
+    cases = {"password authentication failed": base.replace(ENCODED, "wrong%3Apw") + f":{postgres.port}/studies",
+             'database "nosuch" does not exist': f"{base}:{postgres.port}/nosuch",
+             "refused": f"{base}:{closed}/studies"}
+    for cause, url in cases.items():
+        path = study_file(tmp_path, "pg-err", trials=2, steps=5, extra=f"storage: '{url}'\n")
+        result = runner.invoke(app, ["validate", str(path)])
+        assert result.exit_code == 2 and cause in result.output, result.output
+        with pytest.raises(StorageError) as caught:
+            open_storage(url)
+        assert cause in str(caught.value) and "unreachable" not in str(caught.value)
+        for text in (result.output, str(caught.value)):
+            assert "Traceback" not in text and ENCODED not in text and PASSWORD not in text
+
+
+@pytest.mark.system
+@pytest.mark.slow
+def test_a_postgresql_outage_longer_than_the_grace_period_loses_no_live_trial(postgres, tmp_path) -> None:
+    """PostgreSQL stopped and restarted (pg_ctl) while two workers train: Optuna's heartbeat
+    thread died at the first failed write, so after the outage each live trial looked stale,
+    the other worker failed it, and its end crashed the run (`Cannot tell a FAIL trial`)."""
+    path = study_file(tmp_path, "pg-blip", trials=4, steps=20000, extra=f"storage: '{postgres.url}'\n")
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    run = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: "pg-blip" in optuna.get_all_study_names(open_storage(postgres.url)), 60, "the study")
+        study = pg_study(postgres, "pg-blip")
+        live = wait_until(lambda: [t.number for t in study.get_trials(deepcopy=False)
+                                   if t.state.name == "RUNNING" and "config" in trial_attrs(t)]
+                          if len(study.get_trials(deepcopy=False)) >= 2 else None, 90, "two live trials")
+        postgres.stop("fast")
+        try:
+            time.sleep(6)  # twice the grace period
+        finally:
+            postgres.start()
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out
+    assert "Cannot tell" not in out and "Traceback" not in out, out
+    trials = pg_study(postgres, "pg-blip").get_trials(deepcopy=False)
+    assert all(trials[n].state.name == "COMPLETE" for n in live), [t.state.name for t in trials]
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 4
