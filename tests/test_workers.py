@@ -754,6 +754,37 @@ def test_a_worker_with_a_shorter_grace_period_than_the_others_heartbeat_crashes_
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
 
 
+@pytest.mark.system
+def test_a_study_on_a_really_full_disk_stops_with_the_real_cause_and_leaves_no_tmp(tmp_path) -> None:
+    """A 320 KB tmpfs holding the study directory fills up during the run (needs root to mount)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mnt)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("PARETOLAB_REQUIRE_SYSTEM") == "1":
+            pytest.fail(f"cannot mount a small tmpfs: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        path = study_file(mnt, "disk", trials=400, steps=300)
+        result = subprocess.run([str(BIN / "paretolab"), "run", str(path), "--no-progress"], cwd=mnt, env=env(),
+                                capture_output=True, text=True, timeout=600)
+        out = result.stdout + result.stderr
+        assert result.returncode == 2, out
+        assert "database or disk is full" in out and "max length" not in out
+        assert "Logging error" not in out and "Traceback" not in out, out
+        assert not list(mnt.rglob("*.tmp")), list(mnt.rglob("*"))
+        db = mnt / "reports" / "disk" / "study.db"
+        study = optuna.load_study(study_name="disk", storage=f"sqlite:///{db}")
+        trials = study.get_trials(deepcopy=False)
+        # stopped at the first failed write: far below the budget, nothing counted that did not finish
+        assert len(trials) < 400
+        assert sum(counts_toward_budget(t.state.name, trial_attrs(t)) for t in trials) == \
+            sum(t.state.name == "COMPLETE" for t in trials)
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
 # --- PostgreSQL ------------------------------------------------------------------------------
 def _pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
