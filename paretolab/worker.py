@@ -399,8 +399,11 @@ def _watch_parent() -> None:
     if parent is None or parent.sentinel is None:
         return
 
-    def target() -> None:
-        wait([parent.sentinel])
+    ppid = os.getppid()
+
+    def target() -> None:  # the sentinel closes when the parent dies; its pid, once orphaned, changes
+        while not wait([parent.sentinel], timeout=1.0) and os.getppid() == ppid:
+            pass
         log.warning("the run that started this worker is gone; stopping")
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -411,8 +414,8 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
                 threads: int, deadline: float | None, options: dict[str, Any]) -> None:
     """Entry point of a spawned worker process (a clean interpreter, no inherited CUDA state).
 
-    The pool starts it with SIGINT blocked, so a Ctrl-C while it still imports cannot print a
-    traceback; it is unblocked here, where interrupts are handled. Exit code: 0 at the budget,
+    The pool starts it with SIGINT ignored, so a Ctrl-C while it still imports cannot print a
+    traceback; from here on interrupts are handled. Exit code: 0 at the budget,
     the UserError's code, or 128 + the signal that stopped it.
     """
     from paretolab.logs import setup_worker_logging
@@ -423,7 +426,6 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
     code = 0
     with SignalsAsInterrupts():
         try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             _watch_parent()
             import torch
 

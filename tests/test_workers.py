@@ -621,6 +621,19 @@ def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+def spawned_by(pid: int) -> list[int]:
+    """The worker processes ``pid`` has spawned (multiprocessing's spawn command line)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().split(") ")[1].split()[1])
+            if ppid == pid and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith(("Z", "X"))
@@ -660,7 +673,7 @@ def test_spawned_workers_stop_when_the_run_is_sigkilled(tmp_path) -> None:
     path = study_file(tmp_path, "orphans", trials=40, steps=4000)
     (tmp_path / "run.py").write_text(RUN_SCRIPT)
     proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         study = sqlite_study(tmp_path, "orphans")
 
@@ -674,11 +687,14 @@ def test_spawned_workers_stop_when_the_run_is_sigkilled(tmp_path) -> None:
         trial, child = wait_until(child_trial, 90, "a spawned worker's trial")
         proc.kill()
         killed_at = time.time()
-        proc.communicate(timeout=30)
+        proc.wait(timeout=30)
         wait_until(lambda: gone(child), 30, "the orphaned worker to stop")
         assert time.time() - killed_at < 1 + 5  # a heartbeat interval (1 s) plus marking its trial
     finally:
-        os.killpg(proc.pid, signal.SIGKILL) if not gone(proc.pid) else None
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the run's group: its workers too, if still there
+        except ProcessLookupError:
+            pass
     assert trial_attrs(study.get_trials(deepcopy=False)[trial.number]).get("interrupted") is True
 
 
@@ -687,8 +703,8 @@ def test_ctrl_c_while_workers_still_import_prints_no_child_traceback(tmp_path) -
     path = study_file(tmp_path, "early", trials=4, steps=2000)
     proc = start_run(tmp_path, str(path), "--workers", "2")
     try:
-        wait_until((tmp_path / "reports" / "early" / "study.db").exists, 60, "the study")
-        time.sleep(0.5)  # the spawned worker now imports torch (seconds)
+        wait_until(lambda: spawned_by(proc.pid), 90, "the spawned worker")
+        time.sleep(0.3)  # it now imports paretolab, optuna and torch (seconds)
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
@@ -782,7 +798,7 @@ def test_a_study_on_a_really_full_disk_stops_with_the_real_cause_and_leaves_no_t
         assert sum(counts_toward_budget(t.state.name, trial_attrs(t)) for t in trials) == \
             sum(t.state.name == "COMPLETE" for t in trials)
     finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+        subprocess.run(["umount", "--lazy", str(mnt)], capture_output=True)  # our sqlite engine may hold it
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
