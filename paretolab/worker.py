@@ -284,7 +284,7 @@ def worker_loop(study: optuna.Study, storage: Any, objective: Callable[[optuna.T
     when the storage is gone for good, StudyStopped after too many failures in a row.
     """
     lock = lock or _NoLock()
-    study_id = storage.get_study_id_from_name(study.study_name)
+    study_id: int | None = None
     first: int | None = None  # trials numbered below this were there before this session
     failing_since: float | None = None
     delay = 0.5
@@ -296,6 +296,8 @@ def worker_loop(study: optuna.Study, storage: Any, objective: Callable[[optuna.T
         try:
             lock.acquire()
             try:
+                if study_id is None:
+                    study_id = storage.get_study_id_from_name(study.study_name)
                 if time.monotonic() - last_stale >= options.heartbeat_interval:
                     _fail_stale(study)
                     last_stale = time.monotonic()
