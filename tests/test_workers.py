@@ -146,6 +146,7 @@ def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> No
 
 
 # --- SQLite, local workers -------------------------------------------------------------------
+@pytest.mark.slow  # starts worker processes
 def test_last_trials_are_not_overrun_by_racing_workers(tmp_path, monkeypatch) -> None:
     """4 workers, budget 6: the study holds exactly 6 trials (no surplus started, none trimmed)."""
     monkeypatch.chdir(tmp_path)
@@ -171,6 +172,7 @@ def test_four_sqlite_workers_run_4_x_200_fast_trials_without_locking_failures(tm
     assert "locked" not in logs and "Traceback" not in logs
 
 
+@pytest.mark.slow  # starts worker processes
 def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_path, monkeypatch) -> None:
     """sampler: random draws each trial's params from (seed, trial number) only, so a 2-worker
     run gives the same params and the same objective values per trial number as 1 worker."""
@@ -187,6 +189,7 @@ def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_pa
         assert trial_attrs(a)["config"]["seed"] == trial_attrs(b)["config"]["seed"]
 
 
+@pytest.mark.slow  # starts worker processes
 def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_config(
         tmp_path, monkeypatch) -> None:
     """With TPE the params depend on which trials finished first; each trial's result is still
@@ -475,6 +478,7 @@ def test_heartbeats_resume_after_a_storage_outage() -> None:
     assert len(storage.beats) >= 5  # beating again once the storage was back
 
 
+@pytest.mark.slow  # about 5 s: trains until the storage is full
 def test_a_full_storage_disk_stops_new_trials_uses_no_budget_and_names_the_cause(tmp_path, monkeypatch) -> None:
     """The SQLite file's disk is full (SQLite's max_page_count, the same SQLITE_FULL error):
     the worker used to go on creating and training trials whose results could not be stored,
@@ -489,7 +493,7 @@ def test_a_full_storage_disk_stops_new_trials_uses_no_budget_and_names_the_cause
     def nearly_full_disk(url, **kwargs):
         storage = real_open(url, **kwargs)
         with storage.engine.connect() as conn:
-            room = conn.exec_driver_sql("PRAGMA page_count").scalar() + 12
+            room = conn.exec_driver_sql("PRAGMA page_count").scalar() + 6
 
         @sqlalchemy.event.listens_for(storage.engine, "connect")
         def limit(dbapi_conn, _record):
@@ -499,7 +503,7 @@ def test_a_full_storage_disk_stops_new_trials_uses_no_budget_and_names_the_cause
         return storage
 
     monkeypatch.setattr(storage_mod, "open_storage", nearly_full_disk)
-    path = study_file(tmp_path, "full", trials=30, steps=300)
+    path = study_file(tmp_path, "full", trials=30, steps=100)
     result = runner.invoke(app, ["run", str(path), "--no-progress"])
     assert result.exit_code == 2, result.output
     assert "database or disk is full" in result.output and "max length" not in result.output
