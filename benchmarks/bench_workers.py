@@ -107,7 +107,7 @@ def breakdown(root: Path, trials: int, steps: int) -> None:
     import functools
 
     import paretolab.objective as objective_mod
-    import paretolab.runner as runner_mod
+    import paretolab.worker as runner_mod  # the trial loop lives in worker.py
 
     spent: dict[str, float] = collections.defaultdict(float)
     calls: collections.Counter = collections.Counter()

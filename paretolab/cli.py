@@ -99,15 +99,36 @@ def run(
         "directory)")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
 ) -> None:
-    """Run (or resume) a study to its trial budget, then print the front."""
-    checked = _check(study, storage=storage)
-    from paretolab.runner import run_study
+    """Run (or resume) a study to its trial budget, then print the front.
 
-    outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
+    Exit code: 0 done; 2 a user error (bad file, unreachable storage, a task failing every
+    trial); 130 Ctrl-C, 143 SIGTERM (run again to resume); 1 no trial completed, or the tables
+    or the report could not be written.
+    """
+    checked = _check(study, storage=storage)
+    from paretolab.logs import setup_worker_logging
+    from paretolab.runner import run_study
+    from paretolab.worker import SignalsAsInterrupts, interrupt_signal
+
+    setup_worker_logging(checked.spec.study_dir, 0)
+    try:
+        with SignalsAsInterrupts():
+            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
+    except KeyboardInterrupt as exc:  # before any trial started
+        err.print("[yellow]interrupted[/]: run the same command again to resume.")
+        raise typer.Exit(code=128 + interrupt_signal(exc)) from None
     print_outcome(outcome)
+    for problem in outcome.problems:
+        err.print(f"[red]error[/]: {_escape(problem)}")
     if outcome.interrupted:
         err.print("[yellow]interrupted[/]: run the same command again to resume.")
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=128 + (outcome.stop_signal or 2))
+    if outcome.problems:
+        raise typer.Exit(code=1)
+    if not outcome.counts["COMPLETE"]:
+        err.print("[red]error[/]: no trial completed; the reasons are above and in trials.csv "
+                  "(column failure)")
+        raise typer.Exit(code=1)
 
 
 def _workers(value: str | None) -> int | str | None:
@@ -169,14 +190,22 @@ def report(
     static: Annotated[bool, typer.Option("--static", help="also write each figure as PNG and SVG")] = False,
 ) -> None:
     """Write the study's report.html (one offline page), trials.csv and front.csv."""
-    from paretolab.report import report_study
+    from paretolab.locate import open_source
+    from paretolab.runner import finalize
 
-    result = report_study(target, study, static=static)
-    out.print(f"report: {_escape(str(result.html))}")
-    if result.tables:
-        out.print(f"tables: {_escape(str(result.tables[0]))}  {_escape(str(result.tables[1]))}")
-    if result.static_message:
-        typer.echo(result.static_message, err=not result.static)
+    source = open_source(target, study)
+    command = source.location.command if source.location is not None else None
+    done = finalize(source.study, source.meta, source.study_dir, target=command, static=static)
+    if done.report is not None:
+        out.print(f"report: {_escape(str(done.report.html))}")
+    if done.tables:
+        out.print(f"tables: {_escape(str(done.tables[0]))}  {_escape(str(done.tables[1]))}")
+    if done.report is not None and done.report.static_message:
+        typer.echo(done.report.static_message, err=not done.report.static)
+    for problem in done.problems:
+        err.print(f"[red]error[/]: {_escape(problem)}")
+    if done.problems:
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -297,9 +326,11 @@ def worker(
     import os
     import socket
 
-    from paretolab.runner import _setup_logging, run_worker, worker_device
+    from paretolab.devices import resolve_device
+    from paretolab.logs import setup_worker_logging
     from paretolab.storage import redact
-    from paretolab.workers import WorkerOptions
+    from paretolab.worker import (SignalsAsInterrupts, WorkerOptions, interrupt_signal,
+                                  open_worker_study, run_worker)
 
     checked = _check(study, storage=storage, device=device)
     spec = checked.spec
@@ -310,13 +341,19 @@ def worker(
                                       grace_period=grace_period, max_retries=max_retries,
                                       storage_patience=storage_patience)
     label = f"{socket.gethostname()}-{os.getpid()}"
-    _setup_logging(spec.study_dir, label)
-    err.print(f"worker {_escape(label)} joined study {_escape(spec.name)} at "
-              f"{_escape(redact(spec.storage_url))}")
-    interrupted = run_worker(checked, options, device=worker_device(spec.device, 0), worker=label)
-    if interrupted:
+    setup_worker_logging(spec.study_dir, label)
+    try:
+        with SignalsAsInterrupts():
+            opened = open_worker_study(checked, options, label)  # the study must exist
+            err.print(f"worker {_escape(label)} joined study {_escape(spec.name)} at "
+                      f"{_escape(redact(spec.storage_url))}")
+            stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=label,
+                                 opened=opened)
+    except KeyboardInterrupt as exc:
+        stopped = interrupt_signal(exc)
+    if stopped:
         err.print("[yellow]interrupted[/]: this worker's trial is redone by the study.")
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=128 + stopped)
     err.print("budget reached: worker done.")
 
 

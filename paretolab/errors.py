@@ -38,3 +38,7 @@ class StorageError(UserError):
 
 class TrialFailure(RuntimeError):
     """A trial failed for a reason worth keeping (NaN loss, task exception); the study goes on."""
+
+
+class StudyStopped(UserError):
+    """The study stopped itself rather than spend its budget: its trials keep failing."""

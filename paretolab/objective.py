@@ -13,6 +13,7 @@ from paretolab.records import (FailureRecord, TrialResult, TrialStart, dashboard
                                interrupted, write_constraints)
 from paretolab.search_space import suggest_config
 from paretolab.spec_check import CheckedStudy
+from paretolab.storage import storage_failure
 from paretolab.trainer import train
 
 
@@ -77,6 +78,8 @@ class Objective:
             FailureRecord(str(exc)).write(trial)
             raise
         except Exception as exc:  # the task (user code) raised: keep the message, go on
+            if storage_failure(exc):  # the storage, not the task: the worker retries, no budget used
+                raise
             FailureRecord(f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)).write(trial)
             raise
         finally:

@@ -7,6 +7,7 @@ every worker of a study, local or on other machines (see :class:`StudyLock`).
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import time
 import warnings
@@ -54,6 +55,43 @@ def is_storage_error(exc: BaseException) -> bool:
     return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
                             sa_exc.TimeoutError)) or (
         isinstance(exc, sa_exc.DBAPIError) and bool(getattr(exc, "connection_invalidated", False)))
+
+
+def _chain(exc: BaseException | None, limit: int = 8) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and len(seen) < limit and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """A lost or unwritable database, directly or wrapped (Optuna's StorageInternalError)."""
+    return any(is_storage_error(e) or isinstance(e, optuna.exceptions.StorageInternalError)
+               for e in _chain(exc))
+
+
+_FULL = ("database or disk is full", "no space left on device", "disk quota exceeded",
+         "readonly database", "read-only file system", "disk i/o error")
+
+
+def storage_full(exc: BaseException) -> bool:
+    """The database cannot be written at all (full disk, read-only file): retrying will not help."""
+    return any(marker in str(e).lower() for e in _chain(exc) for marker in _FULL)
+
+
+def storage_cause(exc: BaseException) -> str:
+    """The real cause of a storage failure in one line, passwords redacted.
+
+    Optuna wraps a failed commit in a StorageInternalError that blames "invalid data ... e.g.
+    exceeding max length"; the database's own message (``database or disk is full``, ``password
+    authentication failed``) is further down the chain, on the driver's error.
+    """
+    chain = _chain(exc)
+    found = [e for e in chain if is_storage_error(e)] or chain
+    text = str(found[0]).strip()
+    first = text.splitlines()[0].strip() if text else type(found[0]).__name__
+    return redact(first)
 
 
 class HeartbeatStorage(optuna.storages.RDBStorage):
@@ -130,7 +168,8 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
                 callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retries)
             import sqlalchemy.exc as sa_exc  # sqlalchemy comes with optuna
 
-            for attempt in range(SQLITE_CREATE_ATTEMPTS if path is not None else 1):
+            attempts = SQLITE_CREATE_ATTEMPTS if path is not None else 1
+            for attempt in range(attempts):
                 try:
                     return HeartbeatStorage(url, engine_kwargs=engine_kwargs,
                                             heartbeat_interval=heartbeat_interval,
@@ -141,30 +180,85 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
                     # dashboard or `paretolab report` opens it) both create the tables; the
                     # loser fails ("table ... already exists", "database is locked", a unique
                     # alembic_version row) and succeeds on a second look, when they are there
-                    if not isinstance(exc, sa_exc.DBAPIError) or attempt == SQLITE_CREATE_ATTEMPTS - 1:
+                    if not isinstance(exc, sa_exc.DBAPIError) or attempt == attempts - 1:
                         raise
                     time.sleep(0.2 * (attempt + 1))
-            raise AssertionError("unreachable")  # pragma: no cover
+            raise RuntimeError("no attempt made to open the storage")  # pragma: no cover
     except ImportError as exc:
         raise StorageError(f"the driver for {redact(url)} is not installed ({exc})", where="storage",
                            hint="pip install the database driver (psycopg[binary] for PostgreSQL)") from None
     except Exception as exc:  # sqlalchemy OperationalError and friends
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StorageError(f"cannot reach storage {redact(url)}: {redact(first)}", where="storage",
-                           hint="check that the database server is running and the URL is right") from None
+        raise StorageError(f"cannot reach storage {redact(url)}: {storage_cause(exc)}", where="storage",
+                           hint=_hint(exc)) from None
+
+
+def _hint(exc: BaseException) -> str:
+    text = " ".join(str(e) for e in _chain(exc)).lower()
+    if "password" in text or "authentication" in text:
+        return "check the user name and password in the storage URL"
+    if "does not exist" in text or "unknown database" in text:
+        return "create the database first (e.g. createdb NAME), or fix its name in the URL"
+    if storage_full(exc):
+        return "free space on the disk that holds the storage, then run the same command again"
+    return "check that the database server is running and the URL is right"
 
 
 def check_storage(url: str) -> None:
-    """Fail early with a clear message if a non-default storage cannot be reached."""
+    """Fail early with one clear line if the storage cannot be used: an SQLite file that cannot
+    be created or written where it should be, a database server that refuses the connection
+    (with the server's reason: wrong password, missing database, nobody listening)."""
     path = sqlite_path(url)
     if path is not None:
-        parent = path.parent
-        while not parent.exists() and parent != parent.parent:
-            parent = parent.parent
-        if not parent.is_dir():
-            raise StorageError(f"cannot create the SQLite file {str(path)!r}", where="storage")
+        _check_sqlite_location(path)
         return
-    open_storage(url, create_dir=False)
+    if not re.match(r"^[a-z0-9+]+://", url):
+        raise StorageError(f"{redact(url)!r} is not a storage URL", where="storage",
+                           hint="use e.g. sqlite:///path/study.db or postgresql://user@host/db")
+    try:
+        import sqlalchemy
+
+        kwargs = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool, **kwargs)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        raise StorageError(f"the driver for {redact(url)} is not installed ({exc})", where="storage",
+                           hint="pip install the database driver (psycopg[binary] for PostgreSQL)") from None
+    except Exception as exc:  # noqa: BLE001 - the driver's own error names the cause
+        raise StorageError(f"cannot reach storage {redact(url)}: {storage_cause(exc)}", where="storage",
+                           hint=_hint(exc)) from None
+
+
+def _check_sqlite_location(path: Path) -> None:
+    """The SQLite file (or the folder it will be created in) can be written by this process.
+
+    Tried for real (a probe folder or file made and removed again), since permission bits do
+    not tell: root passes every access check, and ``/proc`` or a read-only mount refuse anyway.
+    """
+    import tempfile
+
+    if path.exists():
+        if path.is_dir():
+            raise StorageError(f"the SQLite path {str(path)!r} is a folder", where="storage")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise StorageError(f"cannot write the SQLite file {str(path)!r}: permission denied",
+                               where="storage")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StorageError(f"cannot create the SQLite file {str(path)!r}: {str(parent)!r} is a file, "
+                           "not a folder", where="storage")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".paretolab-probe-", dir=parent))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StorageError(f"cannot create the SQLite file {str(path)!r} ({reason} in {str(parent)!r})",
+                           where="storage",
+                           hint="choose a storage path in a folder you can write") from None
 
 
 class StudyLock:

@@ -72,17 +72,20 @@ def _redacted_meta(meta: StudyMeta) -> StudyMeta:
 
 
 def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: dict | None = None,
-               worker: int | str | None = None) -> optuna.Study:
+               worker: int | str | None = None, storage: optuna.storages.BaseStorage | None = None,
+               ) -> optuna.Study:
     """Create the study (first run) or load it (resume, other workers); check it still fits.
 
     Several processes creating one fresh SQLite study at once crash (optuna5.md), so the
     coordinator creates it once and workers call this with ``create=False``.
     ``storage_options``: heartbeat interval, grace period and retries (see ``open_storage``).
+    ``storage``: a storage this process already opened (then ``storage_options`` is unused).
     ``worker``: the worker that will sample trials from this object; its sampler gets the
     :func:`session_seed` of that worker (without it, the study seed).
     """
     spec = checked.spec
-    storage = open_storage(spec.storage_url, **(storage_options or {}))
+    if storage is None:
+        storage = open_storage(spec.storage_url, **(storage_options or {}))
     sampler = study_sampler(spec)
     meta = _redacted_meta(StudyMeta.from_spec(spec, checked.balanced_names))
     if create:

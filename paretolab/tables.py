@@ -56,9 +56,14 @@ def front_frame(meta: StudyMeta, trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``path`` whole or not at all; a failed write (a full disk) leaves no ``.tmp`` behind."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_tables(meta: StudyMeta, records: list[TrialRecord], study_dir: Path,

@@ -164,8 +164,10 @@ def test_a_task_that_raises_fails_its_trial_and_the_study_goes_on(tmp_path: Path
         objectives: [loss1, loss2]
         budget: {trials: 3, steps: 5}
     """)
-    output = run_cli("run", str(path), "--no-progress")
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    output = result.output
     assert "3 failed" in output and "RuntimeError: my data loader broke" in output
+    assert result.exit_code == 1 and "no trial completed" in output  # nothing to pick: not a success
     trials = pd.read_csv(tmp_path / "reports" / "raises" / "trials.csv")
     assert (trials["state"] == "FAIL").all() and len(trials) == 3
     assert trials["failure"].str.contains("my data loader broke").all()
@@ -180,7 +182,7 @@ def test_nan_loss_fails_the_trial_with_the_loss_name_and_step(tmp_path: Path, mo
         objectives: [loss1, loss2]
         budget: {trials: 2, steps: 10}
     """)
-    run_cli("run", str(path), "--no-progress")
+    assert runner.invoke(app, ["run", str(path), "--no-progress"]).exit_code == 1  # none completed
     trials = pd.read_csv(tmp_path / "reports" / "nan" / "trials.csv")
     assert (trials["failure"] == "loss loss2 became NaN at step 4").all()
 

@@ -29,7 +29,7 @@ from paretolab.spec import load_spec
 from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage, redact
 from paretolab.trainer import train
-from paretolab.workers import plan_workers, resolve_workers
+from paretolab.devices import plan_workers, resolve_workers
 
 from conftest import system_missing
 
@@ -44,8 +44,9 @@ from paretolab.spec import load_spec
 from paretolab.spec_check import check_study
 
 if __name__ == "__main__":  # worker processes are spawned: they re-import this file
+    beat, grace = (int(a) for a in sys.argv[3:5]) if len(sys.argv) > 4 else (1, 3)
     out = run_study(check_study(load_spec(sys.argv[1])), workers=int(sys.argv[2]), progress=False,
-                    heartbeat_interval=1, grace_period=3, max_retries=2)
+                    heartbeat_interval=beat, grace_period=grace, max_retries=2)
     print("COUNTS", out.counts, "INTERRUPTED", out.interrupted, flush=True)
 """
 
@@ -130,7 +131,7 @@ def test_redact_hides_passwords_with_any_characters() -> None:
 
 
 def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> None:
-    import paretolab.workers as w
+    import paretolab.devices as w
 
     monkeypatch.setattr(w, "usable_cores", lambda: 8)
     monkeypatch.setattr(w, "visible_gpus", lambda device: [])
@@ -147,7 +148,7 @@ def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> No
 
 
 # --- SQLite, local workers -------------------------------------------------------------------
-@pytest.mark.slow
+@pytest.mark.slow  # starts worker processes
 def test_last_trials_are_not_overrun_by_racing_workers(tmp_path, monkeypatch) -> None:
     """4 workers, budget 6: the study holds exactly 6 trials (no surplus started, none trimmed)."""
     monkeypatch.chdir(tmp_path)
@@ -173,7 +174,7 @@ def test_four_sqlite_workers_run_4_x_200_fast_trials_without_locking_failures(tm
     assert "locked" not in logs and "Traceback" not in logs
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # starts worker processes
 def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_path, monkeypatch) -> None:
     """sampler: random draws each trial's params from (seed, trial number) only, so a 2-worker
     run gives the same params and the same objective values per trial number as 1 worker."""
@@ -190,7 +191,7 @@ def test_two_worker_random_run_reproduces_a_sequential_run_trial_by_trial(tmp_pa
         assert trial_attrs(a)["config"]["seed"] == trial_attrs(b)["config"]["seed"]
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # starts worker processes
 def test_two_worker_model_based_run_is_reproducible_per_trial_from_its_stored_config(
         tmp_path, monkeypatch) -> None:
     """With TPE the params depend on which trials finished first; each trial's result is still
@@ -209,7 +210,7 @@ def test_a_running_trial_that_never_beat_is_failed_after_the_grace_period(tmp_pa
     """A worker that dies (or loses the database) between creating a trial and its first
     heartbeat left the trial RUNNING for ever (Optuna skips trials without a heartbeat), and
     the study could not reach its budget: the last worker waited for it."""
-    from paretolab.runner import _fail_stale
+    from paretolab.worker import _fail_stale
 
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=2, max_retries=1)
     study = optuna.create_study(storage=storage, study_name="s", directions=["minimize", "minimize"])
@@ -337,7 +338,7 @@ def test_run_storage_flag_puts_the_study_where_it_says(tmp_path, monkeypatch) ->
 
 
 def test_fault_settings_come_from_the_study_file_and_flags_override_them(tmp_path) -> None:
-    from paretolab.workers import WorkerOptions
+    from paretolab.worker import WorkerOptions
 
     path = study_file(tmp_path, "faults", trials=2, steps=5, extra=textwrap.dedent("""\
         trials_per_gpu: 2
@@ -389,6 +390,171 @@ def test_unreachable_storage_at_start_is_one_clear_error_without_the_password(tm
         assert result.exit_code == 2, result.output
         assert "cannot reach storage" in result.output and "Traceback" not in result.output
         assert ENCODED not in result.output and "s3cr" not in result.output
+
+
+# --- faults (issue 13) -----------------------------------------------------------------------
+FAILING_TASK = """\
+from pathlib import Path
+
+from paretolab.tasks.toy import ToyTask
+
+
+class Broken(ToyTask):
+    def compute_losses(self, model, batch):
+        if Path("broken.flag").exists():
+            raise RuntimeError("my data loader broke")
+        return super().compute_losses(model, batch)
+"""
+
+
+def test_a_task_that_fails_every_trial_stops_the_study_after_five_in_a_row(tmp_path, monkeypatch) -> None:
+    """A broken task used to spend the whole budget (1,065 failed trials before Ctrl-C when the
+    failures were not counted); now five failures in a row with nothing completed stop it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.py").write_text(FAILING_TASK)
+    (tmp_path / "broken.flag").touch()
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\ntask: broken.py:Broken\nobjectives: [loss1, loss2]\n"
+                    "budget: {trials: 40, steps: 3}\n")
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "the last 5 trials failed in a row" in result.output and "my data loader broke" in result.output
+    assert "Traceback" not in result.output
+    trials = sqlite_study(tmp_path, "broken").trials
+    assert len(trials) == 5 and all(t.state.name == "FAIL" for t in trials)
+    assert (tmp_path / "reports" / "broken" / "trials.csv").is_file()  # tables written anyway
+    # fixed, the same command resumes: the earlier failures do not stop the fixed task
+    (tmp_path / "broken.flag").unlink()
+    path.write_text(path.read_text().replace("trials: 40", "trials: 8"))
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert [t.state.name for t in sqlite_study(tmp_path, "broken").trials].count("COMPLETE") == 3
+
+
+def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_run_goes_on(tmp_path, monkeypatch) -> None:
+    """Another worker failed this worker's trial as stale (this one was paused, or beat slower
+    than that worker's grace period); when the trial then ended, `Cannot tell a FAIL trial`
+    crashed `paretolab run`. Now: one log line, the trial is redone, the run ends normally."""
+    import paretolab.objective as objective_module
+
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "taken", trials=3, steps=20)
+    real_train, taken = objective_module.train, []
+
+    def train_while_another_worker_fails_the_trial(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        if not taken:  # what a worker with a short grace period does meanwhile
+            other = open_storage(f"sqlite:///{tmp_path / 'reports' / 'taken' / 'study.db'}")
+            (running,) = optuna.load_study(study_name="taken", storage=other).get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            other.set_trial_state_values(running._trial_id, optuna.trial.TrialState.FAIL)
+            taken.append(running.number)
+        return result
+
+    monkeypatch.setattr(objective_module, "train", train_while_another_worker_fails_the_trial)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    trials = sqlite_study(tmp_path, "taken").trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    assert "failure" not in trial_attrs(trials[0])  # lost, not failed by itself: redone
+    log = (tmp_path / "reports" / "taken" / "worker-0.log").read_text()
+    assert log.count("failed as stale by another worker") == 1 and "Traceback" not in log
+
+
+def test_heartbeats_resume_after_a_storage_outage() -> None:
+    """Optuna's heartbeat thread ends at its first failed write, so after an outage longer than
+    the grace period a live trial looks lost and another worker fails it."""
+    import sqlalchemy.exc
+
+    from paretolab.worker import Heartbeat
+
+    class Flaky:
+        def __init__(self):
+            self.beats: list[float] = []
+            self.down_until = time.monotonic() + 0.5
+
+        def record_heartbeat(self, trial_id: int) -> None:
+            if time.monotonic() < self.down_until:
+                raise sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
+            self.beats.append(time.monotonic())
+
+    storage = Flaky()
+    with Heartbeat(storage, trial_id=1, number=0, interval=0.1):
+        time.sleep(1.5)
+    assert len(storage.beats) >= 5  # beating again once the storage was back
+
+
+@pytest.mark.slow  # about 5 s: trains until the storage is full
+def test_a_full_storage_disk_stops_new_trials_uses_no_budget_and_names_the_cause(tmp_path, monkeypatch) -> None:
+    """The SQLite file's disk is full (SQLite's max_page_count, the same SQLITE_FULL error):
+    the worker used to go on creating and training trials whose results could not be stored,
+    counted some as failed trials, and blamed 'exceeding max length'."""
+    import sqlalchemy
+
+    import paretolab.storage as storage_mod
+
+    monkeypatch.chdir(tmp_path)
+    real_open = storage_mod.open_storage
+
+    def nearly_full_disk(url, **kwargs):
+        storage = real_open(url, **kwargs)
+        with storage.engine.connect() as conn:
+            room = conn.exec_driver_sql("PRAGMA page_count").scalar() + 6
+
+        @sqlalchemy.event.listens_for(storage.engine, "connect")
+        def limit(dbapi_conn, _record):
+            dbapi_conn.execute(f"PRAGMA max_page_count = {room}")
+
+        storage.engine.dispose()
+        return storage
+
+    monkeypatch.setattr(storage_mod, "open_storage", nearly_full_disk)
+    path = study_file(tmp_path, "full", trials=30, steps=100)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert "database or disk is full" in result.output and "max length" not in result.output
+    monkeypatch.setattr(storage_mod, "open_storage", real_open)
+    trials = sqlite_study(tmp_path, "full").trials
+    assert 0 < len(trials) < 30
+    # the first failed write stopped the run: only the trial in flight was cut, and it counts
+    # for nothing (redone on resume); no trial recorded the storage error as its own failure
+    assert [t.state.name for t in trials[:-1]] == ["COMPLETE"] * (len(trials) - 1)
+    assert trials[-1].state.name != "COMPLETE" and "failure" not in trial_attrs(trials[-1])
+    assert sum(counts_toward_budget(t.state.name, trial_attrs(t)) for t in trials) == len(trials) - 1
+
+
+def test_a_full_output_folder_leaves_no_tmp_files_no_logging_pages_and_exits_1(tmp_path, monkeypatch) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "outfull", trials=2, steps=5)
+    study_dir = tmp_path / "reports" / "outfull"
+    study_dir.mkdir(parents=True)
+    for name in ("worker-0.log", "trials.csv.tmp", "report.html.tmp"):
+        (study_dir / name).symlink_to("/dev/full")
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert "Pareto front of" in result.output  # the results are shown all the same
+    assert "trials.csv and front.csv not written" in result.output and "No space left" in result.output
+    assert "report.html not written" in result.output
+    assert "Logging error" not in result.output and "Traceback" not in result.output
+    assert result.output.count("cannot write the log") == 1
+    assert not list(study_dir.glob("*.tmp"))
+
+
+def test_validate_rejects_an_sqlite_storage_that_cannot_be_created(tmp_path) -> None:
+    path = study_file(tmp_path, "proc", trials=2, steps=5, extra="storage: sqlite:////proc/nope/x.db\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "cannot create the SQLite file '/proc/nope/x.db'" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+
+
+def test_worker_checks_the_study_exists_before_it_says_it_joined(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "absent", trials=2, steps=5)
+    result = runner.invoke(app, ["worker", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "holds no study named 'absent'" in result.output and "joined" not in result.output
 
 
 @pytest.mark.slow
@@ -455,6 +621,192 @@ def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     trials = study.get_trials(deepcopy=False)
     assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+
+
+def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
+    """`paretolab run` as in a terminal's foreground (SIGINT at its default, its own group)."""
+    return subprocess.Popen([str(BIN / "paretolab"), "run", *args, "--no-progress"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def spawned_by(pid: int) -> list[int]:
+    """The worker processes ``pid`` has spawned (multiprocessing's spawn command line)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().split(") ")[1].split()[1])
+            if ppid == pid and b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith(("Z", "X"))
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_run_like_ctrl_c_with_exit_143_and_the_run_resumes(tmp_path) -> None:
+    """What `timeout`, systemd, Kubernetes and Slurm send, to the run process alone: it used to
+    die at once, leaving its trial RUNNING and its spawned worker running on."""
+    path = study_file(tmp_path, "term", trials=6, steps=4000)
+    proc = start_run(tmp_path, str(path), "--workers", "2")
+    try:
+        study = sqlite_study(tmp_path, "term")
+        wait_until(lambda: len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))) == 2,
+                   90, "two running trials")
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, out
+    assert "interrupted" in out and "Traceback" not in out
+    trials = study.get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    assert len([t for t in trials if trial_attrs(t).get("interrupted")]) == 2
+    again = subprocess.run([str(BIN / "paretolab"), "run", str(path), "--no-progress"], cwd=tmp_path,
+                           env=env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) == 6
+
+
+@pytest.mark.slow
+def test_spawned_workers_stop_when_the_run_is_sigkilled(tmp_path) -> None:
+    """They used to run on to the budget with nobody watching them."""
+    path = study_file(tmp_path, "orphans", trials=40, steps=4000)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        study = sqlite_study(tmp_path, "orphans")
+
+        def child_trial():
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+                pid = int(str(trial_attrs(t).get("host", ":0")).rsplit(":", 1)[1])
+                if pid and pid != proc.pid and "config" in trial_attrs(t):
+                    return t, pid
+            return None
+
+        trial, child = wait_until(child_trial, 90, "a spawned worker's trial")
+        proc.kill()
+        killed_at = time.time()
+        proc.wait(timeout=30)
+        wait_until(lambda: gone(child), 30, "the orphaned worker to stop")
+        assert time.time() - killed_at < 1 + 5  # a heartbeat interval (1 s) plus marking its trial
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the run's group: its workers too, if still there
+        except ProcessLookupError:
+            pass
+    assert trial_attrs(study.get_trials(deepcopy=False)[trial.number]).get("interrupted") is True
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_workers_still_import_prints_no_child_traceback(tmp_path) -> None:
+    path = study_file(tmp_path, "early", trials=4, steps=2000)
+    proc = start_run(tmp_path, str(path), "--workers", "2")
+    try:
+        wait_until(lambda: spawned_by(proc.pid), 90, "the spawned worker")
+        time.sleep(0.3)  # it now imports paretolab, optuna and torch (seconds)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+
+
+@pytest.mark.slow
+def test_a_run_paused_past_the_grace_period_drops_its_taken_over_trial_and_finishes(tmp_path) -> None:
+    """SIGSTOP, then SIGCONT, on SQLite: meanwhile the other worker failed the paused trial as
+    stale; when it then ended, `Cannot tell a FAIL trial` crashed `paretolab run`."""
+    path = study_file(tmp_path, "paused", trials=6, steps=6000)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        study = sqlite_study(tmp_path, "paused")
+        victim = wait_until(lambda: running_trial_of(study, proc.pid), 90, "the run's own trial")
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            wait_until(lambda: study.get_trials(deepcopy=False)[victim.number].state.name == "FAIL", 60,
+                       "the other worker to fail the paused trial")
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "Cannot tell" not in out and "Traceback" not in out
+    trials = study.get_trials(deepcopy=False)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert "failure" not in trial_attrs(trials[victim.number])  # lost: redone, not counted
+    log = (tmp_path / "reports" / "paused" / "worker-0.log")
+    assert not log.exists() or "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_a_worker_with_a_shorter_grace_period_than_the_others_heartbeat_crashes_nothing(tmp_path) -> None:
+    """`paretolab worker --grace-period 2` beside a run beating every 4 s fails the run's live
+    trials as stale; the run used to crash at the end of such a trial."""
+    path = study_file(tmp_path, "impatient", trials=6, steps=4000)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    run = subprocess.Popen([sys.executable, "run.py", str(path), "1", "4", "12"], cwd=tmp_path, env=env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    impatient = None
+    try:
+        study = sqlite_study(tmp_path, "impatient")
+        impatient = subprocess.Popen([str(BIN / "paretolab"), "worker", str(path), "--heartbeat-interval", "1",
+                                      "--grace-period", "2"], cwd=tmp_path, env=env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        outs = [p.communicate(timeout=300)[0] for p in (run, impatient)]
+    finally:
+        for p in (run, impatient):
+            if p is not None and p.poll() is None:
+                p.kill()
+    assert [run.returncode, impatient.returncode] == [0, 0], outs
+    assert not any("Cannot tell" in o or "Traceback" in o for o in outs), outs
+    trials = study.get_trials(deepcopy=False)
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+
+
+@pytest.mark.system
+def test_a_study_on_a_really_full_disk_stops_with_the_real_cause_and_leaves_no_tmp(tmp_path) -> None:
+    """A 320 KB tmpfs holding the study directory fills up during the run (needs root to mount)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(mnt)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        system_missing(f"cannot mount a small tmpfs (needs root): {mounted.stderr.strip()}")
+    try:
+        path = study_file(mnt, "disk", trials=400, steps=300)
+        result = subprocess.run([str(BIN / "paretolab"), "run", str(path), "--no-progress"], cwd=mnt, env=env(),
+                                capture_output=True, text=True, timeout=600)
+        out = result.stdout + result.stderr
+        assert result.returncode == 2, out
+        assert "database or disk is full" in out and "max length" not in out
+        assert "Logging error" not in out and "Traceback" not in out, out
+        assert not list(mnt.rglob("*.tmp")), list(mnt.rglob("*"))
+        db = mnt / "reports" / "disk" / "study.db"
+        study = optuna.load_study(study_name="disk", storage=f"sqlite:///{db}")
+        trials = study.get_trials(deepcopy=False)
+        # stopped at the first failed write: far below the budget, nothing counted that did not finish
+        assert len(trials) < 400
+        assert sum(counts_toward_budget(t.state.name, trial_attrs(t)) for t in trials) == \
+            sum(t.state.name == "COMPLETE" for t in trials)
+    finally:
+        subprocess.run(["umount", "--lazy", str(mnt)], capture_output=True)  # our sqlite engine may hold it
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -635,3 +987,59 @@ def test_storage_lost_during_a_run_stops_workers_clearly_and_keeps_finished_tria
     assert again.returncode == 0, again.stdout + again.stderr
     trials = pg_study(postgres, "pg-lost").get_trials(deepcopy=False)
     assert sum(t.state.name == "COMPLETE" for t in trials) == 12
+
+
+@pytest.mark.system
+def test_postgresql_errors_name_their_real_cause(postgres, tmp_path, monkeypatch) -> None:
+    """Wrong password, missing database and a closed port used to read alike ('unreachable')."""
+    from paretolab.errors import StorageError
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    base = f"postgresql+psycopg://paretolab:{ENCODED}@127.0.0.1"
+    cases = {"password authentication failed": base.replace(ENCODED, "wrong%3Apw") + f":{postgres.port}/studies",
+             'database "nosuch" does not exist': f"{base}:{postgres.port}/nosuch",
+             "refused": f"{base}:{closed}/studies"}
+    for cause, url in cases.items():
+        path = study_file(tmp_path, "pg-err", trials=2, steps=5, extra=f"storage: '{url}'\n")
+        result = runner.invoke(app, ["validate", str(path)])
+        assert result.exit_code == 2 and cause in result.output, result.output
+        with pytest.raises(StorageError) as caught:
+            open_storage(url)
+        assert cause in str(caught.value) and "unreachable" not in str(caught.value)
+        for text in (result.output, str(caught.value)):
+            assert "Traceback" not in text and ENCODED not in text and PASSWORD not in text
+
+
+@pytest.mark.system
+@pytest.mark.slow
+def test_a_postgresql_outage_longer_than_the_grace_period_loses_no_live_trial(postgres, tmp_path) -> None:
+    """PostgreSQL stopped and restarted (pg_ctl) while two workers train: Optuna's heartbeat
+    thread died at the first failed write, so after the outage each live trial looked stale,
+    the other worker failed it, and its end crashed the run (`Cannot tell a FAIL trial`)."""
+    path = study_file(tmp_path, "pg-blip", trials=4, steps=20000, extra=f"storage: '{postgres.url}'\n")
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    run = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: "pg-blip" in optuna.get_all_study_names(open_storage(postgres.url)), 60, "the study")
+        study = pg_study(postgres, "pg-blip")
+        live = wait_until(lambda: [t.number for t in study.get_trials(deepcopy=False)
+                                   if t.state.name == "RUNNING" and "config" in trial_attrs(t)]
+                          if len(study.get_trials(deepcopy=False)) >= 2 else None, 90, "two live trials")
+        postgres.stop("fast")
+        try:
+            time.sleep(6)  # twice the grace period
+        finally:
+            postgres.start()
+        out, _ = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, out
+    assert "Cannot tell" not in out and "Traceback" not in out, out
+    trials = pg_study(postgres, "pg-blip").get_trials(deepcopy=False)
+    assert all(trials[n].state.name == "COMPLETE" for n in live), [t.state.name for t in trials]
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 4

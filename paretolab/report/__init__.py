@@ -1,8 +1,8 @@
 """The study report: one self-contained offline HTML page (Plotly), plus optional static figures.
 
-``write_report`` turns a study's records into ``report.html``; ``report_study`` finds the study
-from what the user typed (a study directory, a study file, or a storage URL plus a name), and
-also refreshes ``trials.csv`` / ``front.csv``.
+``write_report`` turns a study's records into ``report.html``. Finding a study from what the user
+typed is :mod:`paretolab.locate`'s job, and writing the report with the tables is
+``paretolab.runner.finalize``'s.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from pathlib import Path
 
 from paretolab.errors import UserError
 from paretolab.locate import StudyNotFound as ReportError
-from paretolab.locate import command_target, is_url, load_study, locate, open_source
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
 from paretolab.report.data import ReportData, knee_point
 
-__all__ = ["ReportError", "ReportResult", "knee_point", "load_study", "pick_target", "report_study",
-           "resolve_study", "write_report"]
+__all__ = ["ReportError", "ReportResult", "knee_point", "write_report"]
 
 
 @dataclass
@@ -46,8 +44,12 @@ def write_report(meta: StudyMeta, records: list[TrialRecord], study_dir: Path, *
     page = build_page(data)
     path = study_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page.html, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(page.html, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half-written .tmp left behind
+        tmp.unlink(missing_ok=True)
+        raise
     result = ReportResult(path)
     if static:
         result.static, result.static_message = export_static(page.figures, study_dir / "figures")
@@ -76,33 +78,3 @@ def export_static(figures: dict, out_dir: Path) -> tuple[list[Path], str]:
     return written, f"static figures: {len(written)} files in {out_dir}"
 
 
-def pick_target(target: str, study_name: str | None = None) -> str:
-    """How ``paretolab pick`` names the study that ``target`` (+ ``study_name``) names:
-    shell-quoted, passwords redacted, ``--study`` where the locator needs it (see
-    :mod:`paretolab.locate`)."""
-    try:
-        return locate(target, study_name).command
-    except UserError:
-        return command_target(target, study_name if is_url(target) else None)
-
-
-def resolve_study(target: str, study_name: str | None = None) -> tuple[str, str, Path]:
-    """(storage URL, study name, output directory) for a study dir, a study file, or a URL."""
-    where = locate(target, study_name)
-    return where.storage_url, where.name, where.study_dir
-
-
-def report_study(target: str, study_name: str | None = None, *, static: bool = False,
-                 output_dir: Path | None = None) -> ReportResult:
-    """Load the study ``target`` names and write its report and tables into its directory."""
-    from paretolab.tables import write_tables
-
-    source = open_source(str(target), study_name)
-    study, meta, out_dir = source.study, source.meta, source.study_dir
-    records = load_records(study)
-    summary = front_summary(meta, records)
-    out_dir = Path(output_dir) if output_dir else out_dir
-    result = write_report(meta, records, out_dir, summary=summary,
-                          target=source.location.command, static=static)
-    result.tables = write_tables(meta, records, out_dir, summary)
-    return result
