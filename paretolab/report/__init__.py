@@ -13,6 +13,7 @@ from pathlib import Path
 
 from paretolab.errors import UserError
 from paretolab.locate import StudyNotFound as ReportError
+from paretolab.locate import command_target, locate
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
 from paretolab.report.data import ReportData, knee_point
 
@@ -29,6 +30,14 @@ class ReportResult:
     tables: tuple[Path, Path] | None = None
 
 
+def _folder_target(study_dir: Path) -> str:
+    """How suggested commands name a study by its folder, when the caller gave no better name."""
+    try:
+        return locate(str(study_dir)).command
+    except UserError:
+        return command_target(str(study_dir))
+
+
 def write_report(meta: StudyMeta, records: list[TrialRecord], study_dir: Path, *,
                  summary: FrontSummary | None = None, target: str | None = None,
                  static: bool = False) -> ReportResult:
@@ -40,7 +49,7 @@ def write_report(meta: StudyMeta, records: list[TrialRecord], study_dir: Path, *
 
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
-    data = ReportData.build(meta, records, summary, target or pick_target(str(study_dir)))
+    data = ReportData.build(meta, records, summary, target or _folder_target(study_dir))
     page = build_page(data)
     path = study_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")
