@@ -7,8 +7,8 @@ from typing import Any
 
 import optuna
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from paretolab.records import StudyMeta, count_done, front_summary, load_records
 

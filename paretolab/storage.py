@@ -19,8 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab.errors import StorageError
-from paretolab.spec.defaults import (  # noqa: F401 - the study file owns the fault defaults
-    GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S)
+from paretolab.spec.defaults import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S  # noqa: F401 - the study file owns the fault defaults
 
 SQLITE_BUSY_TIMEOUT_S = 300
 SQLITE_CREATE_ATTEMPTS = 5  # opening a fresh SQLite file that another process is creating

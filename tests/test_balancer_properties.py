@@ -240,7 +240,7 @@ def variants(setting: Setting) -> list[object]:
     return [v for v in ends if v != setting.default]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trial(method: str, settings: tuple[tuple[str, object], ...]) -> dict[str, float]:
     """The final metrics of a short real trial through the trainer (cached: baselines repeat)."""
     from paretolab.search_space import TrialConfig

@@ -18,9 +18,9 @@ from paretolab import decision
 from paretolab.balancers import make_balancer
 from paretolab.errors import UserError
 from paretolab.production import load_pick
+from paretolab.records import trial_attrs
 from paretolab.search_space import TrialConfig
 from paretolab.storage import open_storage
-from paretolab.records import trial_attrs
 
 from conftest import README, cli
 

@@ -11,14 +11,24 @@ import optuna
 import pytest
 from scipy.stats import kendalltau
 
+from paretolab.errors import SpecError
 from paretolab.objective import Objective
-from paretolab.pruning import (MOASHA, RungEntry, break_even_recall, decide, is_control, rung_agreement, rung_key,
-                               rung_order, rung_steps, rung_table)
-from paretolab.records import StudyMeta, front_summary, load_records
+from paretolab.pruning import (
+    MOASHA,
+    RungDecision,
+    RungEntry,
+    break_even_recall,
+    decide,
+    is_control,
+    rung_agreement,
+    rung_key,
+    rung_order,
+    rung_steps,
+    rung_table,
+)
+from paretolab.records import StudyMeta, front_summary, load_records, trial_attrs
 from paretolab.spec import parse_spec
 from paretolab.spec_check import check_study
-from paretolab.errors import SpecError
-from paretolab.records import trial_attrs
 from paretolab.tables import front_frame, trials_frame
 
 MIN2 = ["minimize", "minimize"]
@@ -149,7 +159,7 @@ def _study_with_history(early_final: list[tuple[list[float], list[float]]], rung
     return study
 
 
-def _judge_a_dominated_newcomer(study: optuna.Study, **guard) -> "RungDecision":
+def _judge_a_dominated_newcomer(study: optuna.Study, **guard) -> RungDecision:
     guard.setdefault("control_share", 0.0)  # these tests are about the recall, not about controls
     pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2, **guard)
     trial = study.ask()

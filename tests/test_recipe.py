@@ -72,7 +72,7 @@ def test_own_model_and_losses_with_mgda_ub_match_the_trainer_exactly() -> None:
     run = recipe.start(model, shared_params=task.shared_parameters(model),
                        representation_module=task.representation_module(model))
     batches = recipe.batches(task)
-    for step in range(config.steps):
+    for _ in range(config.steps):
         run.step(recipe.group_losses(task.compute_losses(model, next(batches))))
     assert run.evaluate(task) == train(config, "cpu").metrics
 

@@ -7,10 +7,26 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from paretolab.records import (FailureRecord, RungRecord, StudyMeta, TrialResult, TrialStart,
-                               count_done, counts_toward_budget, front_summary, interrupted,
-                               is_weight_param, knobs, load_records, read_violations, rung_key,
-                               trial_attrs, trial_record, weight_param, write_constraints)
+from paretolab.records import (
+    FailureRecord,
+    RungRecord,
+    StudyMeta,
+    TrialResult,
+    TrialStart,
+    count_done,
+    counts_toward_budget,
+    front_summary,
+    interrupted,
+    is_weight_param,
+    knobs,
+    load_records,
+    read_violations,
+    rung_key,
+    trial_attrs,
+    trial_record,
+    weight_param,
+    write_constraints,
+)
 from paretolab.tables import trials_frame
 
 CONFIG = {"weights": {"ce": 0.25, "l1": 0.75}, "balancer": {"method": "static", "settings": {}},

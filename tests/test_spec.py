@@ -176,10 +176,9 @@ def test_fault_defaults_are_the_specs_and_max_consecutive_failures_defaults_to_5
 
 
 def test_old_import_paths_still_work() -> None:
+    from paretolab.spec import CheckedStudy
     from paretolab.spec_check import CheckedStudy as OldChecked
     from paretolab.spec_check import check_study as old_check
-
-    from paretolab.spec import CheckedStudy
 
     assert OldChecked is CheckedStudy and old_check is check_study
 

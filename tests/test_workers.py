@@ -24,12 +24,12 @@ import pytest
 from typer.testing import CliRunner
 
 from paretolab.cli import app
+from paretolab.devices import plan_workers, resolve_workers
 from paretolab.records import counts_toward_budget, trial_attrs
-from paretolab.spec import load_spec
 from paretolab.search_space import TrialConfig
+from paretolab.spec import load_spec
 from paretolab.storage import open_storage, redact
 from paretolab.trainer import train
-from paretolab.devices import plan_workers, resolve_workers
 
 from conftest import system_missing
 

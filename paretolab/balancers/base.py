@@ -176,7 +176,7 @@ class Balancer(ABC):
         return cls.reference or cls.name or f"{cls.__module__}:{cls.__qualname__}"
 
     # --- the step API ----------------------------------------------------------------------
-    def attach(self, model: nn.Module, representation_module: nn.Module | None = None) -> None:
+    def attach(self, model: nn.Module, representation_module: nn.Module | None = None) -> None:  # noqa: B027 - a hook: most methods need nothing
         """Called once before training with the model and, when the task has one, the module
         whose output is the shared representation. Nothing to do for most methods."""
 
@@ -214,7 +214,7 @@ class Balancer(ABC):
         conflict statistics are free: set :attr:`conflict_stats_free`), else None.
         """
 
-    def use_representation(self, representation: torch.Tensor) -> None:
+    def use_representation(self, representation: torch.Tensor) -> None:  # noqa: B027 - a hook for representation methods
         """Take this step's shared representation (only methods that need it keep it)."""
 
     def set_progress(self, step: int, total_steps: int) -> None:

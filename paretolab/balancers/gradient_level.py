@@ -37,7 +37,6 @@ from paretolab.balancers.base import Balancer, Setting
 from paretolab.balancers.jacobian import TaskJacobian, accumulate_grads, backward_heads
 from paretolab.balancers.projector import NNLSProjector
 
-
 #: how to install the optional solvers (cvxpy, clarabel, ecos) of CAGrad and Nash-MTL
 SOLVERS_HINT = "pip install 'paretolab[solvers]'  (cvxpy with the clarabel and ecos solvers)"
 

@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from torch import nn
-
 import torch
+from torch import nn
 from torch.utils.hooks import RemovableHandle
 from torchjd.aggregation import MGDAWeighting
 from torchjd.autojac import jac

@@ -6,16 +6,44 @@ constraints), :mod:`~paretolab.records.view` reads a study back (metadata, one
 :class:`TrialRecord` per trial, the constraint-aware front).
 """
 
-from paretolab.records.stored import (CONSTRAINT_LIST_KEY, CONSTRAINT_PREFIX, LOG_RATIO_PARAM,
-                                      RANGE_PARAM, RESULT_KEY, RUNG_PREFIX, START_KEY, UNIFORM_PARAM,
-                                      WEIGHT_ATTR_PREFIX, WEIGHT_PARAM_PREFIXES, FailureRecord,
-                                      RungRecord, TrialResult, TrialStart, counts_toward_budget,
-                                      dashboard_constraints, interrupted, is_weight_param, knobs,
-                                      mark_interrupted, read_violations, rung_key, weight_param,
-                                      write_constraints)
-from paretolab.records.view import (META_KEY, FrontSummary, StudyMeta, TrialRecord, count_done,
-                                    front_summary, load_records, reference_point, trial_attrs,
-                                    trial_record)
+from paretolab.records.stored import (
+                                      CONSTRAINT_LIST_KEY,
+                                      CONSTRAINT_PREFIX,
+                                      LOG_RATIO_PARAM,
+                                      RANGE_PARAM,
+                                      RESULT_KEY,
+                                      RUNG_PREFIX,
+                                      START_KEY,
+                                      UNIFORM_PARAM,
+                                      WEIGHT_ATTR_PREFIX,
+                                      WEIGHT_PARAM_PREFIXES,
+                                      FailureRecord,
+                                      RungRecord,
+                                      TrialResult,
+                                      TrialStart,
+                                      counts_toward_budget,
+                                      dashboard_constraints,
+                                      interrupted,
+                                      is_weight_param,
+                                      knobs,
+                                      mark_interrupted,
+                                      read_violations,
+                                      rung_key,
+                                      weight_param,
+                                      write_constraints,
+)
+from paretolab.records.view import (
+                                      META_KEY,
+                                      FrontSummary,
+                                      StudyMeta,
+                                      TrialRecord,
+                                      count_done,
+                                      front_summary,
+                                      load_records,
+                                      reference_point,
+                                      trial_attrs,
+                                      trial_record,
+)
 
 __all__ = [
     "CONSTRAINT_LIST_KEY", "CONSTRAINT_PREFIX", "LOG_RATIO_PARAM", "META_KEY", "RANGE_PARAM",

@@ -14,7 +14,7 @@ from pathlib import Path
 from paretolab.errors import UserError
 from paretolab.locate import StudyNotFound as ReportError
 from paretolab.locate import command_target, locate
-from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
+from paretolab.records import FrontSummary, StudyMeta, TrialRecord
 from paretolab.report.data import ReportData, knee_point
 
 __all__ = ["ReportError", "ReportResult", "knee_point", "write_report"]

@@ -11,14 +11,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from paretolab.spec.defaults import (GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_CONSECUTIVE_FAILURES,
-                                     MAX_RETRIES, STORAGE_PATIENCE_S)
+from paretolab.spec.defaults import (
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    MAX_CONSECUTIVE_FAILURES,
+    MAX_RETRIES,
+    STORAGE_PATIENCE_S,
+)
 from paretolab.spec.loading import MAX_FILE_BYTES, MAX_VALUES, load_spec, parse_spec
+from paretolab.spec.models import (
+    SAMPLERS,
+    TRAIN_KNOBS,
+    BalancerChoice,
+    BudgetSpec,
+    Choice,
+    Constraint,
+    FaultSpec,
+    FloatRange,
+    IntRange,
+    Knob,
+    LossesSpec,
+    Objective,
+    PruningSpec,
+    SamplerSpec,
+    SearchSpec,
+    StudySpec,
+    TaskSpec,
+    TrainSpec,
+    WeightsSpec,
+    study_slug,
+)
 from paretolab.spec.resume import definition_changes
-from paretolab.spec.models import (SAMPLERS, TRAIN_KNOBS, BalancerChoice, BudgetSpec, Choice,
-                                   Constraint, FaultSpec, FloatRange, IntRange, Knob, LossesSpec,
-                                   Objective, PruningSpec, SamplerSpec, SearchSpec, StudySpec,
-                                   TaskSpec, TrainSpec, WeightsSpec, study_slug)
 from paretolab.spec.schema import json_schema
 
 if TYPE_CHECKING:
