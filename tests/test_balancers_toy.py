@@ -1,4 +1,4 @@
-"""The two-objective toy landscape (/work/shared/methods/toy.md): the published outcomes.
+"""The two-objective toy landscape of the CAGrad, Nash-MTL and FAMO papers: their published outcomes.
 
 Adam with lr 1e-3 as in the papers, except for CAGrad (see its test); step counts are cut to
 where the outcome already holds (measured: Adam on the mean is trapped by step ~3k; MGDA from

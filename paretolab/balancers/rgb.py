@@ -1,4 +1,4 @@
-"""RGB: rotation-based gradient balancing (ours; the algorithm is in /work/shared/methods/rgb.md).
+"""RGB: rotation-based gradient balancing (ours; the paper below has no official code).
 
 Source: "Preserving Gradient Harmony: A Rotation-Based Gradient Balancing for Multi-Task Conflict
 Remedy", ICLR 2026 submission (OpenReview l0QAezg8HX, rejected, no official code), as the
