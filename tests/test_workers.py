@@ -147,6 +147,17 @@ def test_auto_workers_fill_the_cores_without_oversubscription(monkeypatch) -> No
     assert {s.device for s in slots} == {"cuda:0"}  # each worker sees only its own GPU
 
 
+
+def test_device_auto_means_the_first_visible_gpu_else_the_cpu(monkeypatch) -> None:
+    """One definition of `device: auto` (devices.resolve_device), used by run, worker and the pool."""
+    import paretolab.devices as d
+
+    monkeypatch.setattr(d, "visible_gpus", lambda device: [])
+    assert [d.resolve_device(x) for x in ("auto", "cuda", "cpu", "cuda:1")] == ["cpu", "cpu", "cpu", "cuda:1"]
+    assert {s.device for s in d.plan_workers(2, "auto")} == {"cpu"}
+    monkeypatch.setattr(d, "visible_gpus", lambda device: ["2"])
+    assert [d.resolve_device(x) for x in ("auto", "cuda", "cpu", "cuda:1")] == ["cuda:0", "cuda:0", "cpu", "cuda:1"]
+
 # --- SQLite, local workers -------------------------------------------------------------------
 @pytest.mark.slow  # starts worker processes
 def test_last_trials_are_not_overrun_by_racing_workers(tmp_path, monkeypatch) -> None:
