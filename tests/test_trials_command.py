@@ -229,3 +229,25 @@ def test_the_client_helper_needs_neither_torch_nor_optuna(tmp_path):
            "PARETOLAB_METRICS": str(tmp_path / "metrics.jsonl")}
     subprocess.run([sys.executable, "-c", CLIENT], env=env, check=True, timeout=30)
     assert json.loads((tmp_path / "metrics.jsonl").read_text()) == {"step": 3, "loss": 0.5, "acc": 1.0}
+
+
+@pytest.mark.slow
+def test_the_own_script_example_runs_end_to_end(tmp_path, monkeypatch):
+    """examples/own_script.py (the own_loop training as a script) with a tiny budget."""
+    import shutil
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (tmp_path / "studies").mkdir()
+    text = (ROOT / "studies" / "own_script.yaml").read_text()
+    text = text.replace("trials: 6", "trials: 2").replace("steps: 100", "steps: 20")
+    path = tmp_path / "studies" / "own_script.yaml"
+    path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    spec = parse_spec(text, filename=str(path), source=str(path))
+    runner.run_study(check_study(spec), workers=1, progress=False)
+    study = optuna.load_study(study_name=spec.name, storage=open_storage(spec.storage_url))
+    records = load_records(study)
+    assert [r.state for r in records] == ["COMPLETE", "COMPLETE"], [r.failure for r in records]
+    assert records[0].result.curves["step"] == [10, 20]
+    assert records[0].values != records[1].values
