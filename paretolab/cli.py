@@ -307,6 +307,8 @@ def train_pick(
                       "n/a" if before is None else f"{before:.4g}",
                       "n/a" if after is None else f"{after:.4g}")
     out.print(table)
+    if done.folder is not None:
+        out.print(f"its folder (trial.json, logs, what it saved): {_escape(str(done.folder))}")
 
 
 @app.command()

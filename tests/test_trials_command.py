@@ -114,6 +114,32 @@ def test_a_command_trial_runs_with_its_configuration_and_placeholders(tmp_path, 
         assert config["weights"] == weights and config["params"]["width"] == 3
         assert config["steps"] == 4 and config["balancer"]["method"] == "static"
         assert "hello from the script" in (folder / "stdout.log").read_text()
+    _train_the_pick(tmp_path, spec)
+
+
+def _train_the_pick(tmp_path: Path, spec) -> None:
+    """``paretolab pick`` then ``paretolab train --steps 6``: the command runs again with the
+    picked weights and params (pick.yaml's, edits included) and the longer {steps}."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from paretolab.cli import app
+
+    runner_ = CliRunner()
+    assert runner_.invoke(app, ["pick", str(tmp_path / "reports" / spec.slug)]).exit_code == 0
+    pick_file = tmp_path / "reports" / spec.slug / "pick.yaml"
+    doc = yaml.safe_load(pick_file.read_text())
+    assert doc["params"]["width"] == 3 and "lr" in doc["params"] and set(doc["weights"]) == {"a", "b"}
+    assert doc["balancer"]["method"] == "static"
+    pick_file.write_text(pick_file.read_text().replace("width: 3", "width: 5"))
+    result = runner_.invoke(app, ["train", str(pick_file), "--steps", "6"])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "reports" / spec.slug / "train" / f"trial-{doc['trial']}"
+    argv = json.loads((folder / "seen.json").read_text())["argv"]
+    assert argv[argv.index("--steps") + 1] == "6" and argv[argv.index("--width") + 1] == "5"
+    assert argv[argv.index("--wa") + 1] == str(doc["weights"]["a"])
+    assert json.loads((folder / "trial.json").read_text())["steps"] == 6
+    assert f"{doc['weights']['b'] + 1 / 6:.4g}" in result.output  # the retrained loss1
 
 
 @pytest.mark.slow
