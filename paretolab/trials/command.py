@@ -191,7 +191,10 @@ def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Pa
                 stop(proc, grace)
                 raise TrialFailure(f"the command ran past budget.trial_timeout ({timeout:g} s) "
                                    "and was killed")
-            time.sleep(POLL_S)
+            try:  # returns as soon as the program exits
+                proc.wait(POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
     except BaseException:  # pruned, failed, interrupted: the program must not outlive the trial
         if proc.poll() is None:
             (trial_dir / STOP_FILE).touch()
