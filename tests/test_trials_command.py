@@ -248,6 +248,7 @@ assert client.should_stop()
 """
 
 
+@pytest.mark.slow  # starts a process (0.2 s)
 def test_the_client_helper_needs_neither_torch_nor_optuna(tmp_path):
     (tmp_path / "trial.json").write_text(json.dumps({"weights": {"a": 0.5}}))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PARETOLAB_TRIAL_DIR": str(tmp_path),
