@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Pick", "Recipe", "Task", "__version__", "load_pick"]
+__all__ = ["Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "__version__", "load_pick"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,6 +18,14 @@ def __getattr__(name: str) -> Any:
         from paretolab.recipe import Recipe
 
         return Recipe
+    if name == "TrialContext":
+        from paretolab.trials.context import TrialContext
+
+        return TrialContext
+    if name == "TrialPruned":  # what trial.report raises at a rung (RungPruned is one)
+        import optuna
+
+        return optuna.TrialPruned
     if name in ("load_pick", "Pick"):
         from paretolab import production
 

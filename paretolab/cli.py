@@ -69,12 +69,13 @@ def validate(
 
     check_stored_study(spec)
     trial = None
-    if not no_run:
+    if not no_run and spec.task is not None:
         from paretolab.spec.trial_run import trial_run
 
         trial = trial_run(checked)
-    out.print(f"[green]ok[/] {_escape(str(study))}: study {_escape(spec.name)!s}, task "
-              f"{_escape(spec.task.ref)}, losses {_escape(', '.join(checked.balanced_names))}, "
+    what = f"task {spec.task.ref}" if spec.task is not None else "trainer " + spec.trainer.kind
+    out.print(f"[green]ok[/] {_escape(str(study))}: study {_escape(spec.name)!s}, "
+              f"{_escape(what)}, losses {_escape(', '.join(checked.balanced_names))}, "
               f"objectives {_escape(', '.join(f'{o.name} ({o.direction})' for o in spec.objectives))}")
     if trial is not None:
         out.print(f"trial run on cpu ({trial.seconds:.1f} s): every loss and metric returned, all finite")
@@ -306,6 +307,8 @@ def train_pick(
                       "n/a" if before is None else f"{before:.4g}",
                       "n/a" if after is None else f"{after:.4g}")
     out.print(table)
+    if done.folder is not None:
+        out.print(f"its folder (trial.json, logs, what it saved): {_escape(str(done.folder))}")
 
 
 @app.command()

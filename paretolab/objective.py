@@ -49,7 +49,12 @@ class Objective:
         dashboard = dashboard_constraints(trial.study)
         try:
             config = suggest_config(trial, spec, self.checked.balanced_names, self.checked.loss_groups)
-            config.task = self.checked.task_ref
+            if spec.trainer is not None:  # the user's own training code (paretolab.trials)
+                from paretolab.trials.run import trainer_entry
+
+                config.extra["trainer"] = trainer_entry(spec, self.checked.task_ref)
+            else:
+                config.task = self.checked.task_ref
             lost = TrialStart.read(trial)  # a retry of a lost attempt: same seed
             if lost is not None and lost.seed is not None:
                 config.seed = lost.seed
@@ -58,7 +63,17 @@ class Objective:
             if self.pruner is not None:
                 # evaluate exactly at the rungs, so every trial is judged at the same step
                 on_eval, rungs = self.pruner.hook(trial), tuple(self.pruner.rungs)
-            result = train(config, self.device, base_dir=spec.base_dir, on_eval=on_eval, eval_steps=rungs)
+            if spec.trainer is not None:
+                from paretolab.trials import trial_dir
+                from paretolab.trials.run import run_trainer
+
+                required = [*spec.objective_names, *(c.metric for c in spec.constraints)]
+                result = run_trainer(config, trial_dir(spec, trial.number), device=self.device,
+                                     number=trial.number, objectives=spec.objective_names,
+                                     required=required, on_eval=on_eval, timeout=spec.budget.trial_timeout)
+            else:
+                result = TrialResult.from_training(train(config, self.device, base_dir=spec.base_dir,
+                                                         on_eval=on_eval, eval_steps=rungs))
             values = measure.objective_values(result.metrics, spec.objective_names)
             violations = measure.violations(result.metrics, spec.constraints)
         except RungPruned as pruned:
@@ -84,6 +99,6 @@ class Objective:
             raise
         finally:
             self.current = None
-        TrialResult.from_training(result).write(trial)
+        result.write(trial)
         write_constraints(trial, violations, dashboard=dashboard)
         return values

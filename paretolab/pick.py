@@ -27,7 +27,7 @@ from paretolab.search_space import TrialConfig
 PICK_FILE = "pick.yaml"
 #: the fields of pick.yaml that say what production trains (read back by ``load_pick``), in
 #: the order they are written
-RUN_FIELDS = ("weights", "balancer", "train", "task", "task_params", "loss_groups", "seed",
+RUN_FIELDS = ("weights", "balancer", "params", "train", "task", "task_params", "loss_groups", "seed",
               "steps", "eval_every", "extra")
 _RUN_HEADER = ("# the training run: load_pick() reads these fields (edit them to change what "
                "production trains)\n")
@@ -201,6 +201,8 @@ def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
     }
     if config.extra:
         doc["extra"] = dict(config.extra)
+    if config.extra.get("trainer"):  # your own training code: every param it got, in one place
+        doc["params"] = {**config.train, **config.task_params}
     return _plain(doc)
 
 

@@ -61,6 +61,7 @@ class Pick:
     metrics: dict[str, float] = field(default_factory=dict)
     knobs: dict[str, Any] = field(default_factory=dict)
     base_dir: Path | None = None
+    source: Path | None = None  # the pick.yaml it was read from
 
     def recipe(self, device: str = "auto") -> Recipe:
         """The trial's training recipe (seeding, optimizer, lr schedule, loss groups, balancer,
@@ -118,6 +119,11 @@ def config_from_document(data: Mapping[str, Any], where: str = "pick.yaml") -> T
                         hint="write it with 'paretolab pick'")
     merged.setdefault("eval_every", max(1, int(merged["steps"]) // 10))
     merged["extra"] = dict(merged.get("extra") or {})
+    params = data.get("params")
+    if merged["extra"].get("trainer") and isinstance(params, Mapping):  # edited params win
+        merged["train"], merged["task_params"] = dict(merged["train"]), dict(merged["task_params"])
+        for key, value in params.items():
+            (merged["train"] if key in merged["train"] else merged["task_params"])[key] = value
     balancer = merged["balancer"]
     if not isinstance(balancer, Mapping) or "method" not in balancer:
         raise UserError(f"{where}: balancer must be a mapping with a method",
@@ -146,7 +152,7 @@ def load_pick(path: str | Path) -> Pick:
                 objectives=dict(data.get("objectives") or {}),
                 directions=dict(data.get("directions") or {}),
                 metrics=dict(data.get("metrics") or {}), knobs=dict(data.get("knobs") or {}),
-                base_dir=Path(base) if base else path.parent)
+                base_dir=Path(base) if base else path.parent, source=path)
 
 
 @dataclass
@@ -159,6 +165,7 @@ class Retrained:
     wall_time_s: float
     device: str
     metrics: dict[str, float] = field(default_factory=dict)
+    folder: Path | None = None  # where your own training code ran (trainer studies)
 
 
 def retrain(p: Pick, steps: int | None = None, device: str = "auto") -> Retrained:
@@ -172,10 +179,19 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto") -> Retraine
     every = max(1, min(p.config.eval_every * n // max(1, p.config.steps), n)) if steps else \
         p.config.eval_every
     config = dataclasses.replace(p.config, steps=n, eval_every=every)
+    folder = None
     try:
-        result = train(config, device, base_dir=p.base_dir)
+        if config.extra.get("trainer"):  # a function or command trial: run it again ({steps}: n)
+            from paretolab.trials.run import run_trainer
+
+            folder = (p.source.parent if p.source else Path.cwd()).resolve() / "train" / f"trial-{p.trial}"
+            result: Any = run_trainer(config, folder, device=device, number=p.trial,
+                                      required=list(p.objectives))
+        else:
+            result = train(config, device, base_dir=p.base_dir)
     except TrialFailure as exc:
         raise UserError(f"retraining failed: {exc}") from None
     rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
             for name, value in p.objectives.items()]
-    return Retrained(rows, n, p.config.steps, result.wall_time_s, result.device, result.metrics)
+    return Retrained(rows, n, p.config.steps, result.wall_time_s or 0.0, str(result.device), result.metrics,
+                     folder)

@@ -184,10 +184,11 @@ def suggest_config(trial: optuna.Trial, spec: StudySpec, balanced_names: list[st
         else:
             settings[key] = value
     train = spec.train.model_dump()
-    task_params = dict(spec.task.params)
+    trainer = spec.trainer
+    task_params = dict(spec.task.params if trainer is None else trainer.params)
     for key, knob in spec.search.params.items():
         value = _suggest_knob(trial, key, knob)
-        if key.startswith("task."):
+        if key.startswith("task.") or (trainer is not None and key not in train):
             task_params[key.removeprefix("task.")] = value
         else:
             train[key] = value
@@ -195,7 +196,7 @@ def suggest_config(trial: optuna.Trial, spec: StudySpec, balanced_names: list[st
         weights=weights,
         balancer={"method": method, "settings": settings},
         train=train,
-        task=spec.task.ref,
+        task=spec.task.ref if trainer is None else trainer.kind,
         task_params=task_params,
         loss_groups=loss_groups,
         seed=trial_seed(spec.seed, trial.number),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from paretolab.errors import SpecError
 from paretolab.spec.models import StudySpec, stored_study_names
-from paretolab.tasks.loader import BUILTIN_TASKS, TaskInfo, task_info
+from paretolab.tasks.loader import BUILTIN_TASKS, TaskInfo, load_task_factory, task_info
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,28 @@ def resolve_task_ref(ref: str, base_dir: Path) -> str:
             path = candidate if candidate.exists() or not path.exists() else path.resolve()
         return f"{path.resolve()}:{attr}"
     return ref
+
+
+def _check_trainer(spec: StudySpec) -> tuple[str, TaskInfo]:
+    """A ``trainer`` study: the function loads (its reference made absolute), the command's
+    placeholders name params or weights. The losses are the ones the study file names."""
+    from paretolab.trials.command import check_placeholders
+
+    trainer = spec.trainer
+    assert trainer is not None
+    losses = tuple(spec.losses.terms or [t for members in spec.losses.groups.values() for t in members])
+    info = TaskInfo(losses=losses, metrics=())
+    if trainer.function is not None:
+        ref = resolve_task_ref(trainer.function, spec.base_dir)
+        load_task_factory(ref, spec.base_dir, where=spec.where("trainer", "function"))
+        return ref, info
+    assert trainer.command is not None
+    problem = check_placeholders(trainer.command, spec)
+    if problem:
+        raise SpecError(problem, where=spec.where("trainer", "command"),
+                        hint="use a searched or fixed param ({lr}), a weight ({w.<loss>}), "
+                        "{trial_dir}, {steps} or {seed}")
+    return "command", info
 
 
 def did_you_mean(name: str, valid: tuple[str, ...] | list[str]) -> str:
@@ -71,8 +93,11 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
     from paretolab.samplers import check_sampler_options
     from paretolab.search_space import balancer_space
 
-    task_ref = resolve_task_ref(spec.task.ref, spec.base_dir)
-    info = task_info(task_ref, spec.task.params, spec.base_dir, where=spec.where("task"))
+    if spec.trainer is not None:
+        task_ref, info = _check_trainer(spec)
+    else:
+        task_ref = resolve_task_ref(spec.task.ref, spec.base_dir)
+        info = task_info(task_ref, spec.task.params, spec.base_dir, where=spec.where("task"))
     for i, term in enumerate(spec.losses.terms or []):
         if term not in info.losses:
             raise SpecError(f"the task does not produce a loss named {term!r}",
@@ -84,10 +109,14 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
                                 where=spec.where("losses", "groups", group),
                                 hint=did_you_mean(term, info.losses))
     for i, obj in enumerate(spec.objectives):
+        if spec.trainer is not None:
+            break  # the user's code says what it measures only when it runs
         if obj.name not in info.metrics:
             raise SpecError(f"the task does not measure an objective named {obj.name!r}",
                             where=spec.where("objectives", i), hint=did_you_mean(obj.name, info.metrics))
     for i, con in enumerate(spec.constraints):
+        if spec.trainer is not None:
+            break
         if con.metric not in info.metrics:
             raise SpecError(f"constraint on {con.metric!r}, which the task does not measure",
                             where=spec.where("constraints", i), hint=did_you_mean(con.metric, info.metrics))

@@ -384,15 +384,6 @@ class SearchSpec(_Model):
             return {k: _coerce_knob(v) for k, v in value.items()}
         return value
 
-    @field_validator("params")
-    @classmethod
-    def _known(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if key not in TRAIN_KNOBS and not key.startswith("task."):
-                raise ValueError(f"unknown knob {key!r}: use one of {', '.join(TRAIN_KNOBS)} "
-                                 "or 'task.<param>' for a task parameter")
-        return value
-
 
 # --- training, budget, sampler -----------------------------------------------------------
 class TrainSpec(_Model):
@@ -426,6 +417,8 @@ class BudgetSpec(_Model):
     timeout: float | None = Field(None, gt=0, description="wall-clock limit for the study, seconds")
     eval_every: int | None = Field(None, ge=1, description="record curves every k steps "
                                    "(default: steps/10)")
+    trial_timeout: float | None = Field(None, gt=0, description="seconds one command trial may run "
+                                        "before it is killed and fails (trainer: {command: ...})")
 
 
 class SamplerSpec(_Model):
@@ -538,12 +531,43 @@ class TaskSpec(_Model):
         return value
 
 
+class TrainerSpec(_Model):
+    """The user's own training code, instead of a task (see :mod:`paretolab.trials`).
+
+    ``function: file.py:train`` (or ``package.module:train``) is called with a
+    :class:`paretolab.TrialContext` and returns the final metrics; ``command: [prog, arg, ...]``
+    is run per trial, ``{name}`` placeholders replaced by param and weight values (``{lr}``,
+    ``{w.ce}``, ``{trial_dir}``, ``{steps}``, ``{seed}``). ``params`` are fixed values every
+    trial gets besides the searched ones.
+    """
+
+    function: str | None = Field(None, min_length=1, description="file.py:attr or package.module:attr")
+    command: list[str] | None = Field(None, min_length=1, description="the program and its arguments")
+    params: dict[str, Any] = Field(default_factory=dict, description="fixed params of every trial")
+    kill_grace: float = Field(10.0, ge=0, description="seconds between SIGTERM and SIGKILL when a "
+                              "command trial is stopped (pruned or timed out)")
+
+    @model_validator(mode="after")
+    def _one(self) -> TrainerSpec:
+        if (self.function is None) == (self.command is None):
+            raise ValueError("give exactly one of 'function' and 'command'")
+        if self.function is not None and ":" not in self.function:
+            raise ValueError(f"function {self.function!r} must be 'file.py:attr' or 'package.module:attr'")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """``function`` or ``command``."""
+        return "function" if self.function is not None else "command"
+
+
 class StudySpec(_Model):
     """A whole study file."""
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    task: TaskSpec
+    task: TaskSpec | None = None
+    trainer: TrainerSpec | None = Field(None, description="your own training code instead of a task")
     losses: LossesSpec = Field(default_factory=LossesSpec)
     objectives: list[Objective] = Field(min_length=1, json_schema_extra=_objectives_schema)
     constraints: list[Constraint] = Field(default_factory=list, json_schema_extra=_or_single)
@@ -601,6 +625,16 @@ class StudySpec(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> StudySpec:
+        if (self.task is None) == (self.trainer is None):
+            raise ValueError("give exactly one of 'task' (a task object) and 'trainer' (your own "
+                             "training code)")
+        if self.trainer is not None and not self.losses.terms and not self.losses.groups:
+            raise ValueError("with 'trainer', 'losses' must name the losses the weights are for")
+        if self.task is not None:
+            for key in self.search.params:
+                if key not in TRAIN_KNOBS and not key.startswith("task."):
+                    raise ValueError(f"unknown knob {key!r}: use one of {', '.join(TRAIN_KNOBS)} "
+                                     "or 'task.<param>' for a task parameter")
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"an objective is listed twice: {names}")

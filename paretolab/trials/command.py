@@ -1,0 +1,213 @@
+"""Command trials: run a program per trial and read back the metrics it reports.
+
+Per trial the program finds its configuration in ``trial.json`` of its trial folder (env
+``PARETOLAB_CONFIG``), appends ``{"step": n, "metric": value, ...}`` lines to
+``PARETOLAB_METRICS`` (:mod:`paretolab.client` does it) and may check ``PARETOLAB_TRIAL_DIR/stop``.
+``{name}`` placeholders in the command are replaced by param and weight values. The program runs
+in its own process group, dies with its worker (``PR_SET_PDEATHSIG`` on Linux), and is stopped
+(SIGTERM to the group, SIGKILL after a grace period) when pruned, timed out or interrupted;
+its stdout and stderr stay in the trial folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from paretolab.errors import TrialFailure
+from paretolab.records import TrialResult
+from paretolab.trials.context import ReportLog
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\-]*)\}")
+POLL_S = 0.2
+FIXED_NAMES = ("trial_dir", "steps", "seed", "python")
+CONFIG_FILE, METRICS_FILE, STOP_FILE = "trial.json", "metrics.jsonl", "stop"
+STDOUT_FILE, STDERR_FILE = "stdout.log", "stderr.log"
+
+
+def placeholder_values(config: Mapping[str, Any], trial_dir: Path) -> dict[str, Any]:
+    """``{name}`` -> value: every param, ``w.<loss>`` for every weight, ``trial_dir``, ``steps``,
+    ``seed``, and ``python`` (the interpreter paretolab runs on)."""
+    values: dict[str, Any] = dict(config["params"])
+    values.update({f"w.{k}": v for k, v in config["weights"].items()})
+    values.update(trial_dir=str(trial_dir), steps=config["steps"], seed=config["seed"],
+                  python=sys.executable)
+    return values
+
+
+def fill(command: Sequence[str], values: Mapping[str, Any]) -> list[str]:
+    """The command with its placeholders replaced; an unknown one is the trial's failure."""
+    def one(match: re.Match[str]) -> str:
+        name = match[1]
+        if name not in values:
+            raise TrialFailure(f"command placeholder {{{name}}} names no param or weight")
+        return str(values[name])
+
+    return [PLACEHOLDER.sub(one, part) for part in command]
+
+
+def check_placeholders(command: Sequence[str], spec: Any) -> str | None:
+    """A problem with the command's placeholders, or None: each must name a param (searched,
+    fixed in ``trainer.params`` or a training setting), a weight ``w.<loss>`` or a fixed name."""
+    terms = tuple(spec.losses.terms or [t for m in spec.losses.groups.values() for t in m])
+    known = {*spec.search.params, *spec.trainer.params, *spec.train.model_dump(), *FIXED_NAMES,
+             *(f"w.{n}" for n in spec.losses.balanced_names(terms))}
+    for part in command:
+        for name in PLACEHOLDER.findall(part):
+            if name not in known:
+                return f"placeholder {{{name}}} names no param or weight"
+    return None
+
+
+class MetricsTail:
+    """Reads the complete lines appended to the metrics file since the last read."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+        self.buffer = b""
+
+    def read(self) -> list[tuple[int, dict[str, Any]]]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        lines = (self.buffer + data).split(b"\n")
+        self.buffer = lines.pop()  # an unfinished line waits for its end
+        out = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                step = int(record.pop("step"))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise TrialFailure(f"{METRICS_FILE}: a line is not {{\"step\": n, \"metric\": value}}: "
+                                   f"{line[:200].decode(errors='replace')}") from None
+            out.append((step, record))
+        return out
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the program when its worker dies (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def set_deathsig() -> None:
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the worker died before prctl took effect
+            os._exit(1)
+
+    return set_deathsig
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM to the program's process group, SIGKILL after ``grace`` seconds."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # what is left of the group (also children of a program that exited)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def stderr_tail(path: Path, lines: int = 15, chars: int = 2000) -> str:
+    """The last lines of the program's stderr."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])[-chars:]
+
+
+def prepare(config: Mapping[str, Any], trial_dir: Path) -> dict[str, str]:
+    """Write ``trial.json`` into a fresh trial folder; the environment the program gets."""
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    for name in (METRICS_FILE, STOP_FILE):
+        (trial_dir / name).unlink(missing_ok=True)
+    (trial_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
+    return {"PARETOLAB_TRIAL_DIR": str(trial_dir), "PARETOLAB_CONFIG": str(trial_dir / CONFIG_FILE),
+            "PARETOLAB_METRICS": str(trial_dir / METRICS_FILE)}
+
+
+def visible_devices(device: str) -> str | None:
+    """``CUDA_VISIBLE_DEVICES`` for a worker on ``cuda:N`` (None: leave it as it is)."""
+    match = re.fullmatch(r"cuda:(\d+)", device)
+    return match[1] if match else None
+
+
+def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Path, log: ReportLog, *,
+                device: str = "cpu", cwd: Path | None = None, timeout: float | None = None,
+                grace: float = 10.0) -> TrialResult:
+    """Run one command trial to its end; the last reported values are its final metrics.
+
+    Raises :class:`TrialFailure` for a non-zero exit (with the end of stderr), a timeout or a
+    bad metrics line, and :class:`~paretolab.pruning.RungPruned` when stopped at a rung (the
+    program is stopped first, whatever ends the trial early)."""
+    env = {**os.environ, **prepare(config, trial_dir)}
+    gpu = visible_devices(device)
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    argv = fill(command, placeholder_values(config, trial_dir))
+    start = time.perf_counter()
+    with open(trial_dir / STDOUT_FILE, "wb") as out, open(trial_dir / STDERR_FILE, "wb") as err:
+        try:
+            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=err, start_new_session=True, preexec_fn=_die_with_parent())
+        except OSError as exc:
+            raise TrialFailure(f"cannot start the command {argv[0]!r}: {exc.strerror or exc}") from None
+    tail = MetricsTail(trial_dir / METRICS_FILE)
+    try:
+        while True:
+            code = proc.poll()
+            for step, metrics in tail.read():
+                log.add(step, metrics)
+            if code is not None:
+                break
+            if timeout is not None and time.perf_counter() - start > timeout:
+                (trial_dir / STOP_FILE).touch()
+                stop(proc, grace)
+                raise TrialFailure(f"the command ran past budget.trial_timeout ({timeout:g} s) "
+                                   "and was killed")
+            try:  # returns as soon as the program exits
+                proc.wait(POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
+    except BaseException:  # pruned, failed, interrupted: the program must not outlive the trial
+        if proc.poll() is None:
+            (trial_dir / STOP_FILE).touch()
+            stop(proc, grace)
+        raise
+    try:  # children the program left behind
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if code != 0:
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        tail_text = stderr_tail(trial_dir / STDERR_FILE)
+        raise TrialFailure(f"the command {how}" + (f"; stderr ends with:\n{tail_text}" if tail_text else
+                                                   " (stderr is empty)"))
+    return TrialResult(metrics=dict(log.latest), curves=log.curves, steps=log.last_step,
+                       wall_time_s=time.perf_counter() - start, device=device)
