@@ -8,6 +8,7 @@ Reinforcement Learning", NeurIPS 2023 Datasets and Benchmarks) is an optional de
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +45,9 @@ def make_env(env_id: str, max_episode_steps: int | None = None) -> Any:
 
     kwargs = {"max_episode_steps": int(max_episode_steps)} if max_episode_steps else {}
     try:
-        env = mog.make(env_id, **kwargs)
+        with warnings.catch_warnings():  # gymnasium's float32 casting notes on the reward space
+            warnings.simplefilter("ignore", UserWarning)
+            env = mog.make(env_id, **kwargs)
     except gymnasium.error.Error as exc:
         raise TaskError(f"mo-gymnasium cannot make {env_id!r}: {str(exc).splitlines()[0]}",
                         where="task.params.env",
