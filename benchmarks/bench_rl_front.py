@@ -8,14 +8,17 @@ most of them off its convex hull) with its task and budget, once per way of sear
 * ``lagrangian``: the epsilon-constraint method: treasure alone (weights fixed at 1 and 0)
   with the travel time held under a searched threshold (``-time <= threshold``);
 
-and reports for each how many of the 10 true points some trial's greedy policy reaches (both
-returns equal), the hypervolume ratio to the true front (reference: the true front's worst
-values minus 1), the environment steps and the wall time. Then ``studies/resource_gathering.yaml``
-and its hypervolume ratio to the front mo-gymnasium gives. The true fronts are
+and ``study``: the study file's own search (all of its balancers in one study, its sampler
+choosing among them), run only when named (``--methods study``). For each it reports how many
+of the 10 true points some trial's greedy policy reaches (both returns equal), the hypervolume
+ratio to the true front (reference: the true front's worst values minus 1), the environment
+steps and the wall time. Then ``studies/resource_gathering.yaml`` and its hypervolume ratio to
+the front mo-gymnasium gives. The true fronts are
 ``env.unwrapped.pareto_front(gamma=1.0)``.
 
     python -m benchmarks.bench_rl_front                       # 12 trials per method
     python -m benchmarks.bench_rl_front --trials 6 --workers 2 --methods static lagrangian
+    python -m benchmarks.bench_rl_front --methods study --trials 40 --rg-trials 0
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "stch": {"weights": "simplex", "balancer": [{"method": "stch", "ideal": "running_min"}]},
     "lagrangian": {"weights": {"fixed": {"treasure": 1.0, "time": 0.0}},
                    "balancer": [{"method": "lagrangian", "constraint": "time", "threshold": [1.0, 20.0]}]},
+    "study": {},  # the study file's own search: static, chebyshev and lagrangian in one study
 }
 
 
@@ -79,7 +83,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="PPO updates per trial (default: the study's)")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "study"],
+                        choices=list(METHODS))
     parser.add_argument("--rg-trials", type=int, default=8, help="resource-gathering trials (0: skip)")
     args = parser.parse_args()
 
