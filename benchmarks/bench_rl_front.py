@@ -70,8 +70,13 @@ def judge(trials: pd.DataFrame, names: list[str], front: np.ndarray) -> dict[str
     if "feasible" in trials and trials["feasible"].dtype == bool:
         found = found[trials["feasible"].to_numpy()]
     hits = matched_points(found, front)
+    unique = np.unique(found, axis=0)
+    a, b = unique[:, None, :], unique[None, :, :]
+    better = (a >= b).all(axis=2) & (a > b).any(axis=2)  # better[i, j]: i dominates j
+    best = unique[~better.any(axis=0)]  # the found front: no other found point dominates them
     return {"points": f"{int(hits.sum())}/{len(front)}",
             "reached": " ".join(f"({', '.join(f'{v:g}' for v in p)})" for p in front[hits]),
+            "found_front": " ".join(f"({', '.join(f'{v:g}' for v in p)})" for p in best),
             "hv_ratio": round(hypervolume_ratio(found, front), 3),
             "env_steps": int(trials["metric:env_steps"].sum()),
             "trials": len(trials)}
