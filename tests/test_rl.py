@@ -177,3 +177,10 @@ def test_a_trial_over_the_cost_threshold_is_infeasible(gym, tmp_path: Path, monk
     # a greedy episode takes at least one step (time <= -1): over the threshold, so infeasible
     assert len(trials) == 2 and (trials["time"] <= -1).all()
     assert not trials["feasible"].any() and (trials["total_violation"] >= 0.5).all()
+
+
+@pytest.mark.parametrize("name", ["deep_sea_treasure", "resource_gathering"])
+def test_shipped_rl_studies_validate(gym, name: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the storage check may create reports/ here
+    study = Path(__file__).resolve().parents[1] / "studies" / f"{name}.yaml"
+    assert f"ok {study}" in " ".join(cli("validate", "--no-run", str(study)).split())
