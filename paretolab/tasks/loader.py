@@ -20,6 +20,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "toy": "paretolab.tasks.toy:ToyTask",
     "digits": "paretolab.tasks.digits:DigitsTask",
     "multitask_regression": "paretolab.tasks.multitask_regression:MultitaskRegressionTask",
+    "rl": "paretolab.tasks.rl:RLTask",  # needs paretolab[rl] (mo-gymnasium)
 }
 
 REQUIRED_MEMBERS = ("build_model", "batches", "compute_losses", "evaluate")
