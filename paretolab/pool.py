@@ -49,29 +49,21 @@ class WorkerPool:
         self.stopping = threading.Event()
 
     def start(self, slot: WorkerSlot) -> None:
-        """Spawn the worker of ``slot`` with its environment, SIGINT ignored until it is ready."""
+        """Spawn the worker of ``slot`` with its environment."""
         proc = self.ctx.Process(target=worker_main, name=f"paretolab-worker-{slot.index}",
                                 args=(self.data, self.spec.source, slot.index, slot.device, slot.threads,
                                       self.deadline, self.opts))
         saved = {k: os.environ.get(k) for k in slot.env}
         os.environ.update(slot.env)  # the spawned interpreter starts with this environment
-        # an ignored SIGINT stays ignored across exec (a blocked one does not: the spawn resets
-        # the mask), and Python then installs no handler: a Ctrl-C while the child still
-        # imports cannot print its traceback; worker_main handles SIGINT from then on. Only the
-        # main thread may change a handler, so a respawn from the watcher does without.
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
             proc.start()
+            self.procs[slot.index] = proc
         finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        self.procs[slot.index] = proc
 
     def alive(self) -> bool:
         return any(p.is_alive() for p in self.procs.values())

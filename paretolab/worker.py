@@ -420,15 +420,13 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
                 threads: int, deadline: float | None, options: dict[str, Any]) -> None:
     """Entry point of a spawned worker process (a clean interpreter, no inherited CUDA state).
 
-    The pool starts it with SIGINT ignored, so a Ctrl-C while it still imports cannot print a
-    traceback; from here on interrupts are handled. Exit code: 0 at the budget,
+    From here on an interrupt (Ctrl-C, SIGTERM, the parent gone) ends it quietly. Exit code: 0 at the budget,
     the UserError's code, or 128 + the signal that stopped it.
     """
     from paretolab.logs import setup_worker_logging
     from paretolab.spec import StudySpec
     from paretolab.spec_check import check_study
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     code = 0
     with SignalsAsInterrupts():
         try:
