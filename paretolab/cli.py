@@ -155,6 +155,12 @@ def run(
     from paretolab.worker import SignalsAsInterrupts, interrupt_signal
 
     setup_worker_logging(checked.spec.study_dir, 0)
+    if not no_progress:
+        from paretolab.locate import spec_target
+
+        target = _escape(spec_target(checked.spec))
+        err.print(f"[dim]the report can be regenerated at any time from storage, also while this runs: "
+                  f"paretolab report {target}; progress from anywhere: paretolab status {target}[/]")
     try:
         with SignalsAsInterrupts():
             outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
@@ -251,6 +257,41 @@ def report(
         err.print(f"[red]error[/]: {_escape(problem)}")
     if done.problems:
         raise typer.Exit(code=1)
+
+
+@app.command(cls=Command)
+@user_errors
+def status(
+    target: Annotated[str, typer.Argument(help="a study directory, a study file, or a storage URL")],
+    study: Annotated[str | None, typer.Option(
+        "--study", help="the study's name (with a storage URL)")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="keep refreshing until Ctrl-C")] = False,
+    every: Annotated[float, typer.Option(
+        "--every", metavar="<seconds>", help="seconds between refreshes with --watch")] = 5.0,
+) -> None:
+    """Show a study's trials (done, running, failed, pruned), its current front and hypervolume,
+    read from its storage: also for a study other processes or machines are running."""
+    from paretolab.locate import open_source
+    from paretolab.status import read_status, render_status
+
+    source = open_source(target, study)
+    if not watch:
+        out.print(render_status(read_status(source.study, source.meta)))
+        return
+    if every <= 0:
+        raise UserError(f"--every must be a positive number of seconds, got {every:g}")
+    import time
+
+    from rich.live import Live
+
+    try:
+        with Live(render_status(read_status(source.study, source.meta)), console=out,
+                  auto_refresh=False) as live:
+            while True:
+                time.sleep(every)
+                live.update(render_status(read_status(source.study, source.meta)), refresh=True)
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command(cls=Command)
