@@ -155,6 +155,13 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
         stopped = interrupt_signal(exc)
     finally:
         done = finalize(study, meta, study_dir, target=target)
+    if stopped is None:  # the budget is reached: the front goes to the trackers (``log:``)
+        from paretolab.trackers import open_trackers
+
+        trackers = open_trackers(spec, meta)
+        if trackers:
+            by_number = {r.number: r for r in done.records}
+            trackers.on_study_end([by_number[n] for n in done.summary.numbers], done.summary.hypervolume)
     records = done.records
     counts = {state: sum(1 for r in records if r.state == state)
               for state in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
