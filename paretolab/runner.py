@@ -135,6 +135,9 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     from paretolab.locate import spec_target
 
     target = spec_target(spec)
+    from paretolab.trackers import open_trackers
+
+    trackers = open_trackers(spec, meta)  # a missing library stops here; creates a tracker's store once
     view = StudyProgress(study, meta, console=console, enabled=progress)
     refresh = Refresher(study, meta, study_dir, target, options.report_every)
     stopped: int | None = None
@@ -156,9 +159,6 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     finally:
         done = finalize(study, meta, study_dir, target=target)
     if stopped is None:  # the budget is reached: the front goes to the trackers (``log:``)
-        from paretolab.trackers import open_trackers
-
-        trackers = open_trackers(spec, meta)
         if trackers:
             by_number = {r.number: r for r in done.records}
             trackers.on_study_end([by_number[n] for n in done.summary.numbers], done.summary.hypervolume)

@@ -145,3 +145,17 @@ def test_readme_tracker_section_is_a_valid_log_section() -> None:
     log = LogSpec.model_validate(yaml.safe_load(block)["log"])
     assert log.mlflow is not None and log.mlflow.tracking_uri == "sqlite:///mlflow.db"
     assert log.tensorboard is not None and log.tensorboard.dir == "runs" and log.wandb is None
+
+
+def test_a_tracker_that_cannot_start_is_a_warning_only(tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("mlflow")
+    (tmp_path / "study.yaml").write_text(textwrap.dedent(STUDY) + textwrap.dedent(f"""\
+        log:
+          mlflow: {{tracking_uri: "nosuchscheme://{tmp_path.as_posix()}"}}
+          tensorboard: {{}}
+    """))
+    spec = load_spec(tmp_path / "study.yaml")
+    trackers = open_trackers(spec, StudyMeta.from_spec(spec, ["loss1", "loss2"]))
+    assert [type(t).__name__ for t in trackers.trackers] == ["TensorboardTracker"]
+    assert "log.mlflow: not logging this worker's trials" in caplog.text

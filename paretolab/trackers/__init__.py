@@ -104,7 +104,7 @@ def open_trackers(spec: Any, meta: StudyMeta) -> Trackers:
         except ImportError:
             raise _missing("mlflow", "mlflow-skinny") from None
         uri = section.mlflow.tracking_uri or f"sqlite:///{(study_dir / 'mlflow.db').as_posix()}"
-        found.append(MlflowTracker(meta, uri, section.mlflow.experiment or meta.name))
+        _start(found, "mlflow", lambda: MlflowTracker(meta, uri, section.mlflow.experiment or meta.name))
     if section.tensorboard is not None:
         try:
             from paretolab.trackers.tensorboard import TensorboardTracker
@@ -113,12 +113,21 @@ def open_trackers(spec: Any, meta: StudyMeta) -> Trackers:
         folder = Path(section.tensorboard.dir) if section.tensorboard.dir else study_dir / "tensorboard"
         if not folder.is_absolute() and section.tensorboard.dir and spec.base_dir is not None:
             folder = Path(spec.base_dir) / folder
-        found.append(TensorboardTracker(meta, folder))
+        _start(found, "tensorboard", lambda: TensorboardTracker(meta, folder))
     if section.wandb is not None:
         try:
             from paretolab.trackers.wandb import WandbTracker
         except ImportError:
             raise _missing("wandb", "wandb") from None
-        found.append(WandbTracker(meta, section.wandb.project or meta.name, section.wandb.entity,
-                                  section.wandb.mode, study_dir))
+        w = section.wandb
+        _start(found, "wandb",
+               lambda: WandbTracker(meta, w.project or meta.name, w.entity, w.mode, study_dir))
     return Trackers(found)
+
+
+def _start(found: list[Any], name: str, make: Any) -> None:
+    """Start one tracker; one that cannot (a server down) is a warning, and the study goes on."""
+    try:
+        found.append(make())
+    except Exception as exc:  # noqa: BLE001 - a tracker never stops the study
+        log.warning("log.%s: not logging this worker's trials: %s: %s", name, type(exc).__name__, exc)
