@@ -159,3 +159,22 @@ def test_a_tracker_that_cannot_start_is_a_warning_only(tmp_path: Path,
     trackers = open_trackers(spec, StudyMeta.from_spec(spec, ["loss1", "loss2"]))
     assert [type(t).__name__ for t in trackers.trackers] == ["TensorboardTracker"]
     assert "log.mlflow: not logging this worker's trials" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_trial_logged_twice_is_logged_once(tracked_run: Path) -> None:
+    """Another worker, or a resumed run, sending a trial again adds no run and no event file."""
+    from mlflow import MlflowClient
+
+    from paretolab.trackers.mlflow import MlflowTracker
+    from paretolab.trackers.tensorboard import TensorboardTracker
+
+    meta, records = _stored(tracked_run)
+    uri = f"sqlite:///{tracked_run.as_posix()}/mlflow.db"
+    events = sorted((tracked_run / "tb" / "trial-0").iterdir())
+    MlflowTracker(meta, uri, "paretolab-toy").on_trial(records[0])
+    TensorboardTracker(meta, tracked_run / "tb").on_trial(records[0])
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("paretolab-toy").experiment_id])
+    assert sorted(r.data.tags["paretolab.trial"] for r in runs) == ["0", "1", "2", "front"]
+    assert sorted((tracked_run / "tb" / "trial-0").iterdir()) == events
