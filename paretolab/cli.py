@@ -12,14 +12,58 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from paretolab import __version__
 from paretolab.errors import UserError
 
+EXIT_CODES = ("Exit codes: 0 done; 1 no trial completed, or an output file could not be written; "
+              "2 an error you can fix (study file, task, storage); 130 Ctrl-C and 143 SIGTERM "
+              "(run the same command again to resume). See README, 'Faults and exit codes'.")
+
+
+class _FlagsAsFlags:
+    """Help shows a boolean flag as a flag, with no ``<bool>`` type column.
+
+    Typer 0.29 prints every option's type in ``--help``, flags included (``--no-progress
+    <bool>``, even ``--help <bool>``), which reads as if the flag took a value. An empty metavar
+    makes that column blank for flags only; parsing is unchanged.
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(_FlagsAsFlags, TyperCommand):
+    """Every ``paretolab`` command (see :class:`_FlagsAsFlags`)."""
+
+
+class Group(_FlagsAsFlags, TyperGroup):
+    """The ``paretolab`` command group (see :class:`_FlagsAsFlags`)."""
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Find the trade-off front between competing training objectives.")
+                  cls=Group, help="Find the trade-off front between competing training objectives.")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"paretolab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(epilog=EXIT_CODES)
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Find the trade-off front between competing training objectives."""
 
 
 def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -53,7 +97,7 @@ def _check(path: Path, **updates: Any) -> Any:
     return check_study(spec)
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def validate(
     study: Annotated[Path, typer.Argument(help="the study file")],
@@ -81,7 +125,7 @@ def validate(
         out.print(f"trial run on cpu ({trial.seconds:.1f} s): every loss and metric returned, all finite")
 
 
-@app.command()
+@app.command(cls=Command)
 def schema() -> None:
     """Print the JSON Schema of study files (for editors)."""
     from paretolab.spec import json_schema
@@ -89,7 +133,7 @@ def schema() -> None:
     sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def run(
     study: Annotated[Path, typer.Argument(help="the study file")],
@@ -112,6 +156,12 @@ def run(
     from paretolab.worker import SignalsAsInterrupts, interrupt_signal
 
     setup_worker_logging(checked.spec.study_dir, 0)
+    if not no_progress:
+        from paretolab.locate import spec_target
+
+        target = _escape(spec_target(checked.spec))
+        err.print(f"[dim]the report can be regenerated at any time from storage, also while this runs: "
+                  f"paretolab report {target}; progress from anywhere: paretolab status {target}[/]")
     try:
         with SignalsAsInterrupts():
             outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
@@ -183,11 +233,12 @@ def print_outcome(outcome: Any) -> None:
                   "(knee point; --method asf --prefer ... for a preference)")
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def report(
     target: Annotated[str, typer.Argument(help="a study directory, a study file, or a storage URL")],
-    study: Annotated[str | None, typer.Option("--study", help="the study's name (with a storage URL)")] = None,
+    study: Annotated[str | None, typer.Option(
+        "--study", help="the study's name (with a storage URL)")] = None,
     static: Annotated[bool, typer.Option("--static", help="also write each figure as PNG and SVG")] = False,
 ) -> None:
     """Write the study's report.html (one offline page), trials.csv and front.csv."""
@@ -209,7 +260,42 @@ def report(
         raise typer.Exit(code=1)
 
 
-@app.command()
+@app.command(cls=Command)
+@user_errors
+def status(
+    target: Annotated[str, typer.Argument(help="a study directory, a study file, or a storage URL")],
+    study: Annotated[str | None, typer.Option(
+        "--study", help="the study's name (with a storage URL)")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="keep refreshing until Ctrl-C")] = False,
+    every: Annotated[float, typer.Option(
+        "--every", metavar="<seconds>", help="seconds between refreshes with --watch")] = 5.0,
+) -> None:
+    """Show a study's trials (done, running, failed, pruned), its current front and hypervolume,
+    read from its storage: also for a study other processes or machines are running."""
+    from paretolab.locate import open_source
+    from paretolab.status import read_status, render_status
+
+    source = open_source(target, study)
+    if not watch:
+        out.print(render_status(read_status(source.study, source.meta)))
+        return
+    if every <= 0:
+        raise UserError(f"--every must be a positive number of seconds, got {every:g}")
+    import time
+
+    from rich.live import Live
+
+    try:
+        with Live(render_status(read_status(source.study, source.meta)), console=out,
+                  auto_refresh=False) as live:
+            while True:
+                time.sleep(every)
+                live.update(render_status(read_status(source.study, source.meta)), refresh=True)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command(cls=Command)
 def balancers(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
@@ -239,13 +325,13 @@ def balancers(
     out.print(table)
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
     """Print the paretolab version."""
     out.print(__version__)
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def pick(
     target: Annotated[str, typer.Argument(
@@ -256,7 +342,7 @@ def pick(
     prefer: Annotated[str | None, typer.Option(
         help="importance per objective, e.g. error=0.7,sparsity=0.3 (asf, pseudo-weights)")] = None,
     where: Annotated[list[str] | None, typer.Option(
-        help="hard requirement applied first, e.g. 'error<=0.05' (repeatable)")] = None,
+        metavar="<expr>", help="hard requirement applied first, e.g. 'error<=0.05' (repeatable)")] = None,
     trial: Annotated[int | None, typer.Option(help="pick this trial number as it is")] = None,
 ) -> None:
     """Choose a point of the front and write reports/<study>/pick.yaml."""
@@ -285,7 +371,7 @@ def pick(
     out.print(f"next: paretolab train {_escape(command_target(str(path)))}   (retrains it)")
 
 
-@app.command("train")
+@app.command("train", cls=Command)
 @user_errors
 def train_pick(
     pick_file: Annotated[Path, typer.Argument(help="a pick.yaml written by 'paretolab pick'")],
@@ -311,13 +397,14 @@ def train_pick(
         out.print(f"its folder (trial.json, logs, what it saved): {_escape(str(done.folder))}")
 
 
-@app.command()
+@app.command(cls=Command)
 @user_errors
 def worker(
     study: Annotated[Path, typer.Argument(help="the study file (the same one 'paretolab run' uses)")],
     storage: Annotated[str | None, typer.Option(
         help="the shared storage URL, e.g. postgresql://user:pass@host/db (default: the file's)")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1, ... (default: the file's)")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="auto, cpu, cuda, cuda:1, ... (default: the file's)")] = None,
     heartbeat_interval: Annotated[int | None, typer.Option(help="seconds between heartbeats")] = None,
     grace_period: Annotated[int | None, typer.Option(
         help="seconds without heartbeat after which a trial counts as lost")] = None,
@@ -332,8 +419,13 @@ def worker(
     from paretolab.devices import resolve_device
     from paretolab.logs import setup_worker_logging
     from paretolab.storage import redact
-    from paretolab.worker import (SignalsAsInterrupts, WorkerOptions, interrupt_signal,
-                                  open_worker_study, run_worker)
+    from paretolab.worker import (
+        SignalsAsInterrupts,
+        WorkerOptions,
+        interrupt_signal,
+        open_worker_study,
+        run_worker,
+    )
 
     checked = _check(study, storage=storage, device=device)
     spec = checked.spec

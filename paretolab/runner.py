@@ -135,6 +135,9 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     from paretolab.locate import spec_target
 
     target = spec_target(spec)
+    from paretolab.trackers import open_trackers
+
+    trackers = open_trackers(spec, meta)  # a missing library stops here; creates a tracker's store once
     view = StudyProgress(study, meta, console=console, enabled=progress)
     refresh = Refresher(study, meta, study_dir, target, options.report_every)
     stopped: int | None = None
@@ -155,6 +158,10 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
         stopped = interrupt_signal(exc)
     finally:
         done = finalize(study, meta, study_dir, target=target)
+    if stopped is None:  # the budget is reached: the front goes to the trackers (``log:``)
+        if trackers:
+            by_number = {r.number: r for r in done.records}
+            trackers.on_study_end([by_number[n] for n in done.summary.numbers], done.summary.hypervolume)
     records = done.records
     counts = {state: sum(1 for r in records if r.state == state)
               for state in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}

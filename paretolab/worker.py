@@ -383,6 +383,7 @@ def run_worker(checked: CheckedStudy, options: WorkerOptions, *, device: str, wo
 
     host = f"{socket.gethostname()}:{os.getpid()}"
     objective = Objective(checked, device, worker=worker, host=host)  # type: ignore[arg-type]
+    objective, after_trial = _tracked(spec, storage, study, objective, after_trial)
     lock = StudyLock(spec.storage_url, spec.name)
     poll = max(0.2, min(2.0, options.heartbeat_interval / 2))
     try:
@@ -393,6 +394,42 @@ def run_worker(checked: CheckedStudy, options: WorkerOptions, *, device: str, wo
         return interrupt_signal(exc)
     finally:
         lock.close()
+
+
+Callback = Callable[[], None]
+
+
+def _tracked(spec: Any, storage: Any, study: optuna.Study, objective: Callable[[optuna.Trial], Any],
+             after_trial: Callback | None) -> tuple[Callable[[optuna.Trial], Any], Callback | None]:
+    """The objective and after-trial callback, extended to send each trial this worker finished,
+    read back from storage, to the study file's trackers (``log:``); unchanged without any."""
+    from paretolab.records import StudyMeta, trial_record
+    from paretolab.trackers import open_trackers
+
+    trackers = open_trackers(spec, StudyMeta.from_study(study))
+    if not trackers:
+        return objective, after_trial
+    numbers: list[int] = []
+
+    def tracked(trial: optuna.Trial) -> Any:
+        numbers.append(trial.number)
+        return objective(trial)
+
+    def after() -> None:
+        while numbers:
+            number = numbers.pop(0)
+            try:
+                study_id = storage.get_study_id_from_name(study.study_name)
+                frozen = storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+            except Exception as exc:  # noqa: BLE001 - a tracker never stops the study
+                log.warning("trial %d not sent to the trackers: %s", number, storage_cause(exc))
+                continue
+            if frozen.state.is_finished():
+                trackers.on_trial(trial_record(frozen))
+        if after_trial is not None:
+            after_trial()
+
+    return tracked, after
 
 
 def _watch_parent() -> None:

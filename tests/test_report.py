@@ -129,13 +129,20 @@ def test_every_section_is_drawn_for_each_number_of_objectives(tmp_path: Path, m:
         assert "fig-front-parcoords" in figs
     if m == 3:
         assert front.data[0].type == "scatter3d" and "fig-front-pairs" in figs
-    expected = {"fig-front", "fig-hv", "fig-weights", "fig-balancer-ranks", "fig-curves", "fig-conflict"}
+    expected = {"fig-front", "fig-hv", "fig-weights", "fig-balancer-ranks", "fig-curves", "fig-conflict",
+                "fig-params", "fig-importance"}
     assert expected <= set(figs)
     kind = {2: "scatter", 3: "scatterternary"}.get(losses, "parcoords")
     assert figs["fig-weights"].data[0].type == kind
     for div in figs:
         assert f'id="{div}"' in html
-    assert html.count("<section") == 8
+    assert html.count("<section") == 10
+    # parallel coordinates: every weight then every objective, one line per complete trial
+    params = figs["fig-params"].data[0]
+    assert [d.label for d in params.dimensions] == [f"w:l{k}" for k in range(losses)] + \
+        [f"f{j} (min)" for j in range(m)]
+    assert all(len(d.values) == n_complete for d in params.dimensions)
+    assert len(figs["fig-importance"].data) == m
     assert "not recorded" not in html
 
 
@@ -212,7 +219,7 @@ def test_a_thousand_trial_report_is_under_8_mb(tmp_path: Path) -> None:
     size = (tmp_path / "report.html").stat().st_size
     print(f"1000-trial report: {size / 1e6:.2f} MB, front {int(data.on_front.sum())}")
     assert size < 8_000_000
-    assert html.count('<script>paretolabPlot("') == 7  # every section's figures, 3 objectives
+    assert html.count('<script>paretolabPlot("') == 9  # every section's figures, 3 objectives
     import plotly.offline
     assert html.count(plotly.offline.get_plotlyjs()[:200]) == 1
     assert "https://cdn" not in html.replace(plotly.offline.get_plotlyjs(), "")
@@ -315,3 +322,60 @@ def test_report_json_in_page_is_valid_for_every_figure(tmp_path: Path) -> None:
         assert fig["data"] and "layout" in fig
     hover = json.loads(re.search(r"var HOVER = (\[.*?\]);", html, flags=re.S).group(1))
     assert len(hover) == len(data.complete) and hover[0].startswith("<b>trial")
+
+
+# --- params, importance, constraint metrics ----------------------------------------------------
+
+def knob_study(n: int) -> optuna.Study:
+    """Trials with searched params: ``lr`` drives ``error``, the weight of ``a`` drives ``size``,
+    the balancer drives nothing; ``memory`` is a constraint metric."""
+    meta = make_meta("knobs", ["error", "size"], ["minimize", "minimize"], ["a", "b"], ["memory <= 5"], n)
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.set_user_attr(META_KEY, meta.to_attr())
+    rng = np.random.default_rng(0)
+    dists = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True),
+             "balancer": optuna.distributions.CategoricalDistribution(["static", "mgda"])}
+    for i in range(n):
+        lr, w, bal = float(10 ** rng.uniform(-4, -1)), float(rng.uniform()), ["static", "mgda"][i % 2]
+        error = (np.log10(lr) + 2.5) ** 2 + 0.01 * rng.normal()
+        size = w + 0.01 * rng.normal()
+        memory = float(rng.uniform(0, 6))
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": lr, "balancer": bal}, distributions=dists, values=[error, size],
+            constraints={"memory <= 5": memory - 5},
+            user_attrs={"config": {"weights": {"a": w, "b": 1 - w}, "balancer": {"method": bal}},
+                        "metrics": {"error": error, "size": size, "memory": memory}}))
+    return study
+
+
+def test_params_view_and_importance_per_objective(tmp_path: Path) -> None:
+    html, data, figs = page_for(knob_study(40), tmp_path)
+    dims = {d.label: d for d in figs["fig-params"].data[0].dimensions}
+    assert list(dims) == ["balancer", "lr", "w:a", "w:b", "error (min)", "size (min)"]
+    assert list(dims["balancer"].ticktext) == ["mgda", "static"]
+    assert sorted(set(dims["balancer"].values)) == [0, 1]
+    bars = {t.name: dict(zip(t.y, t.x)) for t in figs["fig-importance"].data}
+    assert set(bars) == {"error", "size"}
+    assert max(bars["error"], key=bars["error"].get) == "lr"  # fANOVA finds what drives each objective
+    assert max(bars["size"], key=bars["size"].get) == "w:a"
+    assert "w:b" not in bars["size"]  # with two losses the first weight stands for both
+    for values in bars.values():
+        assert sum(values.values()) == pytest.approx(1.0, abs=1e-6)
+    assert 'id="fig-params"' in html and 'id="fig-importance"' in html
+
+
+def test_front_table_shows_searched_params_and_constraint_metrics(tmp_path: Path) -> None:
+    html, data, _ = page_for(knob_study(30), tmp_path)
+    table = html[html.index('id="front-table"'):html.index("</table>", html.index('id="front-table"'))]
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", table)
+    assert "memory" in heads and "lr" in heads and heads.count("balancer") == 1
+    for i in data.front_indices():
+        r = data.complete[i]
+        assert f'data-value="{r.metrics["memory"]!r}"' in table
+        assert f'data-value="{r.knobs["lr"]!r}"' in table
+
+
+def test_importance_is_skipped_with_a_note_below_five_trials(tmp_path: Path) -> None:
+    html, _, figs = page_for(knob_study(4), tmp_path)
+    assert "fig-importance" not in figs and "fig-params" in figs
+    assert "param importance needs at least 5 complete trials (4 so far)" in html

@@ -184,8 +184,8 @@ def test_report_renders_offline_with_every_figure_and_a_sortable_table(browser: 
                             constrained=True, balancers=("static", "mgda", "gradnorm"))
     path, data = _report(study, tmp_path)
     n_complete = len(data.complete)
-    ids = ["fig-front", "fig-hv", "fig-weights", "fig-balancer-fronts", "fig-balancer-ranks",
-           "fig-curves", "fig-conflict"]
+    ids = ["fig-front", "fig-hv", "fig-weights", "fig-params", "fig-importance", "fig-balancer-fronts",
+           "fig-balancer-ranks", "fig-curves", "fig-conflict"]
     browser.open(path.as_uri(), len(ids))
     browser.pump(0.5)
     problems = browser.problems()
@@ -202,6 +202,15 @@ def test_report_renders_offline_with_every_figure_and_a_sortable_table(browser: 
     assert sum(t["n"] for t in figs["fig-weights"]) == 2 * n_complete
     assert sum(t["n"] for t in figs["fig-balancer-ranks"]) == n_complete
     assert len(figs["fig-curves"]) == 2 * int(data.on_front.sum())
+    # parallel coordinates: one polyline per complete trial across weights and objectives
+    assert [(t["type"], t["n"]) for t in figs["fig-params"]] == [("parcoords", n_complete)]
+    axes = browser.eval("Array.from(document.querySelectorAll('#fig-params .axis-title'))"
+                        ".map(e => e.textContent)")
+    assert axes == ["w:ce", "w:l1", "error (min)", "sparsity (max)"]
+    # importance: one bar chart per objective, one drawn bar per param (the first weight)
+    assert [(t["type"], t["n"]) for t in figs["fig-importance"]] == [("bar", 1), ("bar", 1)]
+    bars = browser.eval("document.querySelectorAll('#fig-importance .barlayer .point path').length")
+    assert bars == 2
     # drawn, not only configured: the SVG has one marker path per front point
     drawn = browser.eval("document.querySelectorAll('#fig-front .scatterlayer .trace:nth-child(4) "
                          ".points path').length")
@@ -233,7 +242,8 @@ def test_three_objectives_and_three_losses_render(browser: Page, tmp_path: Path)
     study = synthetic_study(60, objectives=["a", "b", "c"], directions=["minimize", "maximize", "minimize"],
                             losses=["x", "y", "z"])
     path, data = _report(study, tmp_path)
-    ids = ["fig-front", "fig-front-pairs", "fig-hv", "fig-weights", "fig-balancer-ranks", "fig-curves"]
+    ids = ["fig-front", "fig-front-pairs", "fig-hv", "fig-weights", "fig-params", "fig-importance",
+           "fig-balancer-ranks", "fig-curves"]
     browser.open(path.as_uri(), len(ids))
     browser.pump(0.5)
     problems = browser.problems()
@@ -245,6 +255,8 @@ def test_three_objectives_and_three_losses_render(browser: Page, tmp_path: Path)
     assert sum(t["n"] for t in figs["fig-front"]) == n
     assert sum(t["n"] for t in figs["fig-front-pairs"] if t["name"] != "knee") == 3 * n
     assert sum(t["n"] for t in figs["fig-weights"] if t["type"] == "scatterternary") == 3 * n
+    assert [(t["type"], t["n"]) for t in figs["fig-params"]] == [("parcoords", n)]
+    assert [(t["type"], t["n"]) for t in figs["fig-importance"]] == [("bar", 3)] * 3  # 3 weights each
     browser.screenshot(tmp_path / "report-3obj.png")
     shutil.copy(tmp_path / "report-3obj.png", "/tmp/report-screenshot-3obj.png")
 
@@ -254,7 +266,7 @@ def test_a_study_named_script_shows_as_text_and_runs_nothing(browser: Page, tmp_
                             losses=["</script><script>alert(3)</script>", "l2"])
     path, _ = _report(study, tmp_path)
     browser.events.clear()
-    browser.open(path.as_uri(), 6)  # no conflict recorded: six figures
+    browser.open(path.as_uri(), 8)  # no conflict recorded: eight figures
     browser.pump(1.0)
     assert browser.eval("document.querySelector('h1').textContent") == XSS
     assert browser.eval("document.title").startswith(XSS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,3 +118,94 @@ class ReportData:
     def pick_command(self, number: int) -> str:
         """``target`` is already shell-quoted (see ``paretolab.report.pick_target``)."""
         return f"paretolab pick {self.target} --trial {number}"
+
+
+# --- searched params, constraint metrics, param importance ------------------------------------
+
+MIN_IMPORTANCE_TRIALS = 5  # fANOVA on fewer complete trials says nothing
+MAX_IMPORTANCE_TRIALS = 300  # fANOVA's cost grows with the trials: a larger study is subsampled
+FANOVA = dict(n_trees=32, max_depth=8, seed=0)  # Optuna's defaults (64, 64) take minutes at 1,000 trials
+
+
+def constraint_metric(constraint: str) -> str:
+    """The metric a stored constraint (``"metric <= value"``) bounds."""
+    match = re.match(r"^\s*(.*?)\s*(<=|>=)", constraint)
+    return match[1] if match else constraint
+
+
+def param_names(records: list[TrialRecord]) -> list[str]:
+    """The searched params (Optuna params other than the preference weights) of ``records``."""
+    return sorted({k for r in records for k in r.knobs})
+
+
+def searched_values(data: ReportData) -> dict[str, list[Any]]:
+    """Per searched param and per preference weight (``w:<loss>``), its value for each complete
+    trial (``None`` where a trial did not sample it: a balancer's setting in another's trial)."""
+    columns: dict[str, list[Any]] = {k: [r.knobs.get(k) for r in data.complete]
+                                     for k in param_names(data.complete)}
+    if len(data.meta.losses) > 1:
+        for loss in data.meta.losses:
+            columns[f"w:{loss}"] = [data.weights(r).get(loss) for r in data.complete]
+    return columns
+
+
+def _distribution(values: list[Any]) -> Any:
+    """An Optuna distribution spanning what the trials sampled (``None``: constant, nothing to learn)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    seen = [v for v in values if v is not None]
+    if len(set(map(repr, seen))) < 2:
+        return None
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen):
+        if all(isinstance(v, int) for v in seen):
+            return IntDistribution(int(min(seen)), int(max(seen)))
+        return FloatDistribution(float(min(seen)), float(max(seen)))
+    return CategoricalDistribution(sorted({str(v) for v in seen}))
+
+
+def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str]:
+    """Per objective, each searched param's and weight's importance (Optuna's fANOVA evaluator,
+    Hutter et al. 2014, "An Efficient Approach for Assessing Hyperparameter Importance"), or an
+    empty dict and the reason it is not shown.
+
+    The records carry each trial's params and weights, not Optuna's distributions: the trials are
+    rebuilt in an in-memory study with distributions spanning the sampled values (categorical for
+    strings), so the importance reads the same for a live or a stored study, whatever its storage.
+    Above ``MAX_IMPORTANCE_TRIALS`` complete trials, that many evenly spread ones are used.
+    """
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    n = len(data.complete)
+    if n < MIN_IMPORTANCE_TRIALS:
+        return {}, (f"param importance needs at least {MIN_IMPORTANCE_TRIALS} complete trials "
+                    f"({n} so far).")
+    columns = searched_values(data)
+    if len(data.meta.losses) == 2:  # two weights sum to one: the first says everything
+        columns.pop(f"w:{data.meta.losses[1]}", None)
+    dists = {k: d for k, v in columns.items() if (d := _distribution(v)) is not None}
+    if not dists:
+        return {}, "no searched param or weight varies between the complete trials."
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per report
+    try:
+        study = optuna.create_study(directions=data.meta.directions)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    rows = range(n) if n <= MAX_IMPORTANCE_TRIALS else \
+        np.linspace(0, n - 1, MAX_IMPORTANCE_TRIALS).round().astype(int)
+    for i in rows:
+        params = {}
+        for k, d in dists.items():
+            v = columns[k][i]
+            if v is not None:
+                params[k] = str(v) if isinstance(d, optuna.distributions.CategoricalDistribution) else v
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions={k: dists[k] for k in params},
+            values=[float(x) for x in data.values[i]]))
+    out: dict[str, dict[str, float]] = {}
+    for j, name in enumerate(data.meta.objectives):
+        found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(**FANOVA),
+                                      target=lambda t, j=j: t.values[j])
+        out[name] = {k: float(v) for k, v in found.items()}
+    return out, ""

@@ -333,3 +333,58 @@ def conflict_figure(data: ReportData) -> go.Figure | None:
     if fig is not None:
         fig.update_yaxes(range=[-1.05, 1.05])
     return fig
+
+
+def params_figure(data: ReportData) -> go.Figure | None:
+    """Parallel coordinates of every searched param and preference weight, then the objectives,
+    one line per complete trial coloured by non-dominated rank (0 = front). A categorical param
+    (the balancer, a choice setting) gets one tick per choice; a trial that did not sample a param
+    (another balancer's setting) sits below that axis's range."""
+    from paretolab.report.data import searched_values
+
+    if not len(data.complete):
+        return None
+    dims: list[dict[str, Any]] = []
+    for name, values in searched_values(data).items():
+        seen = [v for v in values if v is not None]
+        if not seen:
+            continue
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen)
+        if numeric:
+            low, high = float(min(seen)), float(max(seen))
+            pad = (high - low) * 0.05 or 0.5
+            missing = low - pad
+            dim = dict(values=[missing if v is None else float(v) for v in values],
+                       range=[missing, high] if len(seen) < len(values) else [low, high])
+        else:
+            choices = sorted({str(v) for v in seen})
+            code = {c: i for i, c in enumerate(choices)}
+            dim = dict(values=[-1 if v is None else code[str(v)] for v in values],
+                       tickvals=list(range(len(choices))), ticktext=[esc(c) for c in choices],
+                       range=[-1 if len(seen) < len(values) else 0, max(1, len(choices) - 1)])
+        dims.append(dict(label=esc(name), **dim))
+    dims += [dict(label=_label(data, j), values=data.values[:, j]) for j in range(len(data.meta.objectives))]
+    fig = go.Figure(go.Parcoords(dimensions=dims, line=dict(color=data.ranks.astype(float),
+                                                           colorscale="Viridis_r", showscale=True,
+                                                           colorbar=dict(title="rank"))))
+    _layout(fig, 460)
+    fig.update_layout(margin=dict(l=70, r=70, t=70, b=30))  # room for the axis labels on top
+    return fig
+
+
+def importance_figure(data: ReportData, importance: dict[str, dict[str, float]]) -> go.Figure | None:
+    """One horizontal bar chart per objective: each param's and weight's fANOVA importance
+    (the share of that objective's variance it explains), most important on top."""
+    if not importance:
+        return None
+    names = list(importance)
+    fig = make_subplots(rows=1, cols=len(names), horizontal_spacing=0.12,
+                        subplot_titles=[_label(data, data.meta.objectives.index(n)) for n in names])
+    for c, name in enumerate(names, start=1):
+        items = sorted(importance[name].items(), key=lambda kv: kv[1])
+        fig.add_trace(go.Bar(x=[v for _, v in items], y=[esc(k) for k, _ in items], orientation="h",
+                             marker_color=FRONT_COLOR, name=esc(name), showlegend=False,
+                             hovertemplate="%{y}: %{x:.3f}<extra></extra>"), row=1, col=c)
+        fig.update_xaxes(title_text="importance", range=[0, 1], row=1, col=c)
+    n_params = max(len(v) for v in importance.values())
+    return _layout(fig, max(260, 60 + 28 * n_params), showlegend=False)

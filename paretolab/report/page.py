@@ -15,7 +15,7 @@ import plotly.offline
 from plotly.io.json import to_json_plotly
 
 from paretolab.report import figures as F
-from paretolab.report.data import ReportData, esc, fmt
+from paretolab.report.data import ReportData, constraint_metric, esc, fmt, param_importance, param_names
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -138,12 +138,26 @@ def _summary(data: ReportData) -> Section:
                    "to [0, 1] over the front (0 = best).", [f'<dl class="summary">{dl}</dl>'])
 
 
+def _value_cell(value: object) -> str:
+    """A table cell for a metric or a param: numbers sort by value, text as text, absent empty."""
+    if value is None:
+        return "<td></td>"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<td data-value="{float(value)!r}">{fmt(value)}</td>'
+    return f"<td class=text>{esc(value)}</td>"
+
+
 def _front_table(data: ReportData) -> str:
     meta = data.meta
     losses = list(meta.losses)
+    front = [data.complete[i] for i in data.front_indices()]
+    params = [k for k in param_names(front) if k != "balancer"]  # the balancer has its own column
+    metrics = list(dict.fromkeys(constraint_metric(c) for c in meta.constraints))
     head = ["<th>trial</th>"] + [f"<th>{F._label(data, j)}</th>" for j in range(len(meta.objectives))]
     head += ["<th class=text>feasible</th>", "<th>rank</th>"]
+    head += [f"<th>{esc(k)}</th>" for k in metrics]
     head += [f"<th>w:{esc(k)}</th>" for k in losses]
+    head += [f"<th>{esc(k)}</th>" for k in params]
     head += ["<th class=text>balancer</th>", "<th class=text>settings</th>", "<th class=text>command</th>"]
     body = []
     for i in data.front_indices():
@@ -153,7 +167,9 @@ def _front_table(data: ReportData) -> str:
         cells += [f'<td data-value="{float(v)!r}">{fmt(v)}</td>' for v in data.values[i]]
         cells.append(f"<td class=text>{'yes' if data.feasible[i] else 'no'}</td>")
         cells.append(f'<td data-value="{int(data.ranks[i])}">{int(data.ranks[i])}</td>')
+        cells += [_value_cell(r.metrics.get(k)) for k in metrics]
         cells += [f'<td data-value="{w[k]!r}">{w[k]:.3f}</td>' if k in w else "<td></td>" for k in losses]
+        cells += [_value_cell(r.knobs.get(k)) for k in params]
         cells += [f"<td class=text>{esc(data.balancer(r))}</td>", f"<td class='text wrap'>{esc(data.settings(r))}</td>",
                   f"<td class=text><code>{esc(data.pick_command(r.number))}</code></td>"]
         cls = ' class="knee"' if i == data.knee else ""
@@ -200,6 +216,22 @@ def build_page(data: ReportData) -> Page:
     add(sec, "fig-weights", fig, note)
     sections.append(sec)
 
+    sec = Section("params", "Params and weights → objectives",
+                  "Parallel coordinates of every searched param and preference weight, then the objectives: "
+                  "one line per complete trial, coloured by non-dominated rank (0 = front). Drag along an "
+                  "axis to keep only the trials in that range.")
+    add(sec, "fig-params", F.params_figure(data), "no complete trial yet.")
+    sections.append(sec)
+
+    importance, why = param_importance(data) if len(data.complete) else ({}, "no complete trial yet.")
+    sec = Section("importance", "Param importance per objective",
+                  "How much of each objective's variation over the complete trials each searched param and "
+                  "weight explains (Optuna's fANOVA evaluator, seed 0; the importances of one objective sum "
+                  "to 1)" + ("; with two losses the first weight stands for both." if len(meta.losses) == 2
+                             else "."))
+    add(sec, "fig-importance", F.importance_figure(data, importance), why)
+    sections.append(sec)
+
     stats = F.balancer_stats(data) if len(data.complete) else []
     sec = Section("balancers", "Balancer comparison",
                   "The front each balancer reaches on its own trials"
@@ -234,8 +266,9 @@ def build_page(data: ReportData) -> Page:
     sections.append(sec)
 
     sec = Section("table", "Front table",
-                  "The front's trials; click a column heading to sort. Each row's command writes that "
-                  "trial's configuration as pick.yaml for production training.")
+                  "The front's trials with their constraint metrics, preference weights and searched params; "
+                  "click a column heading to sort. Each row's command writes that trial's configuration as "
+                  "pick.yaml for production training.")
     sec.body.append(_front_table(data) if data.on_front.any() else _missing("the front is empty."))
     sections.append(sec)
 

@@ -511,6 +511,38 @@ class FaultSpec(_Model):
         return self
 
 
+class MlflowLog(_Model):
+    """Send each trial (one MLflow run) and the study's front to MLflow."""
+
+    tracking_uri: str | None = Field(None, description="an MLflow server URL (http://host:5000) or a "
+                                     "local store (sqlite:///mlflow.db); default: sqlite:///<study "
+                                     "directory>/mlflow.db")
+    experiment: str | None = Field(None, description="default: the study's name")
+
+
+class TensorboardLog(_Model):
+    """Write each trial's curves, params and objectives, and the front, as TensorBoard event files."""
+
+    dir: str | None = Field(None, description="default: <study directory>/tensorboard")
+
+
+class WandbLog(_Model):
+    """Send each trial (one W&B run) and the front to Weights & Biases (needs ``wandb`` installed)."""
+
+    project: str | None = Field(None, description="default: the study's name")
+    entity: str | None = None
+    mode: Literal["online", "offline"] = "online"
+
+
+class LogSpec(_Model):
+    """Experiment trackers: each finished trial's params, weights, balancer, curves and objectives,
+    and at the end the study's front. Off unless a tracker is named."""
+
+    mlflow: MlflowLog | None = None
+    tensorboard: TensorboardLog | None = None
+    wandb: WandbLog | None = None
+
+
 class TaskSpec(_Model):
     """Which task: a built-in name, ``package.module:attr`` or ``path/to/file.py:attr``."""
 
@@ -583,6 +615,8 @@ class StudySpec(_Model):
                                            "per GPU, else one per CPU core)")
     trials_per_gpu: int = Field(1, ge=1, description="with workers: auto, workers per GPU")
     faults: FaultSpec = Field(default_factory=FaultSpec)
+    log: LogSpec = Field(default_factory=LogSpec, description="experiment trackers (MLflow, "
+                         "TensorBoard, W&B); off by default")
     device: str = "auto"
     seed: int = 0
 
