@@ -268,7 +268,7 @@ def test_error_names_the_line_of_the_field(tmp_path: Path) -> None:
     path = write(tmp_path, BASE + "budget:\n  trials: 3\n  stepz: 4\n")
     result = runner.invoke(app, ["validate", str(path)])
     assert f"{path}:6: budget.stepz" in result.output
-    assert "valid fields here: eval_every, steps, timeout, trials" in result.output
+    assert "valid fields here: eval_every, repeats, steps, timeout, trials" in result.output
 
 
 def test_password_is_not_printed(tmp_path: Path) -> None:

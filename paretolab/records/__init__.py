@@ -6,9 +6,9 @@ constraints), :mod:`~paretolab.records.view` reads a study back (metadata, one
 :class:`TrialRecord` per trial, the constraint-aware front).
 """
 
-from paretolab.records.stored import (CONSTRAINT_LIST_KEY, CONSTRAINT_PREFIX, LOG_RATIO_PARAM,
-                                      RANGE_PARAM, RESULT_KEY, RUNG_PREFIX, START_KEY, UNIFORM_PARAM,
-                                      WEIGHT_ATTR_PREFIX, WEIGHT_PARAM_PREFIXES, FailureRecord,
+from paretolab.records.stored import (CONSTRAINT_LIST_KEY, CONSTRAINT_PREFIX, LOG_RATIO_PARAM, RANGE_PARAM,
+                                      REPEAT_KEY, RESULT_KEY, RUNG_PREFIX, START_KEY, UNIFORM_PARAM,
+                                      WEIGHT_ATTR_PREFIX, WEIGHT_PARAM_PREFIXES, FailureRecord, RepeatRecord,
                                       RungRecord, TrialResult, TrialStart, counts_toward_budget,
                                       dashboard_constraints, interrupted, is_weight_param, knobs,
                                       mark_interrupted, read_violations, rung_key, weight_param,
@@ -19,8 +19,8 @@ from paretolab.records.view import (META_KEY, FrontSummary, StudyMeta, TrialReco
 
 __all__ = [
     "CONSTRAINT_LIST_KEY", "CONSTRAINT_PREFIX", "LOG_RATIO_PARAM", "META_KEY", "RANGE_PARAM",
-    "RESULT_KEY", "RUNG_PREFIX", "START_KEY", "UNIFORM_PARAM", "WEIGHT_ATTR_PREFIX",
-    "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "RungRecord", "StudyMeta",
+    "REPEAT_KEY", "RESULT_KEY", "RUNG_PREFIX", "START_KEY", "UNIFORM_PARAM", "WEIGHT_ATTR_PREFIX",
+    "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "RepeatRecord", "RungRecord", "StudyMeta",
     "TrialRecord", "TrialResult", "TrialStart", "count_done", "counts_toward_budget",
     "dashboard_constraints", "front_summary", "interrupted", "is_weight_param", "knobs",
     "load_records", "mark_interrupted", "read_violations", "reference_point", "rung_key",

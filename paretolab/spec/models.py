@@ -426,6 +426,8 @@ class BudgetSpec(_Model):
     timeout: float | None = Field(None, gt=0, description="wall-clock limit for the study, seconds")
     eval_every: int | None = Field(None, ge=1, description="record curves every k steps "
                                    "(default: steps/10)")
+    repeats: int = Field(1, ge=1, le=100, description="train every configuration with this many "
+                         "seeds; its objectives are the means (what 'paretolab verify' checks)")
 
 
 class SamplerSpec(_Model):
