@@ -13,8 +13,9 @@ one or ``budget.repeats``, plus one per repeat trial):
 * the mean of each objective and the 95% Student t-interval ``mean +- t(0.975, n-1) s / sqrt(n)``;
 * the verified front: the constraint-aware non-dominated set of the means, among the
   configurations that were repeated (n >= 2), the mean violation standing for feasibility;
-* each raw front point: ``robust`` (on the verified front), ``dominated``, or ``unverified``
-  (not repeated), with the probability that it is dominated, by Monte Carlo under a normal
+* each raw front point: ``robust`` (on the verified front), ``dominated``, ``infeasible`` (its
+  mean violates a constraint) or ``unverified`` (not repeated), with the probability that it is
+  dominated (1 for an infeasible one when a feasible one exists), by Monte Carlo under a normal
   approximation: each repeated configuration's mean is drawn from N(mean, (s / sqrt(n))^2)
   independently per objective (4000 draws, fixed seed); the probability is the fraction of
   draws in which another feasible configuration's draw dominates it.
@@ -132,10 +133,13 @@ def verification(meta: StudyMeta, records: Sequence[TrialRecord]) -> Verificatio
     mask = dominance.nondominated_mask(means, meta.directions, viol)
     out.front = [n for n, on in zip(verified, mask) if on]
     ses = np.array([out.stats[n].se for n in verified])
-    p = _p_dominated(means * sign, ses, viol == 0.0)
+    feasible = viol == 0.0
+    p = _p_dominated(means * sign, ses, feasible)
+    if feasible.any():
+        p = np.where(feasible, p, 1.0)
     out.p_dominated = {n: float(v) for n, v in zip(verified, p)}
-    out.labels = {n: ("unverified" if n not in out.p_dominated else
-                      "robust" if n in out.front else "dominated") for n in out.raw_front}
+    out.labels = {n: ("unverified" if n not in out.p_dominated else "robust" if n in out.front else
+                      "infeasible" if out.stats[n].violation > 0 else "dominated") for n in out.raw_front}
     return out
 
 

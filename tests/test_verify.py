@@ -152,6 +152,9 @@ def test_verify_stores_repeats_and_a_second_run_does_only_the_missing_ones(here:
     assert {"mean:a", "ci:a", "mean:b", "ci:b", "repeats", "verdict"} <= set(table.columns)
     assert (table["repeats"] == 2).all() and table["ci:a"].notna().all()
     assert set(table["trial"]) == set(front)
+    page = (here / "reports" / "resume" / "report.html").read_text()
+    assert "verified: mean" in page  # the means with their intervals on the front figure
+    assert f"of {len(front)} front points robust" in page
 
 
 @pytest.mark.slow

@@ -57,6 +57,7 @@ class ReportData:
     ranks: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     hover: list[str] = field(default_factory=list)
     knee: int | None = None  # index into complete
+    verification: Any = None  # paretolab.verify.Verification (repeats of ``paretolab verify``)
 
     @classmethod
     def build(cls, meta: StudyMeta, records: list[TrialRecord], summary: FrontSummary | None = None,
@@ -76,6 +77,9 @@ class ReportData:
         else:
             data.ranks = np.zeros(0, int)
         data.hover = [data._hover(i) for i in range(len(data.complete))]
+        from paretolab.verify import verification
+
+        data.verification = verification(meta, records)
         return data
 
     # --- per-trial attributes -------------------------------------------------------------

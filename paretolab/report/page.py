@@ -126,6 +126,13 @@ def _summary(data: ReportData) -> Section:
             col = data.values[feasible, j]
             i = feasible[int(np.argmin(col) if meta.directions[j] == "minimize" else np.argmax(col))]
             rows.append((f"best {F._label(data, j)}", f"{fmt(data.values[i, j])} (trial {data.complete[i].number})"))
+    check = data.verification
+    if check is not None and check.any:
+        robust = [n for n, label in check.labels.items() if label == "robust"]
+        others = ", ".join(f"{n} ({label})" for n, label in check.labels.items() if label != "robust")
+        rows.append(("verified front", f"{len(robust)} of {len(check.raw_front)} front points robust "
+                     f"(trials {', '.join(map(str, robust)) or 'none'})" + (f"; {others}" if others else "")
+                     + f"; verified front: trials {', '.join(map(str, check.front))}"))
     if data.knee is not None:
         k = data.knee
         r = data.complete[k]
@@ -180,7 +187,8 @@ def build_page(data: ReportData) -> Page:
                                                               "coloured by non-dominated rank")
     sec = Section("front", "Pareto front", f"Complete trials: {view}. Front in blue, dominated trials grey, "
                   "infeasible trials as red crosses, the knee as a star. Hover a point for its weights "
-                  "and balancer.")
+                  "and balancer. After <code>paretolab verify</code>: each repeated configuration's mean "
+                  "over seeds with its 95% interval, green when it is on the verified front.")
     front = F.front_figures(data)
     if not front:
         sec.body.append(_missing("no complete trial yet."))
