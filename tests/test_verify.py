@@ -175,8 +175,11 @@ def test_budget_repeats_objectives_are_the_means_of_their_seeds(here: Path) -> N
 def test_pick_on_a_verified_study_picks_a_verified_point_and_raw_does_not_need_to(here: Path) -> None:
     path = _noisy_study(here, "picked", trials=6)
     cli("run", str(path))
-    outcome = verify(str(path), seeds=2)
-    check = outcome.verification
+    text = cli("verify", str(path), "--seeds", "2")
+    study = optuna.load_study(study_name="picked", storage="sqlite:///reports/picked/study.db")
+    check = verification(StudyMeta.from_study(study), load_records(study))
+    assert f"ran {2 * len(check.raw_front)} repeats, 0 already stored" in text
+    assert f"front points are robust; verified front: trials {', '.join(map(str, check.front))}" in text
     choice, _, written = pick(str(path))
     assert choice.verified and choice.record.number in check.front
     doc = yaml.safe_load(written.read_text())

@@ -107,7 +107,8 @@ class ReportData:
 
     # --- derived ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        return {s: sum(1 for r in self.records if r.state == s)
+        """The study's own trials by state (repeats of ``paretolab verify`` left out)."""
+        return {s: sum(1 for r in self.records if r.state == s and r.repeat is None)
                 for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
 
     def front_indices(self) -> np.ndarray:
