@@ -46,7 +46,7 @@ def run_study(job: tuple[str, int, int, bool]) -> dict:
     from paretolab.records import trial_attrs
     from paretolab.samplers import make_sampler
     from paretolab.spec import parse_spec
-    from paretolab.spec_check import check_study
+    from paretolab.spec.checks import check_study
 
     task, seed, trials, shared_seed = job
     if shared_seed:  # this process only (a pool worker): every trial gets trial 0's seed

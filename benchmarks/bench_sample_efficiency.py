@@ -86,7 +86,7 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
     from paretolab.objective import Objective
     from paretolab.records import trial_attrs
     from paretolab.spec import parse_spec
-    from paretolab.spec_check import check_study
+    from paretolab.spec.checks import check_study
 
     task, method, seed, trials = job
     spec = parse_spec(spec_text(task, method, seed, trials))

@@ -32,7 +32,7 @@ def run_fixed(task: str, log_ratios: list[float]) -> np.ndarray:
     warnings.simplefilter("ignore")
     from paretolab.objective import Objective
     from paretolab.spec import parse_spec
-    from paretolab.spec_check import check_study
+    from paretolab.spec.checks import check_study
 
     losses = TASKS[task][2]
     if len(losses) != 2:

@@ -29,7 +29,7 @@ import optuna
 from paretolab.runner import run_study
 from paretolab.search_space import TrialConfig, trial_seed
 from paretolab.spec import load_spec
-from paretolab.spec_check import check_study
+from paretolab.spec.checks import check_study
 from paretolab.storage import open_storage
 from paretolab.trainer import train
 

@@ -344,13 +344,18 @@ def pick(
     where: Annotated[list[str] | None, typer.Option(
         metavar="<expr>", help="hard requirement applied first, e.g. 'error<=0.05' (repeatable)")] = None,
     trial: Annotated[int | None, typer.Option(help="pick this trial number as it is")] = None,
+    raw: Annotated[bool, typer.Option(
+        "--raw", help="on a verified study, choose on the raw (single-seed) front")] = False,
 ) -> None:
     """Choose a point of the front and write reports/<study>/pick.yaml."""
     from paretolab.pick import neighbours
     from paretolab.pick import pick as pick_point
 
-    choice, source, path = pick_point(target, method, prefer, where or [], trial, study_name=study)
+    choice, source, path = pick_point(target, method, prefer, where or [], trial, study_name=study, raw=raw)
     meta = source.meta
+    if choice.verified:
+        out.print(f"chosen among the {len(choice.front)} verified points (objectives: means over seeds; "
+                  "--raw chooses on the raw front)")
     table = Table(title=f"trial {choice.record.number} ({choice.method}) beside its neighbours on "
                   f"the front of {meta.name}", title_justify="left")
     table.add_column("")
@@ -369,6 +374,42 @@ def pick(
     from paretolab.locate import command_target
 
     out.print(f"next: paretolab train {_escape(command_target(str(path)))}   (retrains it)")
+
+
+@app.command(cls=Command)
+@user_errors
+def verify(
+    target: Annotated[str, typer.Argument(
+        help="a study directory (reports/<study>), a study file, or a storage URL")],
+    study: Annotated[str | None, typer.Option("--study", help="the study's name (storage URL)")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="fresh seeds per configuration")] = 3,
+    top: Annotated[int, typer.Option(min=0, help="also repeat the N best-ranked trials off the front")] = 0,
+) -> None:
+    """Retrain the front's configurations with fresh seeds: which points of the front are real?"""
+    from paretolab.verify import verify as run_verify
+
+    def progress(done: int, total: int) -> None:
+        err.print(f"repeat {done}/{total}", highlight=False)
+
+    outcome = run_verify(target, study, seeds, top, after_repeat=progress)
+    check, meta = outcome.verification, outcome.meta
+    out.print(f"{len(outcome.configurations)} configurations x {seeds} seeds: ran {outcome.ran} repeats, "
+              f"{outcome.already} already stored")
+    table = Table(title=f"the raw front of {meta.name}, verified", title_justify="left")
+    for col in ("trial", *(f"{n} mean ± 95% CI" for n in meta.objectives), "n", "verdict", "P(dominated)"):
+        table.add_column(col, justify="right")
+    for n in check.raw_front:
+        st = check.stats[n]
+        p = check.p_dominated.get(n)
+        table.add_row(str(n), *(f"{m:.4g} ± {c:.2g}" for m, c in zip(st.mean, st.ci)), str(st.n),
+                      check.labels[n], "-" if p is None else f"{p:.2f}")
+    out.print(table)
+    robust = sum(v == "robust" for v in check.labels.values())
+    out.print(f"{robust} of {len(check.raw_front)} front points are robust; verified front: trials "
+              + ", ".join(map(str, check.front)))
+    done = outcome.finalized
+    if done is not None and done.report is not None:
+        out.print(f"report: {_escape(str(done.report.html))}")
 
 
 @app.command("train", cls=Command)

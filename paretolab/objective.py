@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import traceback
+from dataclasses import replace
 
 import optuna
 
 from paretolab import measure
 from paretolab.errors import TrialFailure
 from paretolab.pruning import RungPruned, make_pruner
-from paretolab.records import (FailureRecord, TrialResult, TrialStart, dashboard_constraints,
-                               interrupted, write_constraints)
-from paretolab.search_space import suggest_config
-from paretolab.spec_check import CheckedStudy
+from paretolab.records import (
+    FailureRecord,
+    RepeatRecord,
+    TrialResult,
+    TrialStart,
+    dashboard_constraints,
+    interrupted,
+    write_constraints,
+)
+from paretolab.search_space import mixed_seed, suggest_config
+from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import storage_failure
 from paretolab.trainer import train
+
+
+def repeat_seed(seed: int, k: int) -> int:
+    """The seed of a configuration's ``k``-th training (``k = 0``: the trial's own seed, so a
+    study with ``budget.repeats: 1`` trains exactly as before)."""
+    return int(seed) if k == 0 else mixed_seed(int(seed), 7919, int(k))
+
+
+def mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the seeds (metrics every seed returned as numbers)."""
+    keys = [k for k in runs[0] if all(isinstance(r.get(k), int | float) for r in runs)]
+    return {k: float(sum(float(r[k]) for r in runs) / len(runs)) for k in keys}
 
 
 class Objective:
@@ -33,6 +53,12 @@ class Objective:
     the trial completed or was pruned; this is the only writer of the result.
     A trial re-run after its worker was lost (same params, re-enqueued by the heartbeat
     callback) inherits the lost attempt's start and trains with the same seed.
+
+    With ``budget.repeats: K`` the configuration trains K times, with seeds :func:`repeat_seed`
+    of the trial seed (the first is the trial seed), and its objectives and constraints are
+    those of the metrics' means; each seed's metrics are kept in the result (``seeds``). With
+    pruning, the rungs judge the first seed's training. A repeat trial (``paretolab verify``,
+    :class:`~paretolab.records.RepeatRecord`) trains its recorded seed once, never pruned.
     """
 
     def __init__(self, checked: CheckedStudy, device: str, worker: int = 0, host: str | None = None):
@@ -58,24 +84,38 @@ class Objective:
             lost = TrialStart.read(trial)  # a retry of a lost attempt: same seed
             if lost is not None and lost.seed is not None:
                 config.seed = lost.seed
+            repeat = RepeatRecord.read(trial)
+            if repeat is not None:
+                config.seed = repeat.seed
             TrialStart(config.to_dict(), self.worker, self.host).write(trial)
             on_eval, rungs = None, ()
-            if self.pruner is not None:
+            if self.pruner is not None and repeat is None:
                 # evaluate exactly at the rungs, so every trial is judged at the same step
                 on_eval, rungs = self.pruner.hook(trial), tuple(self.pruner.rungs)
-            if spec.trainer is not None:
-                from paretolab.trials import trial_dir
-                from paretolab.trials.run import run_trainer
+            n_seeds = 1 if repeat is not None else int(getattr(spec.budget, "repeats", 1))
 
-                required = [*spec.objective_names, *(c.metric for c in spec.constraints)]
-                result = run_trainer(config, trial_dir(spec, trial.number), device=self.device,
-                                     number=trial.number, objectives=spec.objective_names,
-                                     required=required, on_eval=on_eval, timeout=spec.budget.trial_timeout)
-            else:
-                result = TrialResult.from_training(train(config, self.device, base_dir=spec.base_dir,
-                                                         on_eval=on_eval, eval_steps=rungs))
-            values = measure.objective_values(result.metrics, spec.objective_names)
-            violations = measure.violations(result.metrics, spec.constraints)
+            def run_once(cfg, folder_suffix: str = "", on_eval=None, rungs=()) -> TrialResult:
+                if spec.trainer is not None:
+                    from paretolab.trials import trial_dir
+                    from paretolab.trials.run import run_trainer
+
+                    required = [*spec.objective_names, *(c.metric for c in spec.constraints)]
+                    folder = trial_dir(spec, trial.number)
+                    return run_trainer(cfg, folder / folder_suffix if folder_suffix else folder,
+                                       device=self.device, number=trial.number,
+                                       objectives=spec.objective_names, required=required, on_eval=on_eval,
+                                       timeout=spec.budget.trial_timeout)
+                return TrialResult.from_training(train(cfg, self.device, base_dir=spec.base_dir,
+                                                       on_eval=on_eval, eval_steps=rungs))
+
+            result = run_once(config, on_eval=on_eval, rungs=rungs)
+            seeds = [{"seed": config.seed, "metrics": dict(result.metrics)}]
+            for k in range(1, n_seeds):  # budget.repeats: the objectives are the seeds' means
+                again = run_once(replace(config, seed=repeat_seed(config.seed, k)), f"seed-{k}")
+                seeds.append({"seed": repeat_seed(config.seed, k), "metrics": dict(again.metrics)})
+            metrics = mean_metrics([s["metrics"] for s in seeds]) if n_seeds > 1 else result.metrics
+            values = measure.objective_values(metrics, spec.objective_names)
+            violations = measure.violations(metrics, spec.constraints)
         except RungPruned as pruned:
             pruned.result.write(trial)
             try:  # the last rung's feasibility, for the tables
@@ -99,6 +139,9 @@ class Objective:
             raise
         finally:
             self.current = None
+        if n_seeds > 1:
+            result.metrics, result.seeds = dict(metrics), seeds
+            result.wall_time_s = None  # the K trainings' wall time: the trial's duration
         result.write(trial)
         write_constraints(trial, violations, dashboard=dashboard)
         return values

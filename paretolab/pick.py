@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ class Choice:
     where: list[str]
     front: list[TrialRecord]  # the candidates (feasible, non-dominated, meeting --where)
     on_front: bool
+    verified: bool = False  # chosen among the verified front, by the means over seeds
 
 
 def parse_prefer(text: str | None) -> dict[str, float] | None:
@@ -97,13 +98,26 @@ def apply_where(records: list[TrialRecord], meta: StudyMeta, where: Sequence[str
 
 
 def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str, float] | None = None,
-                 where: Sequence[str] = (), trial: int | None = None) -> Choice:
+                 where: Sequence[str] = (), trial: int | None = None, raw: bool = False) -> Choice:
     """Apply ``--where``, keep the feasible non-dominated trials, and choose one by ``method``
-    (or take ``trial``). User errors for unknown names, no feasible trial, an unknown trial."""
+    (or take ``trial``). User errors for unknown names, no feasible trial, an unknown trial.
+
+    On a verified study (``paretolab verify`` ran) the candidates are the verified front's
+    configurations, each with its objectives' means over seeds; ``raw`` keeps the raw front."""
     meta = source.meta
     frozen = {t.number: t for t in source.study.get_trials(deepcopy=False)}
-    complete = [trial_record(t) for t in frozen.values()
-                if t.state.name == "COMPLETE" and t.values is not None]
+    records = [trial_record(t) for t in frozen.values()]
+    complete = [r for r in records if r.state == "COMPLETE" and r.values is not None and r.repeat is None]
+    verified = False
+    if not raw and trial is None:
+        from paretolab.verify import verification
+
+        check = verification(meta, records)
+        if check.any:
+            by_number = {r.number: r for r in complete}
+            complete = [replace(by_number[n], values=[float(v) for v in check.stats[n].mean])
+                        for n in check.front]
+            verified = True
     if not complete:
         raise UserError(f"study {meta.name!r} has no complete trial to pick from")
     pref = None
@@ -144,7 +158,7 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
         chosen = pool[index]
     on_front = any(r.number == chosen.number for r in front)
     knobs = chosen.knobs
-    return Choice(chosen, knobs, method, pref, list(where), front, on_front)
+    return Choice(chosen, knobs, method, pref, list(where), front, on_front, verified)
 
 
 def neighbours(choice: Choice, meta: StudyMeta, width: int = 2) -> list[TrialRecord]:
@@ -181,6 +195,7 @@ def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
         "prefer": choice.prefer,
         "where": choice.where,
         "on_front": choice.on_front,
+        "verified": choice.verified,  # objectives: the means over seeds of the verified front
         "objectives": {n: float(v) for n, v in zip(meta.objectives, r.values or [])},
         "directions": dict(zip(meta.objectives, meta.directions)),
         "metrics": dict(r.metrics),
@@ -222,12 +237,12 @@ def write_pick(doc: Mapping[str, Any], path: Path) -> Path:
 
 def pick(target: str | Path, method: str = "knee", prefer: str | Mapping[str, float] | None = None,
          where: Sequence[str] = (), trial: int | None = None,
-         study_name: str | None = None) -> tuple[Choice, StudySource, Path]:
+         study_name: str | None = None, raw: bool = False) -> tuple[Choice, StudySource, Path]:
     """Choose a point of the study at ``target`` (a study directory, a study file, or a storage
     URL with ``study_name``; see :mod:`paretolab.locate`) and write ``<study_dir>/pick.yaml``."""
     source = open_source(target, study_name)
     pref = parse_prefer(prefer) if isinstance(prefer, str) or prefer is None else dict(prefer)
-    choice = choose_trial(source, method, pref, where, trial)
+    choice = choose_trial(source, method, pref, where, trial, raw=raw)
     path = write_pick(pick_document(choice, source), source.study_dir / PICK_FILE)
     return choice, source, path
 

@@ -22,7 +22,7 @@ from typing import Any
 from paretolab.devices import WorkerSlot, plan_workers, resolve_device
 from paretolab.progress import StudyProgress
 from paretolab.records import count_done
-from paretolab.spec_check import CheckedStudy
+from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import storage_failure
 from paretolab.worker import WorkerOptions, interrupt_signal, run_worker, worker_main
 

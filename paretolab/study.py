@@ -12,8 +12,8 @@ from paretolab.errors import SpecError
 from paretolab.records import META_KEY, StudyMeta
 from paretolab.samplers import make_sampler
 from paretolab.search_space import mixed_seed, trial_seed
+from paretolab.spec.checks import CheckedStudy
 from paretolab.spec.resume import check_unchanged
-from paretolab.spec_check import CheckedStudy
 from paretolab.storage import open_storage, redact
 
 

@@ -14,8 +14,11 @@ from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summar
 def trials_frame(meta: StudyMeta, records: list[TrialRecord],
                  summary: FrontSummary | None = None) -> pd.DataFrame:
     """One row per trial: objectives, feasibility, front membership, weights, settings, timing."""
+    from paretolab.verify import verification
+
     summary = summary or front_summary(meta, records)
     front = set(summary.numbers)
+    check = verification(meta, records)
     rows = []
     for r in records:
         cfg = r.config
@@ -25,6 +28,16 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
         row["feasible"] = r.feasible if r.state == "COMPLETE" else None
         row["total_violation"] = r.total_violation if r.state == "COMPLETE" else None
         row["on_front"] = r.number in front
+        st = check.stats.get(r.number)
+        for i, name in enumerate(meta.objectives):  # over the configuration's seeds (verify)
+            row[f"mean:{name}"] = float(st.mean[i]) if st is not None else None
+            row[f"ci:{name}"] = float(st.ci[i]) if st is not None and st.n > 1 else None
+        row["repeats"] = st.repeats if st is not None else None
+        repeat = r.repeat
+        row["repeat_of"] = repeat.of if repeat is not None else None
+        row["verdict"] = check.labels.get(r.number)
+        row["p_dominated"] = check.p_dominated.get(r.number)
+        row["on_verified_front"] = r.number in check.front
         for c, v in r.violations.items():
             row[f"violation:{c}"] = v
         for k, v in (cfg.get("weights") or {}).items():

@@ -44,10 +44,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from paretolab.spec import defaults as _defaults
 from paretolab.errors import SpecError, StorageError, StudyStopped, UserError
 from paretolab.records import FailureRecord, counts_toward_budget, interrupted
-from paretolab.spec_check import CheckedStudy
+from paretolab.spec import defaults as _defaults
+from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import StudyLock, redact, storage_cause, storage_failure, storage_full
 
 log = logging.getLogger(__name__)
@@ -462,7 +462,7 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
     """
     from paretolab.logs import setup_worker_logging
     from paretolab.spec import StudySpec
-    from paretolab.spec_check import check_study
+    from paretolab.spec.checks import check_study
 
     code = 0
     with SignalsAsInterrupts():

@@ -519,7 +519,7 @@ def test_a_study_file_names_a_user_balancer_by_file(tmp_path, monkeypatch):
         budget: {trials: 3, steps: 5, eval_every: 5}
         sampler: random
     """))
-    monkeypatch.chdir(study_dir)  # until spec_check passes the study folder (see the report)
+    monkeypatch.chdir(study_dir)  # the default storage, reports/, goes under the study folder
     result = CliRunner().invoke(app, ["run", str(study_dir / "study.yaml"), "--no-progress"])
     assert result.exit_code == 0, result.output
     storage = f"sqlite:///{study_dir / 'reports' / 'userbal' / 'study.db'}"

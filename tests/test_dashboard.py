@@ -16,7 +16,7 @@ import pytest
 from paretolab import runner
 from paretolab.records import StudyMeta, front_summary, load_records
 from paretolab.spec import parse_spec
-from paretolab.spec_check import check_study
+from paretolab.spec.checks import check_study
 from paretolab.storage import open_storage
 
 pytestmark = pytest.mark.slow  # one 8-trial study (about 8 s on a busy 2-core machine)

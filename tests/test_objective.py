@@ -13,7 +13,7 @@ import pytest
 from paretolab import runner
 from paretolab.records import count_done, load_records
 from paretolab.spec import parse_spec
-from paretolab.spec_check import check_study
+from paretolab.spec.checks import check_study
 from paretolab.storage import open_storage
 
 FORGETFUL = """\

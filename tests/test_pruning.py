@@ -28,7 +28,7 @@ from paretolab.pruning import (
 )
 from paretolab.records import StudyMeta, front_summary, load_records, trial_attrs
 from paretolab.spec import parse_spec
-from paretolab.spec_check import check_study
+from paretolab.spec.checks import check_study
 from paretolab.tables import front_frame, trials_frame
 
 MIN2 = ["minimize", "minimize"]

@@ -175,14 +175,6 @@ def test_fault_defaults_are_the_specs_and_max_consecutive_failures_defaults_to_5
     assert "max_consecutive_failures" in json_schema()["$defs"]["FaultSpec"]["properties"]
 
 
-def test_old_import_paths_still_work() -> None:
-    from paretolab.spec import CheckedStudy
-    from paretolab.spec_check import CheckedStudy as OldChecked
-    from paretolab.spec_check import check_study as old_check
-
-    assert OldChecked is CheckedStudy and old_check is check_study
-
-
 BAD_FILES: list[tuple[str, str, str]] = [
     # (id, file text, a fragment the message must contain)
     ("yaml-syntax", "name: s\ntask: [toy\n", "YAML syntax error"),
@@ -267,7 +259,7 @@ def test_error_names_the_line_of_the_field(tmp_path: Path) -> None:
     path = write(tmp_path, BASE + "budget:\n  trials: 3\n  stepz: 4\n")
     result = runner.invoke(app, ["validate", str(path)])
     assert f"{path}:6: budget.stepz" in result.output
-    assert "valid fields here: eval_every, steps, timeout, trial_timeout, trials" in result.output
+    assert "valid fields here: eval_every, repeats, steps, timeout, trial_timeout, trials" in result.output
 
 
 def test_password_is_not_printed(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from paretolab.dominance import nondominated_mask
 from paretolab.records import StudyMeta, trial_attrs
 from paretolab.search_space import TrialConfig, trial_seed
 from paretolab.spec import load_spec
-from paretolab.spec_check import check_study
+from paretolab.spec.checks import check_study
 from paretolab.storage import open_storage
 from paretolab.trainer import train
 

@@ -15,7 +15,7 @@ from paretolab import runner
 from paretolab.errors import SpecError
 from paretolab.records import load_records
 from paretolab.spec import parse_spec
-from paretolab.spec_check import check_study
+from paretolab.spec.checks import check_study
 from paretolab.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -41,7 +41,7 @@ RUN_SCRIPT = """\
 import sys
 from paretolab.runner import run_study
 from paretolab.spec import load_spec
-from paretolab.spec_check import check_study
+from paretolab.spec.checks import check_study
 
 if __name__ == "__main__":  # worker processes are spawned: they re-import this file
     beat, grace = (int(a) for a in sys.argv[3:5]) if len(sys.argv) > 4 else (1, 3)
@@ -242,7 +242,7 @@ def test_each_worker_session_samples_its_own_params(tmp_path, monkeypatch) -> No
     """Seeded alike, two workers (or a resumed run) drew the same start-up params: with two
     workers every trial had a twin. Worker 0 of a fresh study keeps the study seed's draws."""
     from paretolab.search_space import suggest_config
-    from paretolab.spec_check import check_study
+    from paretolab.spec.checks import check_study
     from paretolab.study import open_study, session_seed, study_sampler
 
     monkeypatch.chdir(tmp_path)
@@ -369,7 +369,7 @@ def test_report_is_refreshed_during_the_run_and_a_failing_refresh_does_not_stop_
     import paretolab.report as report
     from paretolab.runner import run_study
     from paretolab.spec import load_spec
-    from paretolab.spec_check import check_study
+    from paretolab.spec.checks import check_study
 
     monkeypatch.chdir(tmp_path)
     calls = []
@@ -937,7 +937,7 @@ def test_storage_lost_during_a_run_stops_workers_clearly_and_keeps_finished_tria
                            capture_output=True, text=True)
     assert first.returncode == 0, first.stdout + first.stderr
     from paretolab.spec import load_spec
-    from paretolab.spec_check import check_study
+    from paretolab.spec.checks import check_study
     from paretolab.study import open_study
 
     open_study(check_study(load_spec(path)), create=True)

@@ -11,6 +11,7 @@ from paretolab.records.stored import (
                                       CONSTRAINT_PREFIX,
                                       LOG_RATIO_PARAM,
                                       RANGE_PARAM,
+                                      REPEAT_KEY,
                                       RESULT_KEY,
                                       RUNG_PREFIX,
                                       START_KEY,
@@ -18,6 +19,7 @@ from paretolab.records.stored import (
                                       WEIGHT_ATTR_PREFIX,
                                       WEIGHT_PARAM_PREFIXES,
                                       FailureRecord,
+                                      RepeatRecord,
                                       RungRecord,
                                       TrialResult,
                                       TrialStart,
@@ -47,8 +49,8 @@ from paretolab.records.view import (
 
 __all__ = [
     "CONSTRAINT_LIST_KEY", "CONSTRAINT_PREFIX", "LOG_RATIO_PARAM", "META_KEY", "RANGE_PARAM",
-    "RESULT_KEY", "RUNG_PREFIX", "START_KEY", "UNIFORM_PARAM", "WEIGHT_ATTR_PREFIX",
-    "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "RungRecord", "StudyMeta",
+    "REPEAT_KEY", "RESULT_KEY", "RUNG_PREFIX", "START_KEY", "UNIFORM_PARAM", "WEIGHT_ATTR_PREFIX",
+    "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "RepeatRecord", "RungRecord", "StudyMeta",
     "TrialRecord", "TrialResult", "TrialStart", "count_done", "counts_toward_budget",
     "dashboard_constraints", "front_summary", "interrupted", "is_weight_param", "knobs",
     "load_records", "mark_interrupted", "read_violations", "reference_point", "rung_key",

@@ -10,6 +10,8 @@ a trial writes
 * ``rung:<steps>`` at every pruning rung it reaches: :class:`RungRecord`;
 * ``result`` once, when it ends (complete or pruned): :class:`TrialResult`;
 * on failure ``failure`` / ``traceback`` / ``interrupted``: :class:`FailureRecord`;
+* for a repeat of another trial's configuration with a fresh seed (``paretolab verify``),
+  ``repeat`` at enqueue time: :class:`RepeatRecord`;
 * its constraint violations as Optuna 5 constraints (system attributes ``constraints:<name>``,
   read by Optuna's samplers and ``study.best_trials``) and, for optuna-dashboard 0.21, which reads
   only Optuna 4's list under the system attribute ``constraints``, the same values as that list
@@ -34,6 +36,7 @@ TRACEBACK_KEY = "traceback"
 INTERRUPTED_KEY = "interrupted"
 KNOBS_KEY = "knobs"  # per-key format only; derived from the params otherwise
 RUNG_PREFIX = "rung:"
+REPEAT_KEY = "repeat"
 WEIGHT_ATTR_PREFIX = "w."  # user attribute: a preference weight as trained
 
 # Optuna's constraint storage: ``constraints:<name>`` (5.x, one system attribute per constraint)
@@ -122,6 +125,8 @@ class TrialResult:
     balancer_stats: dict[str, list[Any]] = field(default_factory=dict)  # "step", method numbers
     pruned_at: int | None = None  # the rung step (pruned trials only)
     prune_decision: dict[str, Any] | None = None  # position, n, n_keep, rank, agreement
+    # with budget.repeats > 1: one {"seed", "metrics"} per seed (``metrics`` above: their means)
+    seeds: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_training(cls, result: Any) -> TrialResult:
@@ -139,6 +144,8 @@ class TrialResult:
                    wall_time_s=self.wall_time_s)
         if self.device is not None:
             out["device"] = self.device
+        if self.seeds:
+            out["seeds"] = self.seeds
         for key in _SERIES:
             if getattr(self, key):
                 out[key] = getattr(self, key)
@@ -156,7 +163,7 @@ class TrialResult:
         return cls(metrics=dict(data.get("metrics") or {}), curves=dict(data.get("curves") or {}),
                    steps=data.get("steps"), wall_time_s=data.get("wall_time_s"),
                    device=data.get("device"), pruned_at=data.get("pruned_at"),
-                   prune_decision=data.get("prune_decision"),
+                   prune_decision=data.get("prune_decision"), seeds=list(data.get("seeds") or []),
                    **{key: dict(data.get(key) or {}) for key in _SERIES})
 
     @classmethod
@@ -196,6 +203,34 @@ class RungRecord:
         return cls(values=tuple(float(v) for v in data["values"]),
                    violation=float(data.get("violation", 0.0)), step=data.get("step"),
                    metrics=dict(data.get("metrics") or {}), exposed=bool(data.get("exposed", False)))
+
+
+# --- repeats -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RepeatRecord:
+    """This trial retrains trial ``of``'s configuration with another ``seed`` (``paretolab
+    verify``). Written when the repeat is enqueued, so a worker that picks it up trains that seed;
+    a repeat never counts toward the budget nor enters the raw front."""
+
+    of: int
+    seed: int
+
+    def to_attr(self) -> dict[str, int]:
+        return {"of": int(self.of), "seed": int(self.seed)}
+
+    def write(self, trial: optuna.Trial) -> None:
+        trial.set_user_attr(REPEAT_KEY, self.to_attr())
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> RepeatRecord | None:
+        data = attrs.get(REPEAT_KEY)
+        if not isinstance(data, Mapping) or "of" not in data or "seed" not in data:
+            return None
+        return cls(of=int(data["of"]), seed=int(data["seed"]))
+
+    @classmethod
+    def read(cls, trial: optuna.Trial | optuna.trial.FrozenTrial) -> RepeatRecord | None:
+        return cls.from_attrs(trial.user_attrs)
 
 
 # --- failures ------------------------------------------------------------------------------------
@@ -245,7 +280,10 @@ def mark_interrupted(storage: optuna.storages.BaseStorage, trial_id: int) -> Non
 
 def counts_toward_budget(state: str, user_attrs: Mapping[str, Any]) -> bool:
     """COMPLETE and PRUNED count. A FAIL counts when the trial itself failed (it recorded why);
-    one interrupted by Ctrl-C, or lost with its worker (no reason recorded), is redone."""
+    one interrupted by Ctrl-C, or lost with its worker (no reason recorded), is redone.
+    A repeat (:class:`RepeatRecord`) never counts: the budget is the study's configurations."""
+    if REPEAT_KEY in user_attrs:
+        return False
     if state in ("COMPLETE", "PRUNED"):
         return True
     return state == "FAIL" and FAILURE_KEY in user_attrs and not user_attrs.get(INTERRUPTED_KEY)

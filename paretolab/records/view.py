@@ -14,8 +14,18 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab import dominance
-from paretolab.records.stored import (KNOBS_KEY, RESULT_KEY, START_KEY, FailureRecord, TrialResult,
-                                      TrialStart, counts_toward_budget, knobs, read_violations)
+from paretolab.records.stored import (
+    KNOBS_KEY,
+    RESULT_KEY,
+    START_KEY,
+    FailureRecord,
+    RepeatRecord,
+    TrialResult,
+    TrialStart,
+    counts_toward_budget,
+    knobs,
+    read_violations,
+)
 
 META_KEY = "paretolab"
 
@@ -126,6 +136,11 @@ class TrialRecord:
         return FailureRecord.from_attrs(self.user_attrs)
 
     @property
+    def repeat(self) -> RepeatRecord | None:
+        """The configuration this trial repeats with another seed (``None``: an original trial)."""
+        return RepeatRecord.from_attrs(self.user_attrs)
+
+    @property
     def knobs(self) -> dict[str, Any]:
         """The trial's searched settings (its params other than the preference weights)."""
         return dict(self.user_attrs.get(KNOBS_KEY) or {})
@@ -179,7 +194,9 @@ def reference_point(meta: StudyMeta, values: np.ndarray) -> list[float]:
 
 
 def front_summary(meta: StudyMeta, records: list[TrialRecord]) -> FrontSummary:
-    done = [r for r in records if r.state == "COMPLETE" and r.values is not None]
+    """The raw front: the study's own complete trials; repeats (``paretolab verify``) are left
+    out, their draws enter only the verified front (:mod:`paretolab.verify`)."""
+    done = [r for r in records if r.state == "COMPLETE" and r.values is not None and r.repeat is None]
     m = len(meta.objectives)
     values = np.array([r.values for r in done], dtype=float).reshape(len(done), m)
     violations = np.array([r.total_violation for r in done], dtype=float)

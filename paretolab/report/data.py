@@ -58,6 +58,7 @@ class ReportData:
     ranks: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     hover: list[str] = field(default_factory=list)
     knee: int | None = None  # index into complete
+    verification: Any = None  # paretolab.verify.Verification (repeats of ``paretolab verify``)
 
     @classmethod
     def build(cls, meta: StudyMeta, records: list[TrialRecord], summary: FrontSummary | None = None,
@@ -77,6 +78,9 @@ class ReportData:
         else:
             data.ranks = np.zeros(0, int)
         data.hover = [data._hover(i) for i in range(len(data.complete))]
+        from paretolab.verify import verification
+
+        data.verification = verification(meta, records)
         return data
 
     # --- per-trial attributes -------------------------------------------------------------
@@ -104,7 +108,8 @@ class ReportData:
 
     # --- derived ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        return {s: sum(1 for r in self.records if r.state == s)
+        """The study's own trials by state (repeats of ``paretolab verify`` left out)."""
+        return {s: sum(1 for r in self.records if r.state == s and r.repeat is None)
                 for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
 
     def front_indices(self) -> np.ndarray:

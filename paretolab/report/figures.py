@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from paretolab import dominance
-from paretolab.report.data import ReportData, esc
+from paretolab.report.data import ReportData, esc, fmt
 
 TEMPLATE = "plotly_white"
 FRONT_COLOR = "#1f5fbf"
@@ -90,6 +90,33 @@ def _scatter_2d(fig: go.Figure, data: ReportData, a: int, b: int, row: int | Non
                                  hovertemplate="knee<br>%{text}<extra></extra>", legendgroup="knee"), **kw)
 
 
+ROBUST_COLOR, NOT_ROBUST_COLOR = "#2ca02c", "#ff7f0e"
+
+
+def _verified_2d(fig: go.Figure, data: ReportData, a: int, b: int) -> None:
+    """The repeated configurations (``paretolab verify``): their means with 95% intervals as
+    error bars, green on the verified front, orange off it."""
+    check = data.verification
+    if check is None or not check.any:
+        return
+    numbers = check.verified
+    mean = np.array([check.stats[n].mean for n in numbers])
+    ci = np.nan_to_num(np.array([check.stats[n].ci for n in numbers]))
+    on = [n in check.front for n in numbers]
+    text = [f"<b>trial {n}</b>: mean of {check.stats[n].n} seeds<br>"
+            + "<br>".join(f"{esc(name)}: {fmt(mean[i, j])} ± {fmt(ci[i, j])}"
+                          for j, name in enumerate(data.meta.objectives))
+            + f"<br>{check.labels.get(n, 'on the verified front' if on[i] else 'off the verified front')}"
+            for i, n in enumerate(numbers)]
+    fig.add_trace(go.Scatter(
+        x=mean[:, a], y=mean[:, b], mode="markers", name="verified: mean ± 95% CI (green: robust)",
+        error_x=dict(type="data", array=ci[:, a], thickness=1), error_y=dict(type="data", array=ci[:, b],
+                                                                            thickness=1),
+        marker=dict(symbol="diamond-open", size=11, line=dict(width=2),
+                    color=[ROBUST_COLOR if o else NOT_ROBUST_COLOR for o in on]),
+        text=text, hovertemplate="%{text}<extra></extra>"))
+
+
 def front_figures(data: ReportData) -> list[tuple[str, go.Figure]]:
     """2 objectives: scatter + staircase; 3: 3-D scatter + pairwise views; more: scatter matrix
     and parallel coordinates coloured by non-dominated rank."""
@@ -107,6 +134,7 @@ def front_figures(data: ReportData) -> list[tuple[str, go.Figure]]:
     if m == 2:
         fig = go.Figure()
         _scatter_2d(fig, data, 0, 1)
+        _verified_2d(fig, data, 0, 1)
         fig.update_xaxes(title_text=_label(data, 0))
         fig.update_yaxes(title_text=_label(data, 1))
         return [("fig-front", _layout(fig, 520))]

@@ -7,7 +7,7 @@ escapes ``<``, ``>`` and ``/``, so no user string can close the script). Text go
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import plotly.graph_objects as go
@@ -121,11 +121,18 @@ def _summary(data: ReportData) -> Section:
     rows.append(("hypervolume", f"{s.hypervolume:.6g} (reference point "
                                 f"({', '.join(fmt(v) for v in s.ref_point)}))"))
     feasible = np.flatnonzero(data.feasible)
-    for j, name in enumerate(meta.objectives):
+    for j in range(len(meta.objectives)):
         if len(feasible):
             col = data.values[feasible, j]
             i = feasible[int(np.argmin(col) if meta.directions[j] == "minimize" else np.argmax(col))]
             rows.append((f"best {F._label(data, j)}", f"{fmt(data.values[i, j])} (trial {data.complete[i].number})"))
+    check = data.verification
+    if check is not None and check.any:
+        robust = [n for n, label in check.labels.items() if label == "robust"]
+        others = ", ".join(f"{n} ({label})" for n, label in check.labels.items() if label != "robust")
+        rows.append(("verified front", f"{len(robust)} of {len(check.raw_front)} front points robust "
+                     f"(trials {', '.join(map(str, robust)) or 'none'})" + (f"; {others}" if others else "")
+                     + f"; verified front: trials {', '.join(map(str, check.front))}"))
     if data.knee is not None:
         k = data.knee
         r = data.complete[k]
@@ -196,7 +203,8 @@ def build_page(data: ReportData) -> Page:
                                                               "coloured by non-dominated rank")
     sec = Section("front", "Pareto front", f"Complete trials: {view}. Front in blue, dominated trials grey, "
                   "infeasible trials as red crosses, the knee as a star. Hover a point for its weights "
-                  "and balancer.")
+                  "and balancer. After <code>paretolab verify</code>: each repeated configuration's mean "
+                  "over seeds with its 95% interval, green when it is on the verified front.")
     front = F.front_figures(data)
     if not front:
         sec.body.append(_missing("no complete trial yet."))
@@ -277,7 +285,7 @@ def build_page(data: ReportData) -> Page:
 
 def _assemble(data: ReportData, sections: list[Section]) -> str:
     name = esc(data.meta.name)
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     nav = "".join(f'<a href="#{s.id}">{esc(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{s.id}"><h2>{esc(s.title)}</h2><p class="note">{s.note}</p>'
                    f'{"".join(s.body)}</section>' for s in sections)

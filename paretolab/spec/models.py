@@ -17,8 +17,14 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from paretolab.spec.defaults import (GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_CONSECUTIVE_FAILURES,
-                                     MAX_RETRIES, STORAGE_PATIENCE_S, grace_problem)
+from paretolab.spec.defaults import (
+    GRACE_PERIOD_S,
+    HEARTBEAT_INTERVAL_S,
+    MAX_CONSECUTIVE_FAILURES,
+    MAX_RETRIES,
+    STORAGE_PATIENCE_S,
+    grace_problem,
+)
 
 SamplerName = Literal["auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
@@ -419,6 +425,8 @@ class BudgetSpec(_Model):
                                    "(default: steps/10)")
     trial_timeout: float | None = Field(None, gt=0, description="seconds one command trial may run "
                                         "before it is killed and fails (trainer: {command: ...})")
+    repeats: int = Field(1, ge=1, le=100, description="train every configuration with this many "
+                         "seeds; its objectives are the means (what 'paretolab verify' checks)")
 
 
 class SamplerSpec(_Model):
@@ -491,9 +499,10 @@ class PruningSpec(_Model):
 
 
 class FaultSpec(_Model):
-    """How workers notice a lost worker and a lost storage (see :mod:`paretolab.runner`)."""
+    """How workers notice a lost worker and a lost storage (see :mod:`paretolab.worker`)."""
 
-    heartbeat_interval: int = Field(HEARTBEAT_INTERVAL_S, ge=1, description="seconds between a running trial's heartbeats")
+    heartbeat_interval: int = Field(HEARTBEAT_INTERVAL_S, ge=1,
+                                    description="seconds between a running trial's heartbeats")
     grace_period: int = Field(GRACE_PERIOD_S, ge=2, description="a trial without a heartbeat for this long is "
                               "lost (its worker died): it is failed and re-run")
     max_retries: int = Field(MAX_RETRIES, ge=0, description="re-runs of a lost trial with the same params and seed")

@@ -1,0 +1,193 @@
+"""``paretolab verify``, ``budget.repeats`` and the verified pick: is the trade-off real?"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from paretolab.objective import repeat_seed
+from paretolab.pick import pick
+from paretolab.records import StudyMeta, count_done, front_summary, load_records
+from paretolab.verify import verification, verify
+
+from conftest import cli
+
+NOISY_TASK = '''
+import torch
+from torch import nn
+
+from paretolab.tasks.base import Task
+
+
+class Noisy(Task):
+    """Two losses of a 2-weight model; its random initialisation (the seed) moves the result."""
+
+    losses = ("a", "b")
+    metrics = ("a", "b")
+
+    def build_model(self):
+        return nn.Linear(1, 2, bias=False)
+
+    def batches(self, batch_size, generator):
+        while True:
+            yield None
+
+    def compute_losses(self, model, batch):
+        w = model.weight.view(-1)
+        return {"a": (w[0] - 1) ** 2, "b": (w[1] + 1) ** 2}
+
+    def evaluate(self, model, device):
+        w = model.weight.view(-1).detach()
+        return {"a": float((w[0] - 1) ** 2), "b": float((w[1] + 1) ** 2)}
+'''
+
+
+def _noisy_study(tmp_path: Path, name: str, trials: int = 4, repeats: int = 1) -> Path:
+    (tmp_path / "noisy.py").write_text(NOISY_TASK)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        name: {name}
+        task: noisy.py:Noisy
+        objectives: [a, b]
+        train: {{lr: 0.01}}
+        budget: {{trials: {trials}, steps: 3, repeats: {repeats}}}
+        seed: 1
+    """))
+    return path
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# --- the statistics on a hand-made study ----------------------------------------------------------
+def _meta() -> StudyMeta:
+    return StudyMeta(name="hand", objectives=["a", "b"], directions=["minimize", "minimize"],
+                     refs=[None, None], constraints=[], losses=["a", "b"], trials_budget=2, spec={})
+
+
+def _add(study: optuna.Study, values: list[float], seed: int, of: int | None = None) -> None:
+    attrs = {"start": {"config": {"seed": seed}, "worker": 0}}
+    if of is not None:
+        attrs["repeat"] = {"of": of, "seed": seed}
+    study.add_trial(optuna.create_trial(values=values, params={"x": 0.0},
+                                        distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+                                        user_attrs=attrs))
+
+
+def _hand_made() -> optuna.Study:
+    """Trial 0 is a lucky draw (its repeats are far worse), trial 1 is real (its repeats agree)."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    _add(study, [0.5, 0.9], seed=1)
+    _add(study, [0.7, 0.7], seed=2)
+    for i, v in enumerate([[0.90, 1.00], [0.95, 0.95], [0.92, 0.98]]):
+        _add(study, v, seed=10 + i, of=0)
+    for i, v in enumerate([[0.71, 0.69], [0.69, 0.71], [0.70, 0.70]]):
+        _add(study, v, seed=20 + i, of=1)
+    return study
+
+
+def test_a_lucky_draw_is_dominated_in_the_mean_and_a_real_point_is_robust() -> None:
+    meta, records = _meta(), load_records(_hand_made())
+    assert front_summary(meta, records).numbers == [0, 1]  # repeats never enter the raw front
+    check = verification(meta, records)
+    assert check.labels == {0: "dominated", 1: "robust"}
+    assert check.front == [1]
+    assert check.p_dominated[0] > 0.8 and check.p_dominated[1] < 0.05
+    lucky = check.stats[0]
+    assert lucky.n == 4 and lucky.repeats == 3
+    np.testing.assert_allclose(lucky.mean, [(0.5 + 0.9 + 0.95 + 0.92) / 4, (0.9 + 1 + 0.95 + 0.98) / 4])
+    rows = np.array([[0.5, 0.9], [0.9, 1.0], [0.95, 0.95], [0.92, 0.98]])
+    half = 3.182446305284263 * rows.std(axis=0, ddof=1) / 2  # t(0.975, 3) s / sqrt(4)
+    np.testing.assert_allclose(lucky.ci, half, rtol=1e-6)
+
+
+def test_repeats_do_not_count_toward_the_budget() -> None:
+    study = _hand_made()
+    assert count_done(study) == 2
+
+
+# --- verify on a real study -----------------------------------------------------------------------
+@pytest.mark.slow
+def test_verify_stores_repeats_and_a_second_run_does_only_the_missing_ones(here: Path) -> None:
+    path = _noisy_study(here, "resume")
+    cli("run", str(path))
+    study_before = load_records(optuna.load_study(study_name="resume",
+                                                  storage="sqlite:///reports/resume/study.db"))
+    front = [n for n in front_summary(StudyMeta(**optuna.load_study(
+        study_name="resume", storage="sqlite:///reports/resume/study.db").user_attrs["paretolab"]),
+        study_before).numbers]
+
+    def stop_after_one(done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        verify(str(path), seeds=2, after_repeat=stop_after_one, write=False)
+    again = verify(str(path), seeds=2)
+    planned = 2 * len(front)
+    assert again.already == 1 and again.ran == planned - 1
+    study = optuna.load_study(study_name="resume", storage="sqlite:///reports/resume/study.db")
+    records = load_records(study)
+    repeats = [r for r in records if r.repeat is not None]
+    assert len(repeats) == planned and all(r.state == "COMPLETE" for r in repeats)
+    assert {(r.repeat.of, r.repeat.seed) for r in repeats} == {
+        (r.number, repeat_seed(r.config["seed"], k)) for r in records if r.number in front for k in (1, 2)}
+    assert count_done(study) == 4  # the budget is the study's own trials
+    meta = StudyMeta.from_study(study)
+    assert front_summary(meta, records).numbers == front
+    third = verify(str(path), seeds=2, write=False)
+    assert third.ran == 0 and third.already == planned
+    # the tables carry the means, intervals and repeat counts
+    import pandas as pd
+
+    table = pd.read_csv(here / "reports" / "resume" / "front.csv")
+    assert {"mean:a", "ci:a", "mean:b", "ci:b", "repeats", "verdict"} <= set(table.columns)
+    assert (table["repeats"] == 2).all() and table["ci:a"].notna().all()
+    assert set(table["trial"]) == set(front)
+    page = (here / "reports" / "resume" / "report.html").read_text()
+    assert "verified: mean" in page  # the means with their intervals on the front figure
+    assert f"of {len(front)} front points robust" in page
+
+
+@pytest.mark.slow
+def test_budget_repeats_objectives_are_the_means_of_their_seeds(here: Path) -> None:
+    path = _noisy_study(here, "means", trials=2, repeats=3)
+    cli("run", str(path))
+    study = optuna.load_study(study_name="means", storage="sqlite:///reports/means/study.db")
+    for r in load_records(study):
+        seeds = r.result.seeds
+        assert [s["seed"] for s in seeds] == [repeat_seed(r.config["seed"], k) for k in range(3)]
+        assert seeds[0]["seed"] == r.config["seed"]  # the first is the trial seed
+        per_seed = np.array([[s["metrics"]["a"], s["metrics"]["b"]] for s in seeds])
+        assert np.ptp(per_seed[:, 0]) > 0  # the seeds differ
+        np.testing.assert_allclose(r.values, per_seed.mean(axis=0))
+
+
+@pytest.mark.slow
+def test_pick_on_a_verified_study_picks_a_verified_point_and_raw_does_not_need_to(here: Path) -> None:
+    path = _noisy_study(here, "picked", trials=6)
+    cli("run", str(path))
+    text = cli("verify", str(path), "--seeds", "2")
+    study = optuna.load_study(study_name="picked", storage="sqlite:///reports/picked/study.db")
+    check = verification(StudyMeta.from_study(study), load_records(study))
+    assert f"ran {2 * len(check.raw_front)} repeats, 0 already stored" in text
+    assert f"front points are robust; verified front: trials {', '.join(map(str, check.front))}" in text
+    choice, _, written = pick(str(path))
+    assert choice.verified and choice.record.number in check.front
+    doc = yaml.safe_load(written.read_text())
+    assert doc["verified"] is True
+    np.testing.assert_allclose(list(doc["objectives"].values()), check.stats[choice.record.number].mean)
+    raw, _, written = pick(str(path), raw=True)
+    assert not raw.verified and raw.record.number in check.raw_front
+    assert yaml.safe_load(written.read_text())["verified"] is False
+    text = cli("pick", str(path))
+    assert "verified points" in text
+    assert "verified points" not in cli("pick", str(path), "--raw")
