@@ -240,6 +240,7 @@ def test_lagrangian_dual_ascent():
     assert b.stats()["dual|safety"] == 0.0
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_lagrangian_keeps_the_constraint_in_training():
     """min (x - 2)^2 subject to x^2 <= 1: the constrained optimum is x = 1."""
     x = torch.tensor([0.0], requires_grad=True)

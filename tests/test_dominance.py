@@ -520,6 +520,7 @@ def test_hypervolume_9d_dataset_against_inclusion_exclusion():
 
 @SETTINGS
 @given(problems(max_n=9, min_m=1, max_m=4, with_violations=False))
+@pytest.mark.slow  # over 0.9 s
 def test_hypervolume_matches_inclusion_exclusion(problem):
     values, directions, _ = problem
     m = values.shape[1]
@@ -574,6 +575,7 @@ def test_default_reference_point_is_strictly_dominated_by_every_point(problem):
 
 @SETTINGS
 @given(problems(max_n=8, min_m=2, max_m=3, with_violations=False, grid=True))
+@pytest.mark.slow  # over 0.9 s
 def test_hypervolume_contributions_match_definition(problem):
     values, directions, _ = problem
     contributions = hypervolume_contributions(values, directions)

@@ -59,6 +59,7 @@ def _assert_two_failures(study: optuna.Study, reason: str) -> None:
         assert record.counts_toward_budget
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_a_missing_metric_fails_the_trial_with_its_reason_and_counts(tmp_path, monkeypatch) -> None:
     study = _run(tmp_path, monkeypatch, "forgetful", "tasks.py:Forgetful")
     _assert_two_failures(study, "evaluate() returned no metric 'loss2'; it returned [loss1, pareto_distance]")

@@ -113,6 +113,7 @@ def test_knee_is_the_balanced_point_and_agrees_with_pick() -> None:
 # --- figures --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("m,losses", [(1, 2), (2, 2), (3, 3), (4, 5)])
+@pytest.mark.slow  # over 0.9 s
 def test_every_section_is_drawn_for_each_number_of_objectives(tmp_path: Path, m: int, losses: int) -> None:
     objectives = [f"f{j}" for j in range(m)]
     study = synthetic_study(40, objectives=objectives, directions=["minimize"] * m,
@@ -146,6 +147,7 @@ def test_every_section_is_drawn_for_each_number_of_objectives(tmp_path: Path, m:
     assert "not recorded" not in html
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_summary_counts_knee_and_pick_command(tmp_path: Path) -> None:
     study = synthetic_study(60, constrained=True)
     html, data, _ = page_for(study, tmp_path, target="reports/synthetic")
@@ -168,12 +170,14 @@ def test_summary_counts_knee_and_pick_command(tmp_path: Path) -> None:
     assert (~data.feasible).any()
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_gradient_conflict_says_not_recorded_when_absent(tmp_path: Path) -> None:
     html, _, figs = page_for(synthetic_study(20), tmp_path)
     assert "fig-conflict" not in figs
     assert "Gradient conflict: not recorded" in html
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_balancer_comparison_has_each_balancers_own_front(tmp_path: Path) -> None:
     study = synthetic_study(50, balancers=("static", "mgda", "gradnorm"))
     html, data, figs = page_for(study, tmp_path)
@@ -211,6 +215,7 @@ def test_user_strings_are_escaped_everywhere(tmp_path: Path) -> None:
 
 # --- size ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # over 0.9 s
 def test_a_thousand_trial_report_is_under_8_mb(tmp_path: Path) -> None:
     study = synthetic_study(1000, objectives=["a", "b", "c"], directions=["minimize"] * 3,
                             losses=["x", "y", "z"], balancers=("static", "mgda", "cagrad", "gradnorm"),

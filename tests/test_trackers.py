@@ -147,6 +147,7 @@ def test_readme_tracker_section_is_a_valid_log_section() -> None:
     assert log.tensorboard is not None and log.tensorboard.dir == "runs" and log.wandb is None
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_a_tracker_that_cannot_start_is_a_warning_only(tmp_path: Path,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip("mlflow")

@@ -418,6 +418,7 @@ class Broken(ToyTask):
 """
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_a_task_that_fails_every_trial_stops_the_study_after_five_in_a_row(tmp_path, monkeypatch) -> None:
     """A broken task used to spend the whole budget (1,065 failed trials before Ctrl-C when the
     failures were not counted); now five failures in a row with nothing completed stop it."""
@@ -472,6 +473,7 @@ def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_run_goes_on(tmp
     assert log.count("failed as stale by another worker") == 1 and "Traceback" not in log
 
 
+@pytest.mark.slow  # over 0.9 s
 def test_heartbeats_resume_after_a_storage_outage() -> None:
     """Optuna's heartbeat thread ends at its first failed write, so after an outage longer than
     the grace period a live trial looks lost and another worker fails it."""
