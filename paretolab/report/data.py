@@ -209,8 +209,16 @@ def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str
             params=params, distributions={k: dists[k] for k in params},
             values=[float(x) for x in data.values[i]]))
     out: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
     for j, name in enumerate(data.meta.objectives):
-        found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(**FANOVA),
-                                      target=lambda t, j=j: t.values[j])
+        if np.ptp(data.values[list(rows), j]) == 0:  # fANOVA has no variance to split
+            skipped.append(f"{name} is the same in every trial")
+            continue
+        try:
+            found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(**FANOVA),
+                                          target=lambda t, j=j: t.values[j])
+        except (RuntimeError, ValueError) as exc:  # e.g. no variance left in the trees' splits
+            skipped.append(f"{name}: {exc}")
+            continue
         out[name] = {k: float(v) for k, v in found.items()}
-    return out, ""
+    return out, ("no importance for " + "; ".join(skipped) + ".") if skipped else ""

@@ -203,7 +203,8 @@ def build_page(data: ReportData) -> Page:
                                                               "coloured by non-dominated rank")
     sec = Section("front", "Pareto front", f"Complete trials: {view}. Front in blue, dominated trials grey, "
                   "infeasible trials as red crosses, the knee as a star. Hover a point for its weights "
-                  "and balancer. After <code>paretolab verify</code>: each repeated configuration's mean "
+                  f"and balancer. After <code>{esc(f'paretolab verify {data.target}')}</code>: each repeated "
+                  "configuration's mean "
                   "over seeds with its 95% interval, green when it is on the verified front.")
     front = F.front_figures(data)
     if not front:
