@@ -38,12 +38,13 @@ def seed_everything(seed: int) -> None:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; anything else as given."""
+    """The torch device for a study file's ``device`` (``auto``: a GPU when present, else the CPU),
+    as :func:`paretolab.devices.resolve_device` defines it for every part of paretolab."""
     if isinstance(device, torch.device):
         return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    from paretolab.devices import resolve_device as study_device
+
+    return torch.device(study_device(device))
 
 
 def to_device(batch: Any, device: torch.device) -> Any:
