@@ -6,10 +6,8 @@ the registry and this module import each other in one direction only.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
-import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -92,20 +90,13 @@ def _import_file(path: Path, ref: str) -> Any:
     if not path.is_file():
         raise BalancerRefError(f"balancer file {str(path)!r} does not exist (from {ref!r})",
                                hint="give a path relative to the study file")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    mod_name = f"_paretolab_user_balancer_{path.stem}_{digest}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise BalancerRefError(f"cannot import {str(path)!r} as Python")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
+    from paretolab.userfiles import NotPython, import_file
+
     try:
-        spec.loader.exec_module(module)
+        return import_file(path, "_paretolab_user_balancer")
+    except NotPython:
+        raise BalancerRefError(f"cannot import {str(path)!r} as Python") from None
     except Exception as exc:  # the user's code raised on import
-        sys.modules.pop(mod_name, None)
         raise BalancerRefError(f"importing {str(path)!r} failed at {_where(exc, path)}: "
                                f"{type(exc).__name__}: {exc}",
                                hint="fix the error in the balancer file") from None
-    return module

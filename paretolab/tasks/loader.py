@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import inspect
-import sys
 import sysconfig
 import traceback
 from collections.abc import Callable, Mapping
@@ -66,22 +64,15 @@ def _import_file(path: Path, where: str) -> Any:
     if not path.is_file():
         raise TaskError(f"task file {str(path)!r} does not exist", where=where,
                         hint="give a path relative to the study file or the current directory")
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
-    mod_name = f"_paretolab_user_task_{path.stem}_{digest}"
-    if mod_name in sys.modules:
-        return sys.modules[mod_name]
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    if spec is None or spec.loader is None:
-        raise TaskError(f"cannot import {str(path)!r} as Python", where=where)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
+    from paretolab.userfiles import NotPython, import_file
+
     try:
-        spec.loader.exec_module(module)
+        return import_file(path, "_paretolab_user_task")
+    except NotPython:
+        raise TaskError(f"cannot import {str(path)!r} as Python", where=where) from None
     except Exception as exc:  # the user's code raised on import
-        sys.modules.pop(mod_name, None)
         raise TaskError(f"importing {str(path)!r} failed: {describe_exception(exc)}",
                         where=where, hint="fix the error in the task file") from None
-    return module
 
 
 def load_task_factory(ref: str, base_dir: Path | None = None, where: str = "task") -> Callable[..., Any]:
