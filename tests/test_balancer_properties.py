@@ -14,40 +14,13 @@ import math
 
 import pytest
 import torch
-from torch import nn
+from _nets import NAMES, PREF, MultiTaskNet
 
 from paretolab.balancers import Balancer, Setting, available, get_balancer_class, make_balancer
 from paretolab.balancers.schedules import SCHEDULE_SETTINGS
 
 INSTALLED = sorted(n for n, c in available().items() if not c.missing_dependencies())
-NAMES = ["a", "b", "c"]
-PREF = {"a": 0.5, "b": 0.3, "c": 0.2}
-
-
-class Net(nn.Module):
-    """A shared trunk and one head per loss; MSE losses (positive, as log-based methods need)."""
-
-    def __init__(self, tasks: int = 3, seed: int = 0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.trunk = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 6), nn.Tanh())
-        self.heads = nn.ModuleList(nn.Linear(6, 1) for _ in range(tasks))
-        g = torch.Generator().manual_seed(seed + 1)
-        self.x = torch.randn(16, 5, generator=g)
-        self.y = torch.randn(tasks, 16, 1, generator=g)
-
-    def losses(self, names=NAMES) -> dict[str, torch.Tensor]:
-        z = self.trunk(self.x)
-        return {n: ((h(z) - y) ** 2).mean() for n, h, y in zip(names, self.heads, self.y)}
-
-    def shared(self) -> list[nn.Parameter]:
-        return list(self.trunk.parameters())
-
-    def heads_params(self) -> list[nn.Parameter]:
-        return list(self.heads.parameters())
-
-    def grads(self) -> torch.Tensor:
-        return torch.cat([p.grad.flatten() for p in self.parameters()])
+Net = MultiTaskNet
 
 
 def fresh(name: str, names=NAMES, weights=None, settings=None) -> tuple[Balancer, Net]:
@@ -62,7 +35,7 @@ def step(balancer: Balancer, net: Net, k: int = 0, names=NAMES, zero: bool = Tru
     if zero:
         net.zero_grad(set_to_none=True)
     balancer.set_progress(k, 10)
-    balancer.backward(net.losses(names), net.shared(), net.heads_params())
+    balancer.backward(net.losses(names), net.shared(), net.task_params())
 
 
 # --- the class contract ------------------------------------------------------------------------

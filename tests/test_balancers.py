@@ -7,7 +7,7 @@ from importlib.util import find_spec
 
 import pytest
 import torch
-from torch import nn
+from _nets import NAMES, PREF, MultiTaskNet
 
 import paretolab.balancers.jacobian as jacobian_module
 from paretolab.balancers import (
@@ -24,41 +24,16 @@ EXPECTED = {"static", "chebyshev", "stch", "uncertainty", "dwa", "rlw", "gls", "
             "upgrad", "mgda", "pcgrad", "cagrad", "nashmtl", "imtlg", "alignedmtl", "dualproj",
             "graddrop", "gradvac", "config", "gradnorm", "dbmtl", "mgda_ub", "rgb"}
 INSTALLED = sorted(n for n, c in available().items() if not c.missing_dependencies())
-NAMES = ["a", "b", "c"]
-PREF = {"a": 0.5, "b": 0.3, "c": 0.2}
 
 
-class MultiTask(nn.Module):
-    """A shared trunk and one linear head per task; positive (MSE) losses."""
-
-    def __init__(self, tasks: int = 3, seed: int = 0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.trunk = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 6), nn.Tanh())
-        self.heads = nn.ModuleList(nn.Linear(6, 1) for _ in range(tasks))
-        g = torch.Generator().manual_seed(seed + 1)
-        self.x = torch.randn(32, 5, generator=g)
-        self.y = torch.randn(tasks, 32, 1, generator=g)
-
-    def losses(self, names=NAMES):
-        z = self.trunk(self.x)
-        return {n: ((h(z) - y) ** 2).mean() for n, h, y in zip(names, self.heads, self.y)}, z
-
-    def shared(self):
-        return list(self.trunk.parameters())
-
-    def task_params(self):
-        return list(self.heads.parameters())
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            p.grad = None
+def MultiTask() -> MultiTaskNet:
+    return MultiTaskNet(batch=32)
 
 
-def run_step(balancer: Balancer, model: MultiTask, step: int = 0) -> torch.Tensor:
+def run_step(balancer: Balancer, model: MultiTaskNet, step: int = 0) -> torch.Tensor:
     """One backward; returns the gradient of all model parameters as one vector."""
     model.zero_grad()
-    losses, z = model.losses()
+    losses, z = model.losses_and_features()
     balancer.set_progress(step, 100)
     balancer.backward(losses, model.shared(), model.task_params(), representation=z)
     return torch.cat([p.grad.flatten() for p in model.parameters()])
@@ -152,11 +127,11 @@ def test_every_method_fills_finite_gradients_and_rebuilds_exactly(name):
 
 def test_gradient_level_heads_get_the_weighted_sum_of_their_losses():
     model = MultiTask()
-    make_balancer("upgrad", NAMES, PREF).backward(model.losses()[0], model.shared(),
+    make_balancer("upgrad", NAMES, PREF).backward(model.losses_and_features()[0], model.shared(),
                                                   model.task_params())
     got = [p.grad.clone() for p in model.task_params()]
     model.zero_grad()
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     sum(PREF[n] * losses[n] for n in NAMES).backward()
     for g, p in zip(got, model.task_params()):
         assert torch.allclose(g, p.grad, atol=1e-7)
@@ -166,7 +141,7 @@ def test_backward_accumulates_into_existing_grads():
     model = MultiTask()
     balancer = make_balancer("pcgrad", NAMES, PREF)
     once = run_step(balancer, model)
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     balancer.backward(losses, model.shared(), model.task_params())  # no zeroing in between
     twice = torch.cat([p.grad.flatten() for p in model.parameters()])
     assert torch.allclose(twice, 2 * once, atol=1e-6)
@@ -178,7 +153,7 @@ def test_uncertainty_exposes_its_log_variances():
     (log_var,) = balancer.parameters()
     run_step(balancer, model)
     assert log_var.grad is not None and log_var.grad.shape == (3,)
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     # d/ds_i of T w_i (exp(-s) L / 2 + s / 2) at s = 0 is T w_i (1 - L_i) / 2
     expected = torch.tensor([3 * PREF[n] * (1 - losses[n].item()) / 2 for n in NAMES])
     assert torch.allclose(log_var.grad, expected, atol=1e-5)
@@ -265,7 +240,7 @@ def test_lagrangian_keeps_the_constraint_in_training():
 # --- MGDA-UB -------------------------------------------------------------------------------------
 def test_mgda_ub_needs_the_representation():
     model = MultiTask()
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     with pytest.raises(ValueError, match=r"attach\(model, representation_module\)"):
         make_balancer("mgda_ub", NAMES).backward(losses, model.shared(), model.task_params())
     with pytest.raises(ValueError, match=r"representation_module\(model\)"):
@@ -283,12 +258,12 @@ def test_mgda_ub_is_mgda_on_representation_gradients(attached):
     if attached:  # the hook captures the representation; no representation= needed
         balancer.attach(model, model.trunk)
         model.zero_grad()
-        balancer.backward(model.losses()[0], model.shared(), model.task_params())
+        balancer.backward(model.losses_and_features()[0], model.shared(), model.task_params())
         got = torch.cat([p.grad.flatten() for p in model.parameters()])
     else:
         got = run_step(balancer, model)
     model.zero_grad()
-    losses, z = model.losses()
+    losses, z = model.losses_and_features()
     rows = torch.stack([torch.autograd.grad(losses[n], z, retain_graph=True)[0].flatten()
                         for n in NAMES])
     scale = torch.tensor([1 / (3 * PREF[n]) for n in NAMES])
@@ -337,7 +312,7 @@ def test_schedule_of_a_named_loss_and_gradient_level_method():
 
 # --- conflict diagnostics ---------------------------------------------------------------------
 def manual_stats(model: MultiTask):
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     grads = [torch.cat([g.flatten() for g in torch.autograd.grad(losses[n], model.shared(),
                                                                  retain_graph=True)])
              for n in NAMES]
@@ -360,7 +335,7 @@ def test_conflict_stats_values_and_cost(name, monkeypatch):
     monkeypatch.setattr(jacobian_module.TaskJacobian, "compute", classmethod(counting))
     balancer = make_balancer(name, NAMES, PREF)
     balancer.attach(model, model.trunk)
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     stats = balancer.backward(losses, model.shared(), model.task_params(), conflict_stats=True)
     json.dumps(stats)
     assert stats["cosine"]["a|b"] == pytest.approx(cos, abs=1e-5)
@@ -369,7 +344,7 @@ def test_conflict_stats_values_and_cost(name, monkeypatch):
     full_jacobians = [c for c in calls if len(c) == len(model.shared())]
     assert len(full_jacobians) == 1  # free: the method's own; else: the one extra pass
     assert all(p.grad is not None for p in model.parameters())
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     calls.clear()
     assert balancer.backward(losses, model.shared(), model.task_params()) is None
     assert len([c for c in calls if len(c) == len(model.shared())]) == (
@@ -380,7 +355,7 @@ def test_conflict_stats_before_backward_and_after():
     model = MultiTask()
     cos, _ = manual_stats(model)
     balancer = make_balancer("static", NAMES, PREF)
-    losses, _ = model.losses()
+    losses, _ = model.losses_and_features()
     assert balancer.conflict_stats(losses, model.shared())["cosine"]["a|b"] == pytest.approx(
         cos, abs=1e-5)
     balancer.backward(losses, model.shared(), model.task_params())
