@@ -49,4 +49,4 @@ def report(step: int, **metrics: float) -> None:
 def should_stop() -> bool:
     """Has paretolab asked this trial to stop (pruned or timed out)?"""
     folder = trial_dir()
-    return bool(folder) and os.path.exists(os.path.join(folder, "stop"))
+    return folder is not None and os.path.exists(os.path.join(folder, "stop"))
