@@ -114,6 +114,10 @@ def test_a_command_trial_runs_with_its_configuration_and_placeholders(tmp_path, 
         assert config["weights"] == weights and config["params"]["width"] == 3
         assert config["steps"] == 4 and config["balancer"]["method"] == "static"
         assert "hello from the script" in (folder / "stdout.log").read_text()
+    report = (tmp_path / "reports" / spec.slug / "report.html").read_text()
+    for r in records:  # the report links each trial's kept output, relative to its own folder
+        assert f'href="trials/{r.number}/stdout.log"' in report
+        assert f'href="trials/{r.number}/stderr.log"' in report
     _train_the_pick(tmp_path, spec)
 
 
