@@ -229,7 +229,16 @@ def test_placeholders_take_params_weights_and_the_trial_folder():
     values = {"lr": 0.01, "w.ce": 0.25, "trial_dir": "/t/3", "steps": 100, "seed": 7}
     assert fill(["train", "--lr={lr}", "{w.ce}", "{trial_dir}/ckpt", "{steps}", "{seed}"], values) == \
         ["train", "--lr=0.01", "0.25", "/t/3/ckpt", "100", "7"]
-    assert visible_devices("cuda:1") == "1" and visible_devices("cpu") is None
+    assert visible_devices("cuda:1", "") == "1" and visible_devices("cpu", "") is None
+
+
+def test_the_command_sees_the_workers_own_gpu():
+    """A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES=3) and trains on its cuda:0: the
+    command must get GPU 3, not the machine's GPU 0."""
+    assert visible_devices("cuda:0", "3") == "3"
+    assert visible_devices("cuda:1", "2, 5") == "5"
+    assert visible_devices("cuda:0", "GPU-8f2c") == "GPU-8f2c"
+    assert visible_devices("cuda:0", "") == "0"
 
 
 def test_an_unknown_placeholder_is_a_study_file_error(tmp_path):

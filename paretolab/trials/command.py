@@ -153,10 +153,20 @@ def prepare(config: Mapping[str, Any], trial_dir: Path) -> dict[str, str]:
             "PARETOLAB_METRICS": str(trial_dir / METRICS_FILE)}
 
 
-def visible_devices(device: str) -> str | None:
-    """``CUDA_VISIBLE_DEVICES`` for a worker on ``cuda:N`` (None: leave it as it is)."""
+def visible_devices(device: str, visible: str | None = None) -> str | None:
+    """``CUDA_VISIBLE_DEVICES`` for the program of a worker on ``cuda:N`` (None: leave it as it is).
+
+    ``N`` counts the GPUs the worker sees: ``visible`` (default: the worker's own
+    ``CUDA_VISIBLE_DEVICES``) maps it to the machine's. A GPU worker of ``workers: auto`` sees
+    only its GPU, say ``3``, as ``cuda:0``: its program gets ``3``."""
     match = re.fullmatch(r"cuda:(\d+)", device)
-    return match[1] if match else None
+    if not match:
+        return None
+    if visible is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in (visible or "").split(",") if v.strip()]
+    index = int(match[1])
+    return ids[index] if index < len(ids) else match[1]
 
 
 def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Path, log: ReportLog, *,
