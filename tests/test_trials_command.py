@@ -207,7 +207,7 @@ run_command([sys.executable, "-c", "import os, time; open(os.environ['PARETOLAB_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the supervisor's subreaper and /proc are Linux only")
 def test_a_worker_killed_mid_trial_leaves_no_orphan(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path)], env=env)
