@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 
-from paretolab.records import META_KEY, StudyMeta, load_records
+from paretolab.records import META_KEY, REPEAT_KEY, StudyMeta, load_records
 from paretolab.report import write_report
 
 FAILURE = "the command exited with code 3; stderr ends with:\nRuntimeError: boom"
@@ -74,3 +74,25 @@ def test_a_study_without_kept_output_has_no_output_links(tmp_path: Path) -> None
     study = command_study(3)
     html = write_report(StudyMeta.from_study(study), load_records(study), tmp_path).html.read_text()
     assert _links(html) == [] and 'id="logs-table"' not in html and "<th class=text>output</th>" not in html
+
+
+def test_extra_seeds_and_verify_repeats_are_linked_too(tmp_path: Path) -> None:
+    """``budget.repeats`` keeps each extra seed's output in ``seed-<k>/``; a ``paretolab verify``
+    repeat is a trial of its own, listed as the repeat it is."""
+    study = command_study(2)
+    study.add_trial(optuna.trial.create_trial(
+        values=[0.3, 0.7], user_attrs={"config": {"weights": {"a": 0.3, "b": 0.7},
+                                                  "balancer": {"method": "static"}},
+                                       "metrics": {"error": 0.3, "size": 0.7}, REPEAT_KEY: {"of": 1, "seed": 9}}))
+    folder = tmp_path / "cmd"
+    _write_logs(folder, range(4))
+    for k in (1, 2, 10):
+        (folder / "trials/0" / f"seed-{k}").mkdir()
+        (folder / "trials/0" / f"seed-{k}" / "stderr.log").write_text("x")
+    html = write_report(StudyMeta.from_study(study), load_records(study), folder).html.read_text()
+    links = _links(html)
+    assert [link for link in links if "seed-" in link][:3] == \
+        ["trials/0/seed-1/stderr.log", "trials/0/seed-2/stderr.log", "trials/0/seed-10/stderr.log"]
+    assert all((folder / link).is_file() for link in links)
+    logs = html[html.index('id="logs-table"'):]
+    assert "complete (repeat of 1)" in logs and "seed-10 stderr (1 B)" in logs

@@ -131,22 +131,26 @@ class ReportData:
 
 def trial_logs(study_dir: Path, records: list[TrialRecord]) -> dict[int, list[tuple[str, str]]]:
     """Per trial that kept its program's output (command trials), ``(label, link)`` for its stdout
-    and stderr: the link is relative to the study folder (``trials/<number>/stdout.log``), so the
-    report's links work wherever the folder is copied. A log not on disk is left out."""
+    and stderr, then those of its extra seeds (``budget.repeats``: ``seed-<k>/``). Each link is
+    relative to the study folder (``trials/<number>/stdout.log``), so the report's links work
+    wherever the folder is copied. A log not on disk is left out."""
     from paretolab.trials.command import STDERR_FILE, STDOUT_FILE
 
     out: dict[int, list[tuple[str, str]]] = {}
     for r in records:
-        if r.repeat is not None:  # a verify repeat keeps its output under the trial it repeats
+        base = Path(study_dir) / "trials" / str(r.number)
+        if not base.is_dir():
             continue
+        seeds = sorted((p.name for p in base.glob("seed-*") if p.name[5:].isdigit()), key=lambda n: int(n[5:]))
         found = []
-        for label, name in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
-            link = f"trials/{r.number}/{name}"
-            try:
-                size = (Path(study_dir) / link).stat().st_size
-            except OSError:
-                continue
-            found.append((f"{label} ({_size(size)})", link))
+        for sub in ["", *seeds]:
+            for label, name in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
+                link = f"trials/{r.number}/{sub + '/' if sub else ''}{name}"
+                try:
+                    size = (Path(study_dir) / link).stat().st_size
+                except OSError:
+                    continue
+                found.append((f"{sub + ' ' if sub else ''}{label} ({_size(size)})", link))
         if found:
             out[r.number] = found
     return out

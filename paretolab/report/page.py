@@ -205,7 +205,8 @@ def _logs_section(data: ReportData) -> Section:
         why = (failure.reason or "") if failure is not None else ""
         why = why.strip().splitlines()[0][:160] if why.strip() else \
             (f"pruned at step {pruned_at}" if pruned_at is not None else "")
-        rows.append(f'<tr><td data-value="{number}">{number}</td><td class=text>{esc(r.state.lower())}</td>'
+        state = r.state.lower() + (f" (repeat of {r.repeat.of})" if r.repeat is not None else "")
+        rows.append(f'<tr><td data-value="{number}">{number}</td><td class=text>{esc(state)}</td>'
                     f"<td class='text wrap'>{esc(why)}</td><td class=text>{_log_links(data, number)}</td></tr>")
     table = ('<div class="scroll"><table class="sortable" id="logs-table"><thead><tr><th>trial</th>'
              "<th class=text>state</th><th class=text>reason</th><th class=text>output</th></tr></thead>"
