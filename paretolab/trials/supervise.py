@@ -142,6 +142,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Run the program to its end (or its stop); the exit code to leave with."""
+        os.set_inheritable(self.control_fd, False)  # the program needs none of it
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
