@@ -16,7 +16,8 @@ It then runs the program and waits for one of:
   worker's end of the pipe whose other end is ``<fd>`` (end of file here), and sends
   SIGTERM as the parent-death signal (Linux): the program is stopped as above.
 
-Elsewhere than Linux (no subreaper, no ``/proc``) the same is done to the program's process group.
+Elsewhere than Linux (no subreaper, no ``/proc``) the same is done to the supervisor's process
+group, which the program and its children share unless they leave it.
 If the program cannot be started, the supervisor writes ``START_FAILED`` and the reason as the last
 line of stderr and exits with code 127.
 """
@@ -112,13 +113,16 @@ class Supervisor:
                 except OSError:
                     pass
             return bool(pids)
-        # no /proc: the program and what stayed in this process group (the worker kills the
-        # group once this supervisor has exited)
-        if self.status is None:
-            try:
+        # no /proc: this process group (SIGTERM reaches this supervisor too, which is stopping
+        # already); SIGKILL only the program, the group's rest is killed by terminate() or by
+        # the worker once this supervisor has exited
+        try:
+            if sig == signal.SIGTERM:
+                os.killpg(0, sig)
+            elif self.status is None:
                 os.kill(self.pid, sig)
-            except OSError:
-                pass
+        except OSError:
+            pass
         return self.status is None
 
     def kill_all(self, within: float = 10.0) -> None:
@@ -139,6 +143,8 @@ class Supervisor:
                 if not (descendants(os.getpid()) if LINUX else self.status is None):
                     break
         self.kill_all()
+        if not LINUX:  # the group's rest, this supervisor with it: its exit code is not read here
+            os.killpg(0, signal.SIGKILL)
 
     def run(self) -> int:
         """Run the program to its end (or its stop); the exit code to leave with."""
