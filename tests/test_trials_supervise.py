@@ -139,3 +139,27 @@ def test_a_sigkilled_worker_leaves_no_process_of_its_program(tmp_path):
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     assert _left(pids, within=5.0) == [], "processes of the program outlived their worker"
+
+
+def test_a_sigkilled_paretolab_run_leaves_no_process_of_its_command(tmp_path):
+    """End to end: ``paretolab run`` (its one worker in-process) killed by SIGKILL, as the OOM
+    killer would, mid-trial: the command's whole family ends (the one that ignores SIGTERM
+    after ``kill_grace``)."""
+    (tmp_path / "family.py").write_text(FAMILY)
+    (tmp_path / "study.yaml").write_text(
+        "name: family\n"
+        f"trainer: {{command: [bash, -c, '\"{{python}}\" family.py {tmp_path} program sleep; echo done'],\n"
+        "          kill_grace: 1}\n"
+        "losses: [a, b]\nobjectives: [loss, other]\nbudget: {trials: 1, steps: 1}\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen([sys.executable, "-m", "paretolab.cli", "run", "study.yaml"], cwd=tmp_path,
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"{m}.pid").exists() for m in MEMBERS) and time.monotonic() < deadline:
+        assert run.poll() is None, "paretolab run ended early"
+        time.sleep(0.05)
+    pids = _pids(tmp_path)
+    assert _left(pids) == list(MEMBERS)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert _left(pids, within=5.0) == [], "processes of the command outlived paretolab run"
