@@ -49,4 +49,6 @@ def report(step: int, **metrics: float) -> None:
 def should_stop() -> bool:
     """Has paretolab asked this trial to stop (pruned or timed out)?"""
     folder = trial_dir()
-    return bool(folder) and os.path.exists(os.path.join(folder, "stop"))
+    if not folder:
+        return False
+    return os.path.exists(os.path.join(folder, "stop"))

@@ -114,6 +114,10 @@ def test_a_command_trial_runs_with_its_configuration_and_placeholders(tmp_path, 
         assert config["weights"] == weights and config["params"]["width"] == 3
         assert config["steps"] == 4 and config["balancer"]["method"] == "static"
         assert "hello from the script" in (folder / "stdout.log").read_text()
+    report = (tmp_path / "reports" / spec.slug / "report.html").read_text()
+    for r in records:  # the report links each trial's kept output, relative to its own folder
+        assert f'href="trials/{r.number}/stdout.log"' in report
+        assert f'href="trials/{r.number}/stderr.log"' in report
     _train_the_pick(tmp_path, spec)
 
 
@@ -203,7 +207,7 @@ run_command([sys.executable, "-c", "import os, time; open(os.environ['PARETOLAB_
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux only")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the supervisor's subreaper and /proc are Linux only")
 def test_a_worker_killed_mid_trial_leaves_no_orphan(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path)], env=env)
@@ -225,7 +229,16 @@ def test_placeholders_take_params_weights_and_the_trial_folder():
     values = {"lr": 0.01, "w.ce": 0.25, "trial_dir": "/t/3", "steps": 100, "seed": 7}
     assert fill(["train", "--lr={lr}", "{w.ce}", "{trial_dir}/ckpt", "{steps}", "{seed}"], values) == \
         ["train", "--lr=0.01", "0.25", "/t/3/ckpt", "100", "7"]
-    assert visible_devices("cuda:1") == "1" and visible_devices("cpu") is None
+    assert visible_devices("cuda:1", "") == "1" and visible_devices("cpu", "") is None
+
+
+def test_the_command_sees_the_workers_own_gpu():
+    """A GPU worker sees only its GPU (CUDA_VISIBLE_DEVICES=3) and trains on its cuda:0: the
+    command must get GPU 3, not the machine's GPU 0."""
+    assert visible_devices("cuda:0", "3") == "3"
+    assert visible_devices("cuda:1", "2, 5") == "5"
+    assert visible_devices("cuda:0", "GPU-8f2c") == "GPU-8f2c"
+    assert visible_devices("cuda:0", "") == "0"
 
 
 def test_an_unknown_placeholder_is_a_study_file_error(tmp_path):

@@ -15,7 +15,7 @@ from paretolab.errors import UserError
 from paretolab.locate import StudyNotFound as ReportError
 from paretolab.locate import command_target, locate
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord
-from paretolab.report.data import ReportData, knee_point
+from paretolab.report.data import ReportData, knee_point, trial_logs
 
 __all__ = ["ReportError", "ReportResult", "knee_point", "write_report"]
 
@@ -50,6 +50,7 @@ def write_report(meta: StudyMeta, records: list[TrialRecord], study_dir: Path, *
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     data = ReportData.build(meta, records, summary, target or _folder_target(study_dir))
+    data.logs = trial_logs(study_dir, records)
     page = build_page(data)
     path = study_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")

@@ -6,6 +6,7 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,7 @@ class ReportData:
     hover: list[str] = field(default_factory=list)
     knee: int | None = None  # index into complete
     verification: Any = None  # paretolab.verify.Verification (repeats of ``paretolab verify``)
+    logs: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # see trial_logs
 
     @classmethod
     def build(cls, meta: StudyMeta, records: list[TrialRecord], summary: FrontSummary | None = None,
@@ -123,6 +125,42 @@ class ReportData:
     def pick_command(self, number: int) -> str:
         """``target`` is already shell-quoted (see ``paretolab.report.pick_target``)."""
         return f"paretolab pick {self.target} --trial {number}"
+
+
+# --- a command trial's kept output ------------------------------------------------------------
+
+def trial_logs(study_dir: Path, records: list[TrialRecord]) -> dict[int, list[tuple[str, str]]]:
+    """Per trial that kept its program's output (command trials), ``(label, link)`` for its stdout
+    and stderr, then those of its extra seeds (``budget.repeats``: ``seed-<k>/``). Each link is
+    relative to the study folder (``trials/<number>/stdout.log``), so the report's links work
+    wherever the folder is copied. A log not on disk is left out."""
+    from paretolab.trials.command import STDERR_FILE, STDOUT_FILE
+
+    out: dict[int, list[tuple[str, str]]] = {}
+    for r in records:
+        base = Path(study_dir) / "trials" / str(r.number)
+        if not base.is_dir():
+            continue
+        seeds = sorted((p.name for p in base.glob("seed-*") if p.name[5:].isdigit()), key=lambda n: int(n[5:]))
+        found = []
+        for sub in ["", *seeds]:
+            for label, name in (("stdout", STDOUT_FILE), ("stderr", STDERR_FILE)):
+                link = f"trials/{r.number}/{sub + '/' if sub else ''}{name}"
+                try:
+                    size = (Path(study_dir) / link).stat().st_size
+                except OSError:
+                    continue
+                found.append((f"{sub + ' ' if sub else ''}{label} ({_size(size)})", link))
+        if found:
+            out[r.number] = found
+    return out
+
+
+def _size(n: int) -> str:
+    """A file size as people read it."""
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MB"
 
 
 # --- searched params, constraint metrics, param importance ------------------------------------

@@ -166,6 +166,8 @@ def _front_table(data: ReportData) -> str:
     head += [f"<th>w:{esc(k)}</th>" for k in losses]
     head += [f"<th>{esc(k)}</th>" for k in params]
     head += ["<th class=text>balancer</th>", "<th class=text>settings</th>", "<th class=text>command</th>"]
+    if data.logs:
+        head.append("<th class=text>output</th>")
     body = []
     for i in data.front_indices():
         r = data.complete[i]
@@ -179,10 +181,39 @@ def _front_table(data: ReportData) -> str:
         cells += [_value_cell(r.knobs.get(k)) for k in params]
         cells += [f"<td class=text>{esc(data.balancer(r))}</td>", f"<td class='text wrap'>{esc(data.settings(r))}</td>",
                   f"<td class=text><code>{esc(data.pick_command(r.number))}</code></td>"]
+        if data.logs:
+            cells.append(f"<td class=text>{_log_links(data, r.number)}</td>")
         cls = ' class="knee"' if i == data.knee else ""
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     return (f'<div class="scroll"><table class="sortable" id="front-table"><thead><tr>{"".join(head)}</tr>'
             f'</thead><tbody>{"".join(body)}</tbody></table></div>')
+
+
+def _log_links(data: ReportData, number: int) -> str:
+    """Links to a trial's kept stdout and stderr (relative to the study folder, as the page is)."""
+    return " · ".join(f'<a href="{esc(link)}">{esc(label)}</a>' for label, link in data.logs.get(number, []))
+
+
+def _logs_section(data: ReportData) -> Section:
+    """Every trial whose program's output was kept (command trials): its state, why it failed or
+    was pruned, and links to its stdout and stderr."""
+    by_number = {r.number: r for r in data.records}
+    rows = []
+    for number in sorted(data.logs):
+        r = by_number[number]
+        failure, pruned_at = r.failure, r.result.pruned_at
+        why = (failure.reason or "") if failure is not None else ""
+        why = why.strip().splitlines()[0][:160] if why.strip() else \
+            (f"pruned at step {pruned_at}" if pruned_at is not None else "")
+        state = r.state.lower() + (f" (repeat of {r.repeat.of})" if r.repeat is not None else "")
+        rows.append(f'<tr><td data-value="{number}">{number}</td><td class=text>{esc(state)}</td>'
+                    f"<td class='text wrap'>{esc(why)}</td><td class=text>{_log_links(data, number)}</td></tr>")
+    table = ('<div class="scroll"><table class="sortable" id="logs-table"><thead><tr><th>trial</th>'
+             "<th class=text>state</th><th class=text>reason</th><th class=text>output</th></tr></thead>"
+             f"<tbody>{''.join(rows)}</tbody></table></div>")
+    return Section("logs", "Trial output",
+                   "What each trial's program wrote to stdout and stderr, kept in its folder "
+                   "(<code>trials/&lt;number&gt;/</code> next to this page).", [table])
 
 
 def build_page(data: ReportData) -> Page:
@@ -280,6 +311,8 @@ def build_page(data: ReportData) -> Page:
                   "pick.yaml for production training.")
     sec.body.append(_front_table(data) if data.on_front.any() else _missing("the front is empty."))
     sections.append(sec)
+    if data.logs:
+        sections.append(_logs_section(data))
 
     return Page(_assemble(data, sections), figs)
 

@@ -4,9 +4,11 @@ Per trial the program finds its configuration in ``trial.json`` of its trial fol
 ``PARETOLAB_CONFIG``), appends ``{"step": n, "metric": value, ...}`` lines to
 ``PARETOLAB_METRICS`` (:mod:`paretolab.client` does it) and may check ``PARETOLAB_TRIAL_DIR/stop``.
 ``{name}`` placeholders in the command are replaced by param and weight values. The program runs
-in its own process group, dies with its worker (``PR_SET_PDEATHSIG`` on Linux), and is stopped
-(SIGTERM to the group, SIGKILL after a grace period) when pruned, timed out or interrupted;
-its stdout and stderr stay in the trial folder.
+under a small supervisor (:mod:`paretolab.trials.supervise`) in a session of its own, which
+stops the program and every process it started (however deep, SIGTERM then SIGKILL after a grace
+period) when the trial is pruned, timed out or interrupted, and also when its worker dies, even
+by SIGKILL; what the program leaves running when it exits is killed too. Its stdout and stderr
+stay in the trial folder.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from paretolab.errors import TrialFailure
 from paretolab.records import TrialResult
 from paretolab.trials.context import ReportLog
+from paretolab.trials.supervise import START_FAILED
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\-]*)\}")
 POLL_S = 0.2
@@ -99,38 +102,36 @@ class MetricsTail:
         return out
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has the kernel SIGKILL the program when its worker dies (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
+SUPERVISOR = Path(__file__).with_name("supervise.py")
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    parent = os.getpid()
 
-    def set_deathsig() -> None:
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the worker died before prctl took effect
-            os._exit(1)
-
-    return set_deathsig
+def supervised(argv: Sequence[str], control_fd: int, grace: float) -> list[str]:
+    """The command line that runs ``argv`` under the supervisor (isolated interpreter, no site:
+    it starts fast and the user's environment cannot break it)."""
+    return [sys.executable, "-I", "-S", str(SUPERVISOR), str(control_fd), f"{grace:g}", "--", *argv]
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float) -> None:
-    """SIGTERM to the program's process group, SIGKILL after ``grace`` seconds."""
+    """Ask the supervisor to stop the program (SIGTERM to each of its processes, SIGKILL after
+    ``grace`` seconds) and wait; should it not answer, SIGKILL its process group."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)
     except ProcessLookupError:
         pass
     try:
-        proc.wait(grace)
+        proc.wait(grace + 5.0)
     except subprocess.TimeoutExpired:
         pass
-    try:  # what is left of the group (also children of a program that exited)
+    _kill_group(proc)
+    proc.wait()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL what is left in the supervisor's process group (nothing, on Linux)."""
+    try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    proc.wait()
 
 
 def stderr_tail(path: Path, lines: int = 15, chars: int = 2000) -> str:
@@ -152,10 +153,20 @@ def prepare(config: Mapping[str, Any], trial_dir: Path) -> dict[str, str]:
             "PARETOLAB_METRICS": str(trial_dir / METRICS_FILE)}
 
 
-def visible_devices(device: str) -> str | None:
-    """``CUDA_VISIBLE_DEVICES`` for a worker on ``cuda:N`` (None: leave it as it is)."""
+def visible_devices(device: str, visible: str | None = None) -> str | None:
+    """``CUDA_VISIBLE_DEVICES`` for the program of a worker on ``cuda:N`` (None: leave it as it is).
+
+    ``N`` counts the GPUs the worker sees: ``visible`` (default: the worker's own
+    ``CUDA_VISIBLE_DEVICES``) maps it to the machine's. A GPU worker of ``workers: auto`` sees
+    only its GPU, say ``3``, as ``cuda:0``: its program gets ``3``."""
     match = re.fullmatch(r"cuda:(\d+)", device)
-    return match[1] if match else None
+    if not match:
+        return None
+    if visible is None:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in (visible or "").split(",") if v.strip()]
+    index = int(match[1])
+    return ids[index] if index < len(ids) else match[1]
 
 
 def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Path, log: ReportLog, *,
@@ -172,12 +183,26 @@ def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Pa
         env["CUDA_VISIBLE_DEVICES"] = gpu
     argv = fill(command, placeholder_values(config, trial_dir))
     start = time.perf_counter()
-    with open(trial_dir / STDOUT_FILE, "wb") as out, open(trial_dir / STDERR_FILE, "wb") as err:
-        try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=err, start_new_session=True, preexec_fn=_die_with_parent())
-        except OSError as exc:
-            raise TrialFailure(f"cannot start the command {argv[0]!r}: {exc.strerror or exc}") from None
+    control_r, control_w = os.pipe()  # only this process holds control_w: its end is the worker's death
+    try:
+        with open(trial_dir / STDOUT_FILE, "wb") as out, open(trial_dir / STDERR_FILE, "wb") as err:
+            proc = subprocess.Popen(supervised(argv, control_r, grace), cwd=cwd, env=env,
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                    start_new_session=True, pass_fds=(control_r,))
+    except OSError as exc:
+        os.close(control_w)
+        raise TrialFailure(f"cannot start the command {argv[0]!r}: {exc.strerror or exc}") from None
+    finally:
+        os.close(control_r)
+    try:
+        return _follow(proc, trial_dir, log, start=start, device=device, timeout=timeout, grace=grace)
+    finally:
+        os.close(control_w)
+
+
+def _follow(proc: subprocess.Popen[bytes], trial_dir: Path, log: ReportLog, *, start: float, device: str,
+            timeout: float | None, grace: float) -> TrialResult:
+    """Read the program's reports until it ends; stop it if the trial ends first."""
     tail = MetricsTail(trial_dir / METRICS_FILE)
     try:
         while True:
@@ -200,10 +225,11 @@ def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Pa
             (trial_dir / STOP_FILE).touch()
             stop(proc, grace)
         raise
-    try:  # children the program left behind
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    _kill_group(proc)  # the supervisor killed what the program left behind; elsewhere than Linux, this does
+    if code == 127:
+        last = stderr_tail(trial_dir / STDERR_FILE, lines=1)
+        if last.startswith(START_FAILED):
+            raise TrialFailure(last.removeprefix("paretolab: "))
     if code != 0:
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
         tail_text = stderr_tail(trial_dir / STDERR_FILE)
