@@ -168,7 +168,9 @@ def verified_pairs_figure(data: ReportData) -> go.Figure | None:
 
 def front_figures(data: ReportData) -> list[tuple[str, go.Figure]]:
     """2 objectives: scatter + staircase; 3: 3-D scatter + pairwise views; more: scatter matrix
-    and parallel coordinates coloured by non-dominated rank."""
+    and parallel coordinates coloured by non-dominated rank. Once configurations were repeated
+    (``paretolab verify``, ``budget.repeats``), every view of two or three objectives also draws
+    their means with 95% intervals; with four or more, a grid of the objective pairs does."""
     m = len(data.meta.objectives)
     if not len(data.complete):
         return []
