@@ -33,6 +33,7 @@ front). Medians over seeds.
     python -m benchmarks.bench_sample_efficiency --quick    # 2 seeds, fewer trials (smoke test)
     ... --save a.json; ... --methods nsga2 --save b.json    # runs in parts;
     ... --from-json a.json b.json --variants               # summarised together (one reference HV)
+    ... --verified   # also the noise-aware reading: fronts retrained with fresh seeds (benchmarks/_verified.py)
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import _verified
 from benchmarks._common import TASKS, spec_text
 
 BASE_METHODS = ["tpe-indep", "auto", "auto+moasha", "random"]
@@ -102,7 +104,8 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
         t = study.trials[-1]
         spent += int(trial_attrs(t).get("steps", spec.budget.steps if t.state.name == "COMPLETE" else 0))
     rows = [{"state": t.state.name, "steps": int(trial_attrs(t).get("steps", 0)),
-             "values": list(t.values) if t.values is not None else None} for t in study.trials]
+             "values": list(t.values) if t.values is not None else None, "params": t.params}
+            for t in study.trials]
     return {"task": task, "method": method, "seed": seed, "rows": rows,
             "wall_s": time.perf_counter() - start}
 
@@ -204,6 +207,7 @@ def main() -> None:
                         "updated after every run")
     parser.add_argument("--from-json", type=Path, nargs="*", default=None,
                         help="summarise saved results (several files: one union), run nothing")
+    _verified.add_arguments(parser)  # --verified: the noise-aware reading (benchmarks/_verified.py)
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.trials = 2, 15
@@ -213,6 +217,8 @@ def main() -> None:
         seeds = sorted({r["seed"] for r in results})
         print(f"sample efficiency (saved): {len(results)} runs, seeds {seeds}")
         print(summarise(results, args.trials, methods))
+        if args.verified:
+            print(_verified.reading(results, methods, args))
         return
     # seed-major order: a run cut short still has whole seeds for every task and method
     jobs = [(task, m, seed, args.trials)
@@ -230,6 +236,8 @@ def main() -> None:
     print(f"sample efficiency: {len(jobs)} runs ({', '.join(methods)}; {args.seeds} seeds), "
           f"{args.workers} processes, {wall:.0f} s wall")
     print(summarise(results, args.trials, methods))
+    if args.verified:
+        print(_verified.reading(results, methods, args))
 
 
 if __name__ == "__main__":

@@ -386,12 +386,27 @@ def verify(
     top: Annotated[int, typer.Option(min=0, help="also repeat the N best-ranked trials off the front")] = 0,
 ) -> None:
     """Retrain the front's configurations with fresh seeds: which points of the front are real?"""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from paretolab.verify import verify as run_verify
+    from paretolab.worker import SignalsAsInterrupts, interrupt_signal
+
+    bar = Progress(TextColumn("[bold]repeats"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
+                   TimeRemainingColumn(), console=err, auto_refresh=sys.stderr.isatty())
+    task = bar.add_task("repeats", total=None)
+    state = {"done": 0, "total": 0}
 
     def progress(done: int, total: int) -> None:
-        err.print(f"repeat {done}/{total}", highlight=False)
+        state.update(done=done, total=total)
+        bar.update(task, completed=done, total=total, refresh=True)
 
-    outcome = run_verify(target, study, seeds, top, after_repeat=progress)
+    try:
+        with bar, SignalsAsInterrupts():
+            outcome = run_verify(target, study, seeds, top, after_repeat=progress)
+    except KeyboardInterrupt as exc:
+        err.print(f"[yellow]interrupted[/]: {state['done']} of {state['total']} repeats done and stored; "
+                  "run the same command again to run the rest.")
+        raise typer.Exit(code=128 + interrupt_signal(exc)) from None
     check, meta = outcome.verification, outcome.meta
     out.print(f"{len(outcome.configurations)} configurations x {seeds} seeds: ran {outcome.ran} repeats, "
               f"{outcome.already} already stored")

@@ -212,7 +212,11 @@ def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, to
            device: str | None = None, after_repeat: Callable[[int, int], None] | None = None,
            write: bool = True) -> VerifyOutcome:
     """Repeat the chosen configurations with ``seeds`` fresh seeds (only the repeats not already
-    complete in storage), then rewrite trials.csv, front.csv and report.html."""
+    complete in storage), then rewrite trials.csv, front.csv and report.html.
+
+    ``after_repeat(done, total)`` is called once before the first repeat (``done = 0``) and after
+    each one. Ctrl-C (KeyboardInterrupt) stops it: every finished repeat is stored, the one cut
+    is recorded as interrupted, and the next call runs only what is missing."""
     from paretolab.devices import resolve_device
     from paretolab.locate import open_source
     from paretolab.objective import Objective
@@ -242,6 +246,8 @@ def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, to
     objective = Objective(checked, device or resolve_device(checked.spec.device), worker="verify")
     study_id = storage.get_study_id_from_name(meta.name)
     ran = 0
+    if after_repeat is not None:
+        after_repeat(0, pending)  # the plan is known: a progress bar can start
     for _ in range(pending):
         run_trial(study, storage, study_id, objective, heartbeat_interval=options.heartbeat_interval)
         ran += 1

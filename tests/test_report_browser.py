@@ -277,3 +277,34 @@ def test_a_study_named_script_shows_as_text_and_runs_nothing(browser: Page, tmp_
     legend = browser.eval("Array.from(document.querySelectorAll('#fig-weights .xtitle'))"
                           ".map(e => e.textContent)")
     assert "weight of </script><script>alert(3)</script>" in legend
+
+
+@pytest.mark.parametrize("m", [3, 4])
+def test_a_verified_study_with_three_or_four_objectives_draws_its_intervals(browser: Page, tmp_path: Path,
+                                                                             m: int) -> None:
+    from test_verify_report import _verified
+
+    from paretolab.report.figures import VERIFIED_NAME
+    from paretolab.report.page import build_page
+
+    data = _verified(m)
+    path = write_report(data.meta, data.records, tmp_path, target="reports/demo").html
+    ids = sorted(build_page(data).figures)
+    browser.events.clear()
+    browser.open(path.as_uri(), len(ids))
+    browser.pump(0.5)
+    problems = browser.problems()
+    assert not problems["requests"] and not problems["dialogs"]
+    assert not [e for e in problems["errors"] if "WebGL" not in e], problems["errors"]
+    figs = browser.eval(FIGURE_POINTS)
+    view = "fig-front-pairs" if m == 3 else "fig-front-verified"
+    verified = [t for t in figs[view] if t["name"] == VERIFIED_NAME]
+    assert len(verified) == m * (m - 1) // 2 and all(t["n"] == 3 and t["hover"] == 3 for t in verified)
+    bars = browser.eval(f"document.querySelectorAll('#{view} .errorbar').length")
+    assert bars == 3 * len(verified)  # one error bar group per point drawn, in every pair
+    verdicts = browser.eval("Array.from(document.querySelectorAll('#front-table tbody tr'))"
+                            ".map(r => r.cells[0].textContent + ':' + Array.from(r.cells)"
+                            ".map(c => c.textContent).find(t => t === 'robust' || t === 'dominated'))")
+    assert sorted(verdicts) == ["0:dominated", "1:robust", "2:robust"]
+    browser.screenshot(tmp_path / f"verified-{m}.png")
+    shutil.copy(tmp_path / f"verified-{m}.png", f"/tmp/report-screenshot-verified-{m}.png")

@@ -191,3 +191,44 @@ def test_pick_on_a_verified_study_picks_a_verified_point_and_raw_does_not_need_t
     text = cli("pick", str(path))
     assert "verified points" in text
     assert "verified points" not in cli("pick", str(path), "--raw")
+
+
+STOPPING_TASK = NOISY_TASK + '''
+
+class Stopping(Noisy):
+    """Noisy, but the training that finds 'stop' holding 0 is cut by a Ctrl-C (others count it down)."""
+
+    def build_model(self):
+        import os
+
+        if os.path.exists("stop"):
+            left = int(open("stop").read())
+            if left == 0:
+                os.remove("stop")
+                raise KeyboardInterrupt
+            open("stop", "w").write(str(left - 1))
+        return super().build_model()
+'''
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_repeat_keeps_the_finished_ones_and_the_next_verify_runs_the_rest(here: Path) -> None:
+    path = _noisy_study(here, "cut")
+    (here / "noisy.py").write_text(STOPPING_TASK)
+    path.write_text(path.read_text().replace("noisy.py:Noisy", "noisy.py:Stopping"))
+    cli("run", str(path))
+    (here / "stop").write_text("1")  # the first repeat trains, the second is cut
+    text = cli("verify", str(path), "--seeds", "2", code=130)
+    assert "interrupted: 1 of" in text and "run the same command again" in text
+    storage = "sqlite:///reports/cut/study.db"
+    records = load_records(optuna.load_study(study_name="cut", storage=storage))
+    cut = [r for r in records if r.repeat is not None and r.state == "FAIL"]
+    assert len(cut) == 1 and cut[0].failure is not None and cut[0].failure.interrupted
+    assert sum(r.repeat is not None and r.state == "COMPLETE" for r in records) == 1
+    planned = 2 * len(front_summary(StudyMeta.from_study(optuna.load_study(study_name="cut", storage=storage)),
+                                    records).numbers)
+    text = cli("verify", str(path), "--seeds", "2")
+    assert f"ran {planned - 1} repeats, 1 already stored" in text
+    assert f"{planned - 1}/{planned - 1}" in text  # the progress bar's last state
+    records = load_records(optuna.load_study(study_name="cut", storage=storage))
+    assert sum(r.repeat is not None and r.state == "COMPLETE" for r in records) == planned

@@ -163,6 +163,71 @@ def _size(n: int) -> str:
     return f"{n / 1024:.1f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MB"
 
 
+
+@dataclass
+class VerifiedPoints:
+    """The repeated configurations the front figures draw with intervals: each one's mean over
+    its seeds (``paretolab verify`` repeats or ``budget.repeats``), the 95% t-interval's
+    half-width, its single-trial value, and what the repeats say about it."""
+
+    numbers: list[int]
+    mean: np.ndarray  # [k, m]
+    ci: np.ndarray  # [k, m] half-widths (0 where a configuration has one draw)
+    raw: np.ndarray  # [k, m] the original trial's values (the raw front's points)
+    on_front: list[bool]  # on the verified front
+    labels: list[str]  # robust / dominated / infeasible for raw front points, else on / off the verified front
+    text: list[str]  # hover texts
+
+
+def verified_points(data: ReportData) -> VerifiedPoints | None:
+    """The raw front's points, the verified front's and every configuration ``verify --top``
+    repeated, among those with two or more draws (``None`` when nothing was repeated). With
+    ``budget.repeats`` every trial has draws: only its front is drawn, the rest would bury it."""
+    check = data.verification
+    if check is None or not check.any:
+        return None
+    raw_front, front = set(check.raw_front), set(check.front)
+    numbers = [n for n in check.verified if n in raw_front or n in front or check.stats[n].repeats > 0]
+    if not numbers:
+        return None
+    row = {r.number: i for i, r in enumerate(data.complete)}
+    mean = np.array([check.stats[n].mean for n in numbers], float)
+    ci = np.nan_to_num(np.array([check.stats[n].ci for n in numbers], float))
+    raw = np.array([data.values[row[n]] for n in numbers], float)
+    on = [n in front for n in numbers]
+    labels = [check.labels.get(n, "on the verified front" if o else "off the verified front")
+              for n, o in zip(numbers, on)]
+    text = []
+    for i, n in enumerate(numbers):
+        p = check.p_dominated.get(n)
+        text.append(f"<b>trial {n}</b>: mean of {check.stats[n].n} seeds<br>"
+                    + "<br>".join(f"{esc(name)}: {fmt(mean[i, j])} ± {fmt(ci[i, j])} (trial: {fmt(raw[i, j])})"
+                                  for j, name in enumerate(data.meta.objectives))
+                    + f"<br>{labels[i]}" + ("" if p is None else f", P(dominated) {p:.2f}"))
+    return VerifiedPoints(numbers, mean, ci, raw, on, labels, text)
+
+
+def verified_cells(data: ReportData, number: int) -> tuple[list[str], list[str]]:
+    """The front table's verified columns (headings, cells) for one trial; none when unverified."""
+    check = data.verification
+    if check is None or not check.any:
+        return [], []
+    heads = [f"<th>mean ± 95% CI {esc(n)}</th>" for n in data.meta.objectives]
+    heads += ["<th>seeds</th>", "<th class=text>verdict</th>", "<th>P(dominated)</th>"]
+    st = check.stats.get(number)
+    if st is None or st.n < 2:
+        return heads, ["<td></td>"] * len(data.meta.objectives) + [
+            f'<td data-value="{st.n if st else 0}">{st.n if st else 0}</td>',
+            "<td class=text>unverified</td>", "<td></td>"]
+    cells = [f'<td data-value="{float(m)!r}">{fmt(m)} ± {fmt(c)}</td>'
+             for m, c in zip(st.mean, np.nan_to_num(st.ci))]
+    p = check.p_dominated.get(number)
+    cells += [f'<td data-value="{st.n}">{st.n}</td>',
+              f"<td class=text>{esc(check.labels.get(number, 'robust' if number in check.front else 'dominated'))}"
+              "</td>",
+              "<td></td>" if p is None else f'<td data-value="{p!r}">{p:.2f}</td>']
+    return heads, cells
+
 # --- searched params, constraint metrics, param importance ------------------------------------
 
 MIN_IMPORTANCE_TRIALS = 5  # fANOVA on fewer complete trials says nothing

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from paretolab import dominance
-from paretolab.report.data import ReportData, esc, fmt
+from paretolab.report.data import ReportData, VerifiedPoints, esc, verified_points
 
 TEMPLATE = "plotly_white"
 FRONT_COLOR = "#1f5fbf"
@@ -93,33 +93,84 @@ def _scatter_2d(fig: go.Figure, data: ReportData, a: int, b: int, row: int | Non
 ROBUST_COLOR, NOT_ROBUST_COLOR = "#2ca02c", "#ff7f0e"
 
 
-def _verified_2d(fig: go.Figure, data: ReportData, a: int, b: int) -> None:
-    """The repeated configurations (``paretolab verify``): their means with 95% intervals as
-    error bars, green on the verified front, orange off it."""
-    check = data.verification
-    if check is None or not check.any:
+def _verified_2d(fig: go.Figure, data: ReportData, a: int, b: int, row: int | None = None,
+                 col: int | None = None, legend: bool = True, points: VerifiedPoints | None = None) -> None:
+    """The repeated configurations (``paretolab verify``, ``budget.repeats``) on objectives a, b:
+    their means with 95% intervals as error bars, green on the verified front (robust), orange
+    off it, and a dotted line from each one's single-trial point to its mean (how far luck moved it)."""
+    vp = points if points is not None else verified_points(data)
+    if vp is None:
         return
-    numbers = check.verified
-    mean = np.array([check.stats[n].mean for n in numbers])
-    ci = np.nan_to_num(np.array([check.stats[n].ci for n in numbers]))
-    on = [n in check.front for n in numbers]
-    text = [f"<b>trial {n}</b>: mean of {check.stats[n].n} seeds<br>"
-            + "<br>".join(f"{esc(name)}: {fmt(mean[i, j])} ± {fmt(ci[i, j])}"
-                          for j, name in enumerate(data.meta.objectives))
-            + f"<br>{check.labels.get(n, 'on the verified front' if on[i] else 'off the verified front')}"
-            for i, n in enumerate(numbers)]
+    kw = dict(row=row, col=col) if row else {}
+    sx, sy = [], []
+    for i in range(len(vp.numbers)):
+        sx += [vp.raw[i, a], vp.mean[i, a], None]
+        sy += [vp.raw[i, b], vp.mean[i, b], None]
+    fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", line=dict(color="rgba(90,90,90,0.6)", width=1, dash="dot"),
+                             name="trial → mean over seeds", hoverinfo="skip", showlegend=legend,
+                             legendgroup="shift"), **kw)
     fig.add_trace(go.Scatter(
-        x=mean[:, a], y=mean[:, b], mode="markers", name="verified: mean ± 95% CI (green: robust)",
-        error_x=dict(type="data", array=ci[:, a], thickness=1), error_y=dict(type="data", array=ci[:, b],
-                                                                            thickness=1),
-        marker=dict(symbol="diamond-open", size=11, line=dict(width=2),
-                    color=[ROBUST_COLOR if o else NOT_ROBUST_COLOR for o in on]),
-        text=text, hovertemplate="%{text}<extra></extra>"))
+        x=vp.mean[:, a], y=vp.mean[:, b], mode="markers", name=VERIFIED_NAME,
+        error_x=dict(type="data", array=vp.ci[:, a], thickness=1),
+        error_y=dict(type="data", array=vp.ci[:, b], thickness=1),
+        marker=dict(symbol="diamond-open", size=11, line=dict(width=2), color=_verdict_colors(vp)),
+        customdata=[[n, label] for n, label in zip(vp.numbers, vp.labels)],
+        text=vp.text, hovertemplate="%{text}<extra></extra>", showlegend=legend, legendgroup="verified"), **kw)
+
+
+VERIFIED_NAME = "verified: mean ± 95% CI (green: robust, orange: not)"
+
+
+def _verdict_colors(vp: VerifiedPoints) -> list[str]:
+    return [ROBUST_COLOR if o else NOT_ROBUST_COLOR for o in vp.on_front]
+
+
+def _verified_3d(fig: go.Figure, data: ReportData) -> None:
+    """The repeated configurations in the 3-D view: means with 95% intervals on all three axes."""
+    vp = verified_points(data)
+    if vp is None:
+        return
+    fig.add_trace(go.Scatter3d(
+        x=vp.mean[:, 0], y=vp.mean[:, 1], z=vp.mean[:, 2], mode="markers", name=VERIFIED_NAME,
+        error_x=dict(type="data", array=vp.ci[:, 0], thickness=1),
+        error_y=dict(type="data", array=vp.ci[:, 1], thickness=1),
+        error_z=dict(type="data", array=vp.ci[:, 2], thickness=1),
+        marker=dict(symbol="diamond-open", size=6, color=_verdict_colors(vp)),
+        customdata=[[n, label] for n, label in zip(vp.numbers, vp.labels)],
+        text=vp.text, hovertemplate="%{text}<extra></extra>"))
+
+
+def verified_pairs_figure(data: ReportData) -> go.Figure | None:
+    """Four or more objectives: every pair of objectives (lower triangle), the raw front's points
+    and the repeated configurations' means with their 95% intervals (a scatter matrix cannot
+    draw error bars). ``None`` when nothing was repeated."""
+    vp = verified_points(data)
+    m = len(data.meta.objectives)
+    if vp is None or m < 3:
+        return None
+    n = m - 1
+    fig = make_subplots(rows=n, cols=n, horizontal_spacing=0.04, vertical_spacing=0.05)
+    front = np.flatnonzero(data.on_front)
+    first = True
+    for r in range(1, m):  # y: objective r; x: objective c < r
+        for c in range(r):
+            fig.add_trace(go.Scatter(x=data.values[front, c], y=data.values[front, r], mode="markers",
+                                     marker=dict(color=FRONT_COLOR, size=7), name="Pareto front (trial values)",
+                                     **_hover(front), showlegend=first, legendgroup="front"), row=r, col=c + 1)
+            _verified_2d(fig, data, c, r, row=r, col=c + 1, legend=first, points=vp)
+            first = False
+            if r == m - 1:
+                fig.update_xaxes(title_text=_label(data, c), row=r, col=c + 1)
+            if c == 0:
+                fig.update_yaxes(title_text=_label(data, r), row=r, col=c + 1)
+    return _layout(fig, max(420, 230 * n))
 
 
 def front_figures(data: ReportData) -> list[tuple[str, go.Figure]]:
     """2 objectives: scatter + staircase; 3: 3-D scatter + pairwise views; more: scatter matrix
-    and parallel coordinates coloured by non-dominated rank."""
+    and parallel coordinates coloured by non-dominated rank. Once configurations were repeated
+    (``paretolab verify``, ``budget.repeats``), every view of two or three objectives also draws
+    their means with 95% intervals; with four or more, a grid of the objective pairs does."""
     m = len(data.meta.objectives)
     if not len(data.complete):
         return []
@@ -146,6 +197,7 @@ def front_figures(data: ReportData) -> list[tuple[str, go.Figure]]:
             mk.pop("line", None)
             fig3.add_trace(go.Scatter3d(x=data.values[idx, 0], y=data.values[idx, 1], z=data.values[idx, 2],
                                         mode="markers", marker=mk, name=name, **_hover(idx)))
+        _verified_3d(fig3, data)
         fig3.update_layout(scene=dict(xaxis_title=_label(data, 0), yaxis_title=_label(data, 1),
                                       zaxis_title=_label(data, 2)))
         figs.append(("fig-front", _layout(fig3, 560)))
@@ -153,6 +205,7 @@ def front_figures(data: ReportData) -> list[tuple[str, go.Figure]]:
         figp = make_subplots(rows=1, cols=3, horizontal_spacing=0.08)
         for c, (a, b) in enumerate(pairs, start=1):
             _scatter_2d(figp, data, a, b, row=1, col=c, legend=c == 1)
+            _verified_2d(figp, data, a, b, row=1, col=c, legend=c == 1)
             figp.update_xaxes(title_text=_label(data, a), row=1, col=c)
             figp.update_yaxes(title_text=_label(data, b), row=1, col=c)
         figs.append(("fig-front-pairs", _layout(figp, 420)))
@@ -169,6 +222,9 @@ def front_figures(data: ReportData) -> list[tuple[str, go.Figure]]:
                                  dimensions=[dict(label=_label(data, j), values=data.values[:, j])
                                              for j in range(m)]))
     figs.append(("fig-front-parcoords", _layout(par, 460)))
+    verified = verified_pairs_figure(data)
+    if verified is not None:
+        figs.append(("fig-front-verified", verified))
     return figs
 
 

@@ -15,7 +15,7 @@ import plotly.offline
 from plotly.io.json import to_json_plotly
 
 from paretolab.report import figures as F
-from paretolab.report.data import ReportData, constraint_metric, esc, fmt, param_importance, param_names
+from paretolab.report.data import ReportData, constraint_metric, esc, fmt, param_importance, param_names, verified_cells
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -162,6 +162,7 @@ def _front_table(data: ReportData) -> str:
     metrics = list(dict.fromkeys(constraint_metric(c) for c in meta.constraints))
     head = ["<th>trial</th>"] + [f"<th>{F._label(data, j)}</th>" for j in range(len(meta.objectives))]
     head += ["<th class=text>feasible</th>", "<th>rank</th>"]
+    head += verified_cells(data, -1)[0]  # mean ± CI, seeds, verdict, P(dominated) once verified
     head += [f"<th>{esc(k)}</th>" for k in metrics]
     head += [f"<th>w:{esc(k)}</th>" for k in losses]
     head += [f"<th>{esc(k)}</th>" for k in params]
@@ -176,6 +177,7 @@ def _front_table(data: ReportData) -> str:
         cells += [f'<td data-value="{float(v)!r}">{fmt(v)}</td>' for v in data.values[i]]
         cells.append(f"<td class=text>{'yes' if data.feasible[i] else 'no'}</td>")
         cells.append(f'<td data-value="{int(data.ranks[i])}">{int(data.ranks[i])}</td>')
+        cells += verified_cells(data, r.number)[1]
         cells += [_value_cell(r.metrics.get(k)) for k in metrics]
         cells += [f'<td data-value="{w[k]!r}">{w[k]:.3f}</td>' if k in w else "<td></td>" for k in losses]
         cells += [_value_cell(r.knobs.get(k)) for k in params]
@@ -236,7 +238,9 @@ def build_page(data: ReportData) -> Page:
                   "infeasible trials as red crosses, the knee as a star. Hover a point for its weights "
                   f"and balancer. After <code>{esc(f'paretolab verify {data.target}')}</code>: each repeated "
                   "configuration's mean "
-                  "over seeds with its 95% interval, green when it is on the verified front.")
+                  "over seeds with its 95% interval, green when it is on the verified front, linked to its "
+                  "trial's point by a dotted line (with four or more objectives, on a grid of the objective "
+                  "pairs); the front table gives each point's verdict.")
     front = F.front_figures(data)
     if not front:
         sec.body.append(_missing("no complete trial yet."))
