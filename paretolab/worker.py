@@ -246,16 +246,19 @@ def run_trial(study: optuna.Study, storage: Any, study_id: int, objective: Calla
     if state == TrialState.COMPLETE and not all(math.isfinite(float(v)) for v in values):
         error = ValueError(f"objective values are not finite: {list(values)}")
         state, values = TrialState.FAIL, None
-    if error is not None:
-        recorded = FailureRecord.read(trial)
-        if recorded is None or recorded.reason is None:
-            recorded = FailureRecord(f"{type(error).__name__}: {error}")
-            recorded.write(trial)
-        log.warning("trial %d failed: %s", trial.number, recorded.reason,
-                    exc_info=(type(error), error, error.__traceback__))
-        values = None
-    told = study.tell(trial, values, state=state, skip_if_finished=True)
-    if told.state != state:
+    try:  # another worker may fail the trial at any moment, also between tell's check and write
+        if error is not None:
+            recorded = FailureRecord.read(trial)
+            if recorded is None or recorded.reason is None:
+                recorded = FailureRecord(f"{type(error).__name__}: {error}")
+                recorded.write(trial)
+            log.warning("trial %d failed: %s", trial.number, recorded.reason,
+                        exc_info=(type(error), error, error.__traceback__))
+            values = None
+        told = study.tell(trial, values, state=state, skip_if_finished=True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        told = None
+    if told is None or told.state != state:
         log.warning("trial %d was failed as stale by another worker while this one ran it; its "
                     "result is dropped", trial.number)
         return "taken over"

@@ -473,6 +473,37 @@ def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_run_goes_on(tmp
     assert log.count("failed as stale by another worker") == 1 and "Traceback" not in log
 
 
+@pytest.mark.slow  # about 3 s: a run with its report
+def test_a_trial_failed_by_another_worker_during_its_tell_is_dropped_and_the_run_goes_on(
+        tmp_path, monkeypatch) -> None:
+    """The race behind a CI failure (`paretolab run` exit 1 beside `paretolab worker --grace-period
+    2`): Optuna's `tell` checks that the trial is still RUNNING, runs the sampler's `after_trial`,
+    then writes the state; another worker that fails the trial as stale in between made that write
+    raise UpdateFinishedTrialError, which crashed the run. Here the other worker's write is made
+    at exactly that moment, every time."""
+    from paretolab.storage import HeartbeatStorage
+
+    monkeypatch.chdir(tmp_path)
+    path = study_file(tmp_path, "race", trials=2, steps=5)
+    real_set, taken = HeartbeatStorage.set_trial_state_values, []
+
+    def set_after_another_worker_failed_it(self, trial_id, state, values=None):
+        if state == optuna.trial.TrialState.COMPLETE and not taken:  # between tell's check and write
+            other = open_storage(f"sqlite:///{tmp_path / 'reports' / 'race' / 'study.db'}")
+            assert real_set(other, trial_id, optuna.trial.TrialState.FAIL)
+            taken.append(trial_id)
+        return real_set(self, trial_id, state, values)
+
+    monkeypatch.setattr(HeartbeatStorage, "set_trial_state_values", set_after_another_worker_failed_it)
+    result = runner.invoke(app, ["run", str(path), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    trials = sqlite_study(tmp_path, "race").trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert "failure" not in trial_attrs(trials[0])  # lost, not failed by itself: redone
+    log = (tmp_path / "reports" / "race" / "worker-0.log").read_text()
+    assert log.count("failed as stale by another worker") == 1 and "Traceback" not in log
+
+
 @pytest.mark.slow  # over 0.9 s
 def test_heartbeats_resume_after_a_storage_outage() -> None:
     """Optuna's heartbeat thread ends at its first failed write, so after an outage longer than
