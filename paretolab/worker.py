@@ -113,6 +113,48 @@ class SignalsAsInterrupts:
         signal.signal(signal.SIGTERM, self.previous)
 
 
+class HeldInterrupts:
+    """While active, Ctrl-C and SIGTERM are recorded instead of raised; :meth:`deliver` (or the
+    end of the block) restores the handlers and raises the first one as they would have. Used around a trial's creation:
+    an interrupt inside ``study.ask()`` used to leave the new trial RUNNING and unmarked, as
+    nobody held it yet. Only the main thread can install handlers; elsewhere nothing is held.
+    A signal whose handler is not a Python callable (ignored, default) is left as it is."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> HeldInterrupts:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+
+        def hold(signum: int, frame: Any) -> None:
+            if self.pending is None:
+                self.pending = signum
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                self.previous[signum] = signal.signal(signum, hold)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.deliver()  # not delivered yet (an error while holding): the interrupt still wins
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def deliver(self) -> None:
+        """Restore the handlers and call the one of the held signal, if any (it raises)."""
+        self.restore()
+        signum, self.pending = self.pending, None
+        handler = signal.getsignal(signum) if signum is not None else None
+        if callable(handler):
+            handler(signum, None)  # raises KeyboardInterrupt, or Terminated (SignalsAsInterrupts)
+
+
 class Heartbeat:
     """A running trial's heartbeat, written every ``interval`` seconds from a thread.
 
@@ -217,25 +259,28 @@ def run_trial(study: optuna.Study, storage: Any, study_id: int, objective: Calla
     recorded, so it counts toward the budget), unless it is a storage error: that one is
     raised to the loop and the trial, no longer beating, goes stale and is redone.
     """
-    with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize():
-        warnings.simplefilter("ignore", UserWarning)  # this function beats itself (Heartbeat)
-        trial = study.ask()
-    if on_created is not None:
-        on_created()  # the trial exists (RUNNING): it now counts for every other worker
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-    values: Any = None
-    error: Exception | None = None
-    with Heartbeat(storage, trial_id, trial.number, heartbeat_interval):
-        try:
-            values = objective(trial)
-            state = TrialState.COMPLETE
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
-        except KeyboardInterrupt:
-            mark_interrupted(study, trial)
-            raise
-        except Exception as exc:  # noqa: BLE001 - sorted below
-            state, error = TrialState.FAIL, exc
+    # an interrupt that comes while the trial is created is raised where the trial gets marked
+    with HeldInterrupts() as held:
+        with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize():
+            warnings.simplefilter("ignore", UserWarning)  # this function beats itself (Heartbeat)
+            trial = study.ask()
+        if on_created is not None:
+            on_created()  # the trial exists (RUNNING): it now counts for every other worker
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        values: Any = None
+        error: Exception | None = None
+        with Heartbeat(storage, trial_id, trial.number, heartbeat_interval):
+            try:
+                held.deliver()
+                values = objective(trial)
+                state = TrialState.COMPLETE
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except KeyboardInterrupt:
+                mark_interrupted(study, trial)
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted below
+                state, error = TrialState.FAIL, exc
     if error is not None and _taken_over(storage, trial_id):
         log.warning("trial %d was failed as stale by another worker while this one ran it (paused, "
                     "or beating slower than that worker's grace period); its result is dropped",

@@ -504,6 +504,34 @@ def test_a_trial_failed_by_another_worker_during_its_tell_is_dropped_and_the_run
     assert log.count("failed as stale by another worker") == 1 and "Traceback" not in log
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_the_trial_is_being_created_marks_it_interrupted(tmp_path, monkeypatch, signum) -> None:
+    """Ctrl-C (or SIGTERM) that arrives inside `study.ask()`, after the trial exists but before
+    its training started, used to leave it RUNNING with no params: the Ctrl-C test then found
+    a RUNNING trial after the run ended. Now the interrupt is held until the trial can be marked."""
+    from paretolab.worker import SignalsAsInterrupts, run_trial
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="ask", storage=storage, directions=["minimize"])
+    study_id = storage.get_study_id_from_name("ask")
+    real_ask = optuna.Study.ask
+
+    def ask_then_signal(self, *args, **kwargs):
+        trial = real_ask(self, *args, **kwargs)  # the trial is RUNNING in the storage now
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)  # delivered here, before ask returns
+        return trial
+
+    monkeypatch.setattr(optuna.Study, "ask", ask_then_signal)
+    ran = []
+    with SignalsAsInterrupts(), pytest.raises(KeyboardInterrupt):
+        run_trial(study, storage, study_id, lambda t: ran.append(t) or [t.suggest_float("x", 0, 1)],
+                  heartbeat_interval=1)
+    (trial,) = study.get_trials(deepcopy=False)
+    assert trial.state.name == "FAIL" and trial_attrs(trial).get("interrupted") is True
+    assert not ran  # the objective never started
+
+
 @pytest.mark.slow  # over 0.9 s
 def test_heartbeats_resume_after_a_storage_outage() -> None:
     """Optuna's heartbeat thread ends at its first failed write, so after an outage longer than
