@@ -480,6 +480,9 @@ def _tracked(spec: Any, storage: Any, study: optuna.Study, objective: Callable[[
     return tracked, after
 
 
+ORPHAN_EXIT_S = 4.0  # an orphaned worker that has not stopped this long after SIGTERM exits at once
+
+
 def _watch_parent() -> None:
     """A spawned worker ends (as on SIGTERM) as soon as the process that started it is gone,
     even killed with SIGKILL, instead of running on to the budget unsupervised."""
@@ -497,6 +500,15 @@ def _watch_parent() -> None:
             pass
         log.warning("the run that started this worker is gone; stopping")
         os.kill(os.getpid(), signal.SIGTERM)
+        # the main thread marks its trial interrupted and exits in well under a second; one
+        # stuck in a C call (a storage call waiting on a lock) cannot handle the signal: end it
+        # anyway, its trial is then failed as stale and redone like a killed worker's
+        time.sleep(ORPHAN_EXIT_S)
+        try:  # no logging: the stuck main thread may hold the log handler's lock
+            os.write(2, f"worker {os.getpid()}: not stopped {ORPHAN_EXIT_S:g} s after its run ended; "
+                        "exiting\n".encode())
+        finally:
+            os._exit(128 + signal.SIGTERM)
 
     threading.Thread(target=target, name="paretolab-parent-watch", daemon=True).start()
 
@@ -515,6 +527,9 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
     code = 0
     with SignalsAsInterrupts():
         try:
+            # started with SIGINT blocked (pool.sigint_blocked_in_children): a Ctrl-C while this
+            # process imported is raised here, inside the handling, and ends it quietly
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             _watch_parent()
             import torch
 
@@ -534,4 +549,5 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
             log.error("worker %s stopped: %s", index, exc.render())
             sys.stderr.write(f"error: worker {index}: {redact(exc.render())}\n")
             code = exc.exit_code
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ending anyway: a late Ctrl-C prints no traceback
     sys.exit(code)

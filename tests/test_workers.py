@@ -81,7 +81,25 @@ def sqlite_study(tmp_path: Path, name: str, timeout: float = 60) -> optuna.Study
 
 
 def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # faulthandler: a hung process dumps every thread's stack on SIGABRT (see `finish`)
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+
+
+def finish(proc: subprocess.Popen, timeout: float, study_dir: Path | None = None) -> str:
+    """The output of ``proc`` (its own process group) once it ends. If it is still running after
+    ``timeout`` s, the failure shows where each of its processes was stuck: SIGABRT to the group
+    makes faulthandler print every thread's stack, and the workers' logs are attached."""
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGABRT)
+        except ProcessLookupError:
+            pass
+        out = proc.communicate(timeout=30)[0]
+        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-4000:]}"
+                       for p in sorted(study_dir.glob("worker-*.log"))) if study_dir else ""
+        raise AssertionError(f"still running {timeout} s later; output and stacks:\n{out}{logs}") from None
 
 
 def wait_until(predicate, timeout: float, what: str, poll: float = 0.2):
@@ -662,9 +680,6 @@ def test_sigkilled_sqlite_worker_trial_is_failed_by_heartbeat_and_retried(tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known intermittent bug (issue 13 item 8, open): the run sometimes misses a Ctrl-C sent while its spawned "
-    "workers start; failed 1 of 2 clean-clone CI runs and 1 of 2 local runs on 2026-12-04"))
 def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None:
     path = study_file(tmp_path, "ctrlc", trials=6, steps=4000)
     # a run in a terminal's foreground: SIGINT at its default. Started from a shell without job
@@ -681,7 +696,7 @@ def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None
         wait_until(lambda: len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))) == 2,
                    90, "two running trials")
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
-        out, _ = proc.communicate(timeout=60)
+        out = finish(proc, 60, db.parent)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -704,6 +719,43 @@ def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def spawned_workers_of(pid: int) -> list[int]:
+    """The worker processes that ``pid`` spawned (not its resource tracker) whose Python has
+    started up: it catches SIGINT (/proc's SigCgt), so a Ctrl-C now meets its imports."""
+    found = []
+    for children in glob.glob(f"/proc/{pid}/task/*/children"):
+        for child in Path(children).read_text().split():
+            try:
+                if b"--multiprocessing-fork" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                    continue
+                status = Path(f"/proc/{child}/status").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            caught = int(status.split("SigCgt:")[1].split()[0], 16)
+            if caught & (1 << (signal.SIGINT - 1)):
+                found.append(int(child))
+    return found
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_a_spawned_worker_still_imports_prints_no_traceback(tmp_path) -> None:
+    """A spawned worker spends its first seconds importing (the command line, torch, the task)
+    before it can handle Ctrl-C; a Ctrl-C then printed the child's KeyboardInterrupt traceback."""
+    path = study_file(tmp_path, "early", trials=4, steps=4000)
+    proc = start_run(tmp_path, str(path), "--workers", "2")
+    try:
+        wait_until(lambda: spawned_workers_of(proc.pid), 60, "a spawned worker", poll=0.01)
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        out = finish(proc, 60, tmp_path / "reports" / "early")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "interrupted" in out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert not (tmp_path / "reports" / "early" / "worker-1.log").exists()  # it was still importing
 
 
 def gone(pid: int) -> bool:
@@ -740,15 +792,14 @@ def test_sigterm_stops_the_run_like_ctrl_c_with_exit_143_and_the_run_resumes(tmp
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=(
-    "known intermittent bug (issue 13 item 8, open): an orphaned worker once took over 30 s to notice its "
-    "SIGKILLed run (1 of 3 runs on 2026-12-04)"))
 def test_spawned_workers_stop_when_the_run_is_sigkilled(tmp_path) -> None:
     """They used to run on to the budget with nobody watching them."""
     path = study_file(tmp_path, "orphans", trials=40, steps=4000)
     (tmp_path / "run.py").write_text(RUN_SCRIPT)
-    proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    output = tmp_path / "run.out"  # the run's and its workers' stderr (faulthandler's stacks)
+    with output.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
+                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         study = sqlite_study(tmp_path, "orphans")
 
@@ -763,8 +814,16 @@ def test_spawned_workers_stop_when_the_run_is_sigkilled(tmp_path) -> None:
         proc.kill()
         killed_at = time.time()
         proc.wait(timeout=30)
-        wait_until(lambda: gone(child), 30, "the orphaned worker to stop")
-        assert time.time() - killed_at < 1 + 5  # a heartbeat interval (1 s) plus marking its trial
+        try:
+            wait_until(lambda: gone(child), 30, "the orphaned worker to stop", poll=0.05)
+        except AssertionError:
+            os.kill(child, signal.SIGABRT)  # faulthandler: where it is stuck
+            wait_until(lambda: gone(child), 10, "the stack dump")
+            log = tmp_path / "reports" / "orphans" / "worker-1.log"
+            raise AssertionError(f"orphan alive 30 s after the run was killed:\n{output.read_text()[-6000:]}"
+                                 f"\n--- worker-1.log\n{log.read_text()[-4000:]}") from None
+        took = time.time() - killed_at
+        assert took < 1 + 5, took  # a heartbeat interval (1 s) plus marking its trial
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the run's group: its workers too, if still there
