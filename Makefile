@@ -22,9 +22,13 @@ install: $(VENV)/.installed
 quickstart: install
 	$(VENV)/bin/paretolab run studies/quickstart.yaml
 
-# the whole suite, with the slow (multi-process) and system (PostgreSQL, browser) tests
+# the whole suite, with the slow (multi-process) and system (PostgreSQL, browser) tests, on
+# TEST_PROCS pytest-xdist processes; the worker and fault tests (tests/test_workers.py: timing,
+# signals, one PostgreSQL server) stay together on one of them, one after another.
+# TEST_PROCS=0 runs everything in this one process. The 25 slowest tests are listed at the end.
+TEST_PROCS ?= 2
 test: install
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=25 -n $(TEST_PROCS) --dist loadgroup
 
 # what runs in under a minute on 2 cores: no test marked slow or system
 test-fast: install

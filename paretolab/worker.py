@@ -351,7 +351,8 @@ def worker_loop(study: optuna.Study, storage: Any, objective: Callable[[optuna.T
                 if study_id is None:
                     study_id = storage.get_study_id_from_name(study.study_name)
                 if time.monotonic() - last_stale >= options.heartbeat_interval:
-                    _fail_stale(study)
+                    with HeldInterrupts():  # failing a trial and enqueuing its retry: both or neither
+                        _fail_stale(study)
                     last_stale = time.monotonic()
                 trials = study.get_trials(deepcopy=False)
                 first = len(trials) if first is None else first

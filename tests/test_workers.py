@@ -33,6 +33,10 @@ from paretolab.trainer import train
 
 from conftest import system_missing
 
+# under pytest-xdist (`make test`) this module's tests run on one process, one after another:
+# their heartbeats, grace periods and signals are timed, and they share one PostgreSQL server
+pytestmark = pytest.mark.xdist_group("workers")
+
 runner = CliRunner()
 PASSWORD = "s3cr@t:pw/x"  # URL-encoded in the storage URL
 ENCODED = "s3cr%40t%3Apw%2Fx"
@@ -649,7 +653,7 @@ def test_worker_checks_the_study_exists_before_it_says_it_joined(tmp_path, monke
 
 @pytest.mark.slow
 def test_sigkilled_sqlite_worker_trial_is_failed_by_heartbeat_and_retried(tmp_path) -> None:
-    path = study_file(tmp_path, "kill-sqlite", trials=8, steps=3000)
+    path = study_file(tmp_path, "kill-sqlite", trials=4, steps=3000)
     (tmp_path / "run.py").write_text(RUN_SCRIPT)
     proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -676,12 +680,12 @@ def test_sigkilled_sqlite_worker_trial_is_failed_by_heartbeat_and_retried(tmp_pa
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, out
-    check_exact_budget_after_loss(study, 8, victim.number)
+    check_exact_budget_after_loss(study, 4, victim.number)
 
 
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None:
-    path = study_file(tmp_path, "ctrlc", trials=6, steps=4000)
+    path = study_file(tmp_path, "ctrlc", trials=2, steps=4000)  # both cut, both redone on resume
     # a run in a terminal's foreground: SIGINT at its default. Started from a shell without job
     # control (`pytest ... &` in a script), the tests inherit SIGINT ignored, and so would the
     # run, which then cannot be interrupted at all (Python keeps an ignored SIGINT ignored)
@@ -710,7 +714,7 @@ def test_ctrl_c_stops_every_worker_cleanly_and_the_run_resumes(tmp_path) -> None
                             cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     trials = study.get_trials(deepcopy=False)
-    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 2
 
 
 def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
@@ -769,7 +773,7 @@ def gone(pid: int) -> bool:
 def test_sigterm_stops_the_run_like_ctrl_c_with_exit_143_and_the_run_resumes(tmp_path) -> None:
     """What `timeout`, systemd, Kubernetes and Slurm send, to the run process alone: it used to
     die at once, leaving its trial RUNNING and its spawned worker running on."""
-    path = study_file(tmp_path, "term", trials=6, steps=4000)
+    path = study_file(tmp_path, "term", trials=2, steps=4000)  # both cut, both redone on resume
     proc = start_run(tmp_path, str(path), "--workers", "2")
     try:
         study = sqlite_study(tmp_path, "term")
@@ -788,7 +792,7 @@ def test_sigterm_stops_the_run_like_ctrl_c_with_exit_143_and_the_run_resumes(tmp
     again = subprocess.run([str(BIN / "paretolab"), "run", str(path), "--no-progress"], cwd=tmp_path,
                            env=env(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) == 6
+    assert sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) == 2
 
 
 @pytest.mark.slow
@@ -836,7 +840,7 @@ def test_spawned_workers_stop_when_the_run_is_sigkilled(tmp_path) -> None:
 def test_a_run_paused_past_the_grace_period_drops_its_taken_over_trial_and_finishes(tmp_path) -> None:
     """SIGSTOP, then SIGCONT, on SQLite: meanwhile the other worker failed the paused trial as
     stale; when it then ended, `Cannot tell a FAIL trial` crashed `paretolab run`."""
-    path = study_file(tmp_path, "paused", trials=6, steps=6000)
+    path = study_file(tmp_path, "paused", trials=3, steps=4000)
     (tmp_path / "run.py").write_text(RUN_SCRIPT)
     proc = subprocess.Popen([sys.executable, "run.py", str(path), "2"], cwd=tmp_path, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -856,7 +860,7 @@ def test_a_run_paused_past_the_grace_period_drops_its_taken_over_trial_and_finis
     assert proc.returncode == 0, out
     assert "Cannot tell" not in out and "Traceback" not in out
     trials = study.get_trials(deepcopy=False)
-    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 3
     assert "failure" not in trial_attrs(trials[victim.number])  # lost: redone, not counted
     log = (tmp_path / "reports" / "paused" / "worker-0.log")
     assert not log.exists() or "Traceback" not in log.read_text()
@@ -866,7 +870,7 @@ def test_a_run_paused_past_the_grace_period_drops_its_taken_over_trial_and_finis
 def test_a_worker_with_a_shorter_grace_period_than_the_others_heartbeat_crashes_nothing(tmp_path) -> None:
     """`paretolab worker --grace-period 2` beside a run beating every 4 s fails the run's live
     trials as stale; the run used to crash at the end of such a trial."""
-    path = study_file(tmp_path, "impatient", trials=6, steps=4000)
+    path = study_file(tmp_path, "impatient", trials=4, steps=3000)
     (tmp_path / "run.py").write_text(RUN_SCRIPT)
     run = subprocess.Popen([sys.executable, "run.py", str(path), "1", "4", "12"], cwd=tmp_path, env=env(),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -884,7 +888,7 @@ def test_a_worker_with_a_shorter_grace_period_than_the_others_heartbeat_crashes_
     assert [run.returncode, impatient.returncode] == [0, 0], outs
     assert not any("Cannot tell" in o or "Traceback" in o for o in outs), outs
     trials = study.get_trials(deepcopy=False)
-    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 4
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
 
 
@@ -1027,7 +1031,7 @@ def test_three_workers_on_two_kinds_of_process_share_one_postgresql_study(postgr
 @pytest.mark.system
 @pytest.mark.slow
 def test_sigkilled_postgresql_worker_trial_is_failed_by_heartbeat_and_retried(postgres, tmp_path) -> None:
-    path = study_file(tmp_path, "pg-kill", trials=8, steps=3000, extra=f"storage: '{postgres.url}'\n")
+    path = study_file(tmp_path, "pg-kill", trials=5, steps=3000, extra=f"storage: '{postgres.url}'\n")
     (tmp_path / "run.py").write_text(RUN_SCRIPT)
     run = subprocess.Popen([sys.executable, "run.py", str(path), "1"], cwd=tmp_path, env=env(),
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -1050,7 +1054,7 @@ def test_sigkilled_postgresql_worker_trial_is_failed_by_heartbeat_and_retried(po
             if p is not None and p.poll() is None:
                 p.kill()
     assert run.returncode == 0, out
-    check_exact_budget_after_loss(study, 8, victim.number)
+    check_exact_budget_after_loss(study, 5, victim.number)
 
 
 @pytest.mark.system
