@@ -1,5 +1,8 @@
 """Parallel and distributed runs: local workers on SQLite, workers sharing PostgreSQL, faults.
 
+`make test` runs each test file on one pytest-xdist process (``--dist loadfile``), so these tests,
+whose heartbeats, grace periods and signals are timed, run one after another as here.
+
 The PostgreSQL tests start their own server (Debian's ``postgresql`` package) in a temporary
 directory and stop it at the end; they are skipped when the binaries are missing, unless
 PARETOLAB_REQUIRE_SYSTEM=1 (CI), where that is a failure.
@@ -32,10 +35,6 @@ from paretolab.storage import open_storage, redact
 from paretolab.trainer import train
 
 from conftest import system_missing
-
-# under pytest-xdist (`make test`) this module's tests run on one process, one after another:
-# their heartbeats, grace periods and signals are timed, and they share one PostgreSQL server
-pytestmark = pytest.mark.xdist_group("workers")
 
 runner = CliRunner()
 PASSWORD = "s3cr@t:pw/x"  # URL-encoded in the storage URL
