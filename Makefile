@@ -22,9 +22,14 @@ install: $(VENV)/.installed
 quickstart: install
 	$(VENV)/bin/paretolab run studies/quickstart.yaml
 
-# the whole suite, with the slow (multi-process) and system (PostgreSQL, browser) tests
+# the whole suite, with the slow (multi-process) and system (PostgreSQL, browser) tests, on
+# TEST_PROCS pytest-xdist processes, each test file on one of them (--dist loadfile): a file's
+# module fixtures are built once, and the worker and fault tests (tests/test_workers.py: timed
+# heartbeats and signals, one PostgreSQL server) run one after another as they would alone.
+# TEST_PROCS=0 runs everything in this one process. The 25 slowest tests are listed at the end.
+TEST_PROCS ?= 2
 test: install
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=25 -n $(TEST_PROCS) --dist loadfile
 
 # what runs in under a minute on 2 cores: no test marked slow or system
 test-fast: install

@@ -16,7 +16,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from paretolab.devices import WorkerSlot, plan_workers, resolve_device
@@ -24,9 +25,30 @@ from paretolab.progress import StudyProgress
 from paretolab.records import count_done
 from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import storage_failure
-from paretolab.worker import WorkerOptions, interrupt_signal, run_worker, worker_main
+from paretolab.worker import HeldInterrupts, WorkerOptions, interrupt_signal, run_worker, worker_main
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def sigint_blocked_in_children() -> Iterator[None]:
+    """Processes started inside the block begin with SIGINT blocked (a signal mask survives
+    fork and exec; a Python handler does not). A spawned worker spends its first seconds
+    importing the command line, torch and the task before :func:`worker.worker_main` can
+    handle Ctrl-C; a Ctrl-C then printed a KeyboardInterrupt traceback from the child. Now
+    it stays pending until ``worker_main`` unblocks it inside its handling; ``run`` stops a
+    worker still importing with SIGTERM (which ends it at once, silently).
+
+    The mask is per thread: this one's, while it starts the process. Python's resource tracker
+    is started first, as its start unblocks both signals in the calling thread afterwards."""
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class WorkerPool:
@@ -56,8 +78,9 @@ class WorkerPool:
         saved = {k: os.environ.get(k) for k in slot.env}
         os.environ.update(slot.env)  # the spawned interpreter starts with this environment
         try:
-            proc.start()
-            self.procs[slot.index] = proc
+            with HeldInterrupts(), sigint_blocked_in_children():
+                proc.start()
+                self.procs[slot.index] = proc
         finally:
             for k, v in saved.items():
                 if v is None:

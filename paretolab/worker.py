@@ -113,6 +113,48 @@ class SignalsAsInterrupts:
         signal.signal(signal.SIGTERM, self.previous)
 
 
+class HeldInterrupts:
+    """While active, Ctrl-C and SIGTERM are recorded instead of raised; :meth:`deliver` (or the
+    end of the block) restores the handlers and raises the first one as they would have. Used around a trial's creation:
+    an interrupt inside ``study.ask()`` used to leave the new trial RUNNING and unmarked, as
+    nobody held it yet. Only the main thread can install handlers; elsewhere nothing is held.
+    A signal whose handler is not a Python callable (ignored, default) is left as it is."""
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> HeldInterrupts:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+
+        def hold(signum: int, frame: Any) -> None:
+            if self.pending is None:
+                self.pending = signum
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handler = signal.getsignal(signum)
+            if callable(handler):
+                self.previous[signum] = signal.signal(signum, hold)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.deliver()  # not delivered yet (an error while holding): the interrupt still wins
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def deliver(self) -> None:
+        """Restore the handlers and call the one of the held signal, if any (it raises)."""
+        self.restore()
+        signum, self.pending = self.pending, None
+        handler = signal.getsignal(signum) if signum is not None else None
+        if callable(handler):
+            handler(signum, None)  # raises KeyboardInterrupt, or Terminated (SignalsAsInterrupts)
+
+
 class Heartbeat:
     """A running trial's heartbeat, written every ``interval`` seconds from a thread.
 
@@ -217,25 +259,28 @@ def run_trial(study: optuna.Study, storage: Any, study_id: int, objective: Calla
     recorded, so it counts toward the budget), unless it is a storage error: that one is
     raised to the loop and the trial, no longer beating, goes stale and is redone.
     """
-    with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize():
-        warnings.simplefilter("ignore", UserWarning)  # this function beats itself (Heartbeat)
-        trial = study.ask()
-    if on_created is not None:
-        on_created()  # the trial exists (RUNNING): it now counts for every other worker
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
-    values: Any = None
-    error: Exception | None = None
-    with Heartbeat(storage, trial_id, trial.number, heartbeat_interval):
-        try:
-            values = objective(trial)
-            state = TrialState.COMPLETE
-        except optuna.TrialPruned:
-            state = TrialState.PRUNED
-        except KeyboardInterrupt:
-            mark_interrupted(study, trial)
-            raise
-        except Exception as exc:  # noqa: BLE001 - sorted below
-            state, error = TrialState.FAIL, exc
+    # an interrupt that comes while the trial is created is raised where the trial gets marked
+    with HeldInterrupts() as held:
+        with warnings.catch_warnings():  # Optuna warns that heartbeats are meant for optimize():
+            warnings.simplefilter("ignore", UserWarning)  # this function beats itself (Heartbeat)
+            trial = study.ask()
+        if on_created is not None:
+            on_created()  # the trial exists (RUNNING): it now counts for every other worker
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        values: Any = None
+        error: Exception | None = None
+        with Heartbeat(storage, trial_id, trial.number, heartbeat_interval):
+            try:
+                held.deliver()
+                values = objective(trial)
+                state = TrialState.COMPLETE
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except KeyboardInterrupt:
+                mark_interrupted(study, trial)
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted below
+                state, error = TrialState.FAIL, exc
     if error is not None and _taken_over(storage, trial_id):
         log.warning("trial %d was failed as stale by another worker while this one ran it (paused, "
                     "or beating slower than that worker's grace period); its result is dropped",
@@ -246,16 +291,19 @@ def run_trial(study: optuna.Study, storage: Any, study_id: int, objective: Calla
     if state == TrialState.COMPLETE and not all(math.isfinite(float(v)) for v in values):
         error = ValueError(f"objective values are not finite: {list(values)}")
         state, values = TrialState.FAIL, None
-    if error is not None:
-        recorded = FailureRecord.read(trial)
-        if recorded is None or recorded.reason is None:
-            recorded = FailureRecord(f"{type(error).__name__}: {error}")
-            recorded.write(trial)
-        log.warning("trial %d failed: %s", trial.number, recorded.reason,
-                    exc_info=(type(error), error, error.__traceback__))
-        values = None
-    told = study.tell(trial, values, state=state, skip_if_finished=True)
-    if told.state != state:
+    try:  # another worker may fail the trial at any moment, also between tell's check and write
+        if error is not None:
+            recorded = FailureRecord.read(trial)
+            if recorded is None or recorded.reason is None:
+                recorded = FailureRecord(f"{type(error).__name__}: {error}")
+                recorded.write(trial)
+            log.warning("trial %d failed: %s", trial.number, recorded.reason,
+                        exc_info=(type(error), error, error.__traceback__))
+            values = None
+        told = study.tell(trial, values, state=state, skip_if_finished=True)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        told = None
+    if told is None or told.state != state:
         log.warning("trial %d was failed as stale by another worker while this one ran it; its "
                     "result is dropped", trial.number)
         return "taken over"
@@ -303,7 +351,8 @@ def worker_loop(study: optuna.Study, storage: Any, objective: Callable[[optuna.T
                 if study_id is None:
                     study_id = storage.get_study_id_from_name(study.study_name)
                 if time.monotonic() - last_stale >= options.heartbeat_interval:
-                    _fail_stale(study)
+                    with HeldInterrupts():  # failing a trial and enqueuing its retry: both or neither
+                        _fail_stale(study)
                     last_stale = time.monotonic()
                 trials = study.get_trials(deepcopy=False)
                 first = len(trials) if first is None else first
@@ -432,6 +481,9 @@ def _tracked(spec: Any, storage: Any, study: optuna.Study, objective: Callable[[
     return tracked, after
 
 
+ORPHAN_EXIT_S = 4.0  # an orphaned worker that has not stopped this long after SIGTERM exits at once
+
+
 def _watch_parent() -> None:
     """A spawned worker ends (as on SIGTERM) as soon as the process that started it is gone,
     even killed with SIGKILL, instead of running on to the budget unsupervised."""
@@ -449,6 +501,15 @@ def _watch_parent() -> None:
             pass
         log.warning("the run that started this worker is gone; stopping")
         os.kill(os.getpid(), signal.SIGTERM)
+        # the main thread marks its trial interrupted and exits in well under a second; one
+        # stuck in a C call (a storage call waiting on a lock) cannot handle the signal: end it
+        # anyway, its trial is then failed as stale and redone like a killed worker's
+        time.sleep(ORPHAN_EXIT_S)
+        try:  # no logging: the stuck main thread may hold the log handler's lock
+            os.write(2, f"worker {os.getpid()}: not stopped {ORPHAN_EXIT_S:g} s after its run ended; "
+                        "exiting\n".encode())
+        finally:
+            os._exit(128 + signal.SIGTERM)
 
     threading.Thread(target=target, name="paretolab-parent-watch", daemon=True).start()
 
@@ -467,6 +528,9 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
     code = 0
     with SignalsAsInterrupts():
         try:
+            # started with SIGINT blocked (pool.sigint_blocked_in_children): a Ctrl-C while this
+            # process imported is raised here, inside the handling, and ends it quietly
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             _watch_parent()
             import torch
 
@@ -486,4 +550,5 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
             log.error("worker %s stopped: %s", index, exc.render())
             sys.stderr.write(f"error: worker {index}: {redact(exc.render())}\n")
             code = exc.exit_code
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ending anyway: a late Ctrl-C prints no traceback
     sys.exit(code)
