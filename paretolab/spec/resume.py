@@ -20,7 +20,7 @@ from paretolab.spec.models import StudySpec
 
 MEANING: tuple[tuple[str, ...], ...] = (
     ("task",), ("losses",), ("objectives",), ("constraints",), ("budget", "steps"),
-    ("search",), ("train",),
+    ("search",), ("train",), ("one_run",),
 )
 """The parts of a study file that decide what a trial's result means."""
 _NOT_MEANING = {("train", "conflict_stats")}  # what is recorded, not how a trial trains
