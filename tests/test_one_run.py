@@ -8,11 +8,12 @@ import textwrap
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from paretolab.errors import SpecError
+from paretolab.errors import SpecError, UserError
 from paretolab.objective import Objective
 from paretolab.one_run import ParetoManifold, anchor_count, preference_grid
 from paretolab.records import (
@@ -189,6 +190,7 @@ def test_pick_of_a_point_saves_its_model_and_train_reloads_it(tmp_path):
     from paretolab.pick import pick
     from paretolab.production import checkpoint_metrics, load_pick, retrain
     from paretolab.runner import run_study
+    from paretolab.verify import verify
 
     path = _write(tmp_path, "pk", steps=30)
     run_study(check_study(load_spec(path)), workers=1, progress=False)
@@ -203,8 +205,13 @@ def test_pick_of_a_point_saves_its_model_and_train_reloads_it(tmp_path):
     done = retrain(picked, device="cpu")
     assert done.checkpoint == pytest.approx(choice.record.metrics, rel=1e-6)
     assert done.steps == 30 and set(done.metrics) >= {"loss1", "loss2"}  # the fixed-weight model
-    with pytest.raises(Exception, match="one-run training"):
+    with pytest.raises(UserError, match="one-run training"):
         pick(tmp_path / "pk", trial=0)
+    with pytest.raises(UserError, match="one_run study"):
+        verify(tmp_path / "pk")
+    trials = pd.read_csv(tmp_path / "pk" / "trials.csv")
+    assert list(trials["one_run"][:6]) == ["run"] + ["point"] * 5 and set(trials["run"]) == {0}
+    assert not trials["on_front"][0] and trials["on_front"][1:].any()
 
 
 @pytest.mark.slow
@@ -233,3 +240,41 @@ def test_resume_and_two_workers_add_each_runs_points_once(tmp_path):
         assert tuple(mine) == OneRunRecord.read(run).points and len(mine) == 5
     assert len({tuple(OneRunRecord.read(t).preference.items()) + (OneRunRecord.read(t).run,)
                 for t in points}) == 20  # no point twice
+
+
+# --- the README -------------------------------------------------------------------------------
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_section() -> str:
+    return README.read_text().split("## One run, the whole front", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_one_run_study_validates(tmp_path):
+    import re
+
+    block = re.search(r"```yaml\n(.*?)```", _readme_section(), re.S)[1]
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: r\noutput_dir: {tmp_path / 'r'}\n" + block)
+    spec = load_spec(path)
+    assert spec.one_run.preferences == 21 and spec.one_run.degree == 1
+
+
+@pytest.mark.slow
+def test_readme_own_loop_learns_a_trade_off():
+    import re
+
+    code = re.search(r"```python\n(.*?)```", _readme_section(), re.S)[1]
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    x = torch.randn(64, 3)
+    y = x.sum(1, keepdim=True)
+
+    def my_losses(model, batch):
+        return ((model(x) - y) ** 2).mean(), model.weight.abs().sum()
+
+    namespace = {"model": model, "my_losses": my_losses, "batches": range(100)}
+    exec(compile(code, str(README), "exec"), namespace)
+    manifold = namespace["manifold"]
+    ends = [[float(v) for v in my_losses(manifold.model_at(a), None)] for a in ([1, 0], [0, 1])]
+    assert ends[0][0] < ends[1][0] and ends[0][1] > ends[1][1]  # each end favours its own loss

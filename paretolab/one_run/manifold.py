@@ -145,7 +145,8 @@ class ParetoManifold:
 
     def _pref(self, a: Any) -> torch.Tensor:
         a = torch.as_tensor(a, dtype=torch.float32)
-        if a.shape != (self.n_losses,) or (a < 0).any() or not torch.isclose(a.sum(), a.new_tensor(1.0), atol=1e-4):
+        values = a.tolist() if a.ndim == 1 else None
+        if values is None or len(values) != self.n_losses or min(values) < 0 or abs(sum(values) - 1) > 1e-4:
             raise ValueError(f"a preference is {self.n_losses} non-negative numbers summing to 1, got {a.tolist()}")
         return a
 

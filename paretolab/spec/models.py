@@ -750,7 +750,7 @@ class StudySpec(_Model):
                              "it adds at its end (set pruning: none)")
         if self.budget.repeats != 1:
             raise ValueError("one_run and budget.repeats cannot be combined (set repeats: 1)")
-        if "weights" in self.search.model_fields_set:
+        if self.search.weights.model_dump() != WeightsSpec().model_dump():
             raise ValueError("one_run evaluates its own grid of preferences: remove search.weights "
                              "(one_run.preferences sets how many)")
 
