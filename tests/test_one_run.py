@@ -152,7 +152,7 @@ def _run_in_memory(tmp_path: Path, trials: int = 1, one_run: str = "{preferences
 
 def test_a_run_adds_its_evaluated_preferences_as_trials(tmp_path):
     spec, study = _run_in_memory(tmp_path, one_run="{preferences: 5, degree: [1, 2], "
-                                                   "concentration: [0.5, 2.0]}")
+                                                   "concentration: [0.5, 2.0], samples_per_step: 2}")
     trials = study.get_trials()
     run = trials[0]
     assert OneRunRecord.read(run).role == "run"
@@ -167,9 +167,10 @@ def test_a_run_adds_its_evaluated_preferences_as_trials(tmp_path):
         assert list(t.values) == [attrs["metrics"]["loss1"], attrs["metrics"]["loss2"]]
         assert t.params == run.params and "one_run.degree" in t.params  # the run's searched settings
         assert not counts_toward_budget(t.state.name, t.user_attrs)
-    # the run counts once, its steps once; the points cost only their evaluation
+    # the run counts once, its cost once; the points cost only their evaluation
     assert count_done(study) == 1
-    assert trial_attrs(run)["steps"] == 20 and all(trial_attrs(t)["steps"] == 0 for t in points)
+    assert OneRunRecord.read(run).train_steps == 20  # batches; 2 preferences each: 40 passes
+    assert trial_attrs(run)["steps"] == 40 and all(trial_attrs(t)["steps"] == 0 for t in points)
     # the run's own values are its points' nadir: never on the front, and left out by paretolab
     values = [list(t.values) for t in points]
     assert list(run.values) == [max(v[0] for v in values), max(v[1] for v in values)]

@@ -33,11 +33,17 @@ class RunOutcome:
     preferences: list[dict[str, float]]
     metrics: list[dict[str, float]]
     eval_time_s: list[float]
-    steps: int
+    steps: int  # optimizer steps (batches)
     train_time_s: float
     device: str
     curves: dict[str, list[float]] = field(default_factory=dict)  # "step", "loss:<name>"
     manifold: ParetoManifold | None = None
+    samples_per_step: int = 1
+
+    @property
+    def passes(self) -> int:
+        """Forward-backward passes: what the run cost in per-weight training steps."""
+        return self.steps * self.samples_per_step
 
 
 def run_settings(config: TrialConfig) -> dict[str, Any]:
@@ -141,7 +147,8 @@ def _train_run(config: TrialConfig, device: str | torch.device, base_dir: Path |
         times.append(time.perf_counter() - t0)
     return RunOutcome(preferences=[dict(zip(names, a)) for a in grid], metrics=metrics,
                       eval_time_s=times, steps=config.steps, train_time_s=train_time,
-                      device=str(recipe.torch_device), curves=curves, manifold=manifold)
+                      device=str(recipe.torch_device), curves=curves, manifold=manifold,
+                      samples_per_step=per_step)
 
 
 def load_point_model(config: TrialConfig, anchors_file: Path, preference: dict[str, float],

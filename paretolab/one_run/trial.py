@@ -98,7 +98,8 @@ def run_one_run(trial: optuna.Trial, config: TrialConfig, spec: StudySpec, devic
     eval_time = float(sum(outcome.eval_time_s))
     OneRunRecord("run", trial.number, points=tuple(numbers), anchors=str(anchors),
                  train_steps=outcome.steps, eval_time_s=eval_time).write(trial)
-    result = TrialResult(metrics={}, curves=outcome.curves, steps=outcome.steps,
+    # its cost, counted once: every forward-backward pass (batches x samples_per_step)
+    result = TrialResult(metrics={}, curves=outcome.curves, steps=outcome.passes,
                          wall_time_s=outcome.train_time_s + eval_time, device=outcome.device)
     all_values = [p[0] for p in points]
     violations = {k: max(p[1][k] for p in points) for k in points[0][1]} if points[0][1] else {}
