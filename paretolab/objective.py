@@ -59,6 +59,9 @@ class Objective:
     those of the metrics' means; each seed's metrics are kept in the result (``seeds``). With
     pruning, the rungs judge the first seed's training. A repeat trial (``paretolab verify``,
     :class:`~paretolab.records.RepeatRecord`) trains its recorded seed once, never pruned.
+
+    In a study with ``one_run`` the trial is a run (:mod:`paretolab.one_run.trial`): it trains a
+    Pareto manifold, adds one trial per evaluated preference and records its own cost once.
     """
 
     def __init__(self, checked: CheckedStudy, device: str, worker: int = 0, host: str | None = None):
