@@ -160,12 +160,14 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
                      "(median) | points (median) | wall s (median) |")
         lines.append("|---|---|---|---|---|---|---|")
         med95: dict[str, float] = {}
+        final: dict[str, float] = {}  # median HV fraction at the whole budget (breaks ties)
         for method in methods:
             mruns = [r for r in runs if r["method"] == method]
             if not mruns:
                 continue
             curves = [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
             at = [np.median([frac_at(s, f, q * budget) for s, f in curves]) for q in (0.1, 0.25, 0.5, 1.0)]
+            final[method] = float(at[-1])
             cells = []
             for thr in (0.9, 0.95):
                 hits = [steps_to(s, f, thr) for s, f in curves]
@@ -186,8 +188,8 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
         one_run = {m: v for m, v in med95.items() if is_one_run(m)}
         per_weight = {m: v for m, v in med95.items() if not is_one_run(m)}
         if one_run and per_weight:
-            ma, a = min(one_run.items(), key=lambda kv: kv[1])
-            mb, b = min(per_weight.items(), key=lambda kv: kv[1])
+            ma, a = min(one_run.items(), key=lambda kv: (kv[1], -final[kv[0]]))
+            mb, b = min(per_weight.items(), key=lambda kv: (kv[1], -final[kv[0]]))
 
             def show(v: float) -> str:
                 return f"{v:.0f}" if math.isfinite(v) else f"not reached in {budget}"
