@@ -150,6 +150,7 @@ def _run_in_memory(tmp_path: Path, trials: int = 1, one_run: str = "{preferences
     return spec, study
 
 
+@pytest.mark.slow
 def test_a_run_adds_its_evaluated_preferences_as_trials(tmp_path):
     spec, study = _run_in_memory(tmp_path, one_run="{preferences: 5, degree: [1, 2], "
                                                    "concentration: [0.5, 2.0], samples_per_step: 2}")
@@ -179,11 +180,35 @@ def test_a_run_adds_its_evaluated_preferences_as_trials(tmp_path):
     assert run.number not in front_summary(StudyMeta.read(study), records).numbers
 
 
-def test_points_of_an_unfinished_run_are_left_out(tmp_path):
-    spec, study = _run_in_memory(tmp_path)
+def test_points_count_only_once_their_run_completed():
+    """Records alone (no training): a run's points enter the front once the run is COMPLETE; an
+    interrupted run's points stay out, and the redone run's points go in; no point is budget."""
+    from paretolab.records import TrialResult, TrialStart, point_trial
+
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    StudyMeta("s", ["a", "b"], ["minimize", "minimize"], [None, None], [], ["x", "y"], 2, {}).write(study)
+
+    def run_with_points(state, shift):
+        run = study.ask()
+        OneRunRecord("run", run.number).write(run)
+        for a in (0.0, 0.5, 1.0):
+            study.add_trial(point_trial(
+                [a + shift, 1 - a + shift], TrialStart({"weights": {"x": 1 - a, "y": a}}),
+                TrialResult(metrics={"a": a, "b": 1 - a}, steps=0),
+                OneRunRecord("point", run.number, preference={"x": 1 - a, "y": a}), {},
+                params={}, distributions={}, dashboard=True))
+        study.tell(run, [1.0 + shift, 1.0 + shift] if state == "COMPLETE" else None,
+                   state=getattr(optuna.trial.TrialState, state))
+        return run.number
+
+    lost = run_with_points("FAIL", 0.0)  # interrupted after adding its points (better ones)
+    redone = run_with_points("COMPLETE", 0.1)
     records = load_records(study)
-    records[0].state = "FAIL"  # as if the run had been interrupted after adding its points
-    assert front_candidates(records) == []
+    kept = front_candidates(records)
+    assert {r.one_run.run for r in kept} == {redone} and len(kept) == 3
+    assert lost not in {r.number for r in kept} and redone not in {r.number for r in kept}
+    assert front_summary(StudyMeta.read(study), records).numbers == [r.number for r in kept]
+    assert count_done(study) == 1  # the completed run; no point, not the interrupted run
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
 A study's trials are comparable only while they mean the same thing: the same task and
 parameters, losses, objectives and constraints, training length, search space, training
-settings and the ``one_run`` section. Editing any of those after trials ran would mix incomparable trials in one front (or
+settings and the ``one_run`` section. Editing any of those after trials ran would mix
+incomparable trials in one front (or
 make Optuna refuse every new trial, for a changed search space), so resuming refuses it and
 names the fields. Everything else (``budget.trials``, ``budget.timeout``, workers, faults, the
 sampler, pruning, the device, the seed, the hypervolume references, the description) may change
