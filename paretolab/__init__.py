@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "__version__", "load_pick"]
+__all__ = ["ParetoManifold", "Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "__version__", "load_pick"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,6 +18,10 @@ def __getattr__(name: str) -> Any:
         from paretolab.recipe import Recipe
 
         return Recipe
+    if name == "ParetoManifold":
+        from paretolab.one_run.manifold import ParetoManifold
+
+        return ParetoManifold
     if name == "TrialContext":
         from paretolab.trials.context import TrialContext
 

@@ -373,6 +373,9 @@ def pick(
     out.print(f"wrote {_escape(str(path))}")
     from paretolab.locate import command_target
 
+    if choice.record.one_run is not None:
+        out.print(f"wrote {_escape(str(path.parent / 'pick.pt'))} (the point's model: a state dict of the "
+                  "task's model)")
     out.print(f"next: paretolab train {_escape(command_target(str(path)))}   (retrains it)")
 
 
@@ -442,13 +445,21 @@ def train_pick(
     table = Table(title=f"trial {picked.trial} of {picked.study}: {done.trial_steps} steps vs "
                   f"retrained {done.steps} steps on {done.device} ({done.wall_time_s:.1f} s)",
                   title_justify="left")
-    for col in ("objective", "trial value", "retrained value"):
+    loaded = done.checkpoint
+    cols = ("objective", "trial value", *(("saved model",) if loaded is not None else ()), "retrained value")
+    for col in cols:
         table.add_column(col, justify="left" if col == "objective" else "right")
     for name, direction, before, after in done.rows:
+        saved = () if loaded is None else ("n/a" if name not in loaded else f"{loaded[name]:.4g}",)
         table.add_row(f"{_escape(name)} ({'min' if direction == 'minimize' else 'max'})",
-                      "n/a" if before is None else f"{before:.4g}",
+                      "n/a" if before is None else f"{before:.4g}", *saved,
                       "n/a" if after is None else f"{after:.4g}")
     out.print(table)
+    if loaded is not None and picked.checkpoint is not None:
+        weights = ", ".join(f"{k}={v:.3g}" for k, v in (picked.preference or {}).items())
+        out.print(f"saved model: {_escape(str(picked.checkpoint))} (theta(a) of its one-run training at "
+                  f"preference {weights}); retrained: a fixed-weight model with that preference as its "
+                  "weights")
     if done.folder is not None:
         out.print(f"its folder (trial.json, logs, what it saved): {_escape(str(done.folder))}")
 

@@ -59,6 +59,9 @@ class Objective:
     those of the metrics' means; each seed's metrics are kept in the result (``seeds``). With
     pruning, the rungs judge the first seed's training. A repeat trial (``paretolab verify``,
     :class:`~paretolab.records.RepeatRecord`) trains its recorded seed once, never pruned.
+
+    In a study with ``one_run`` the trial is a run (:mod:`paretolab.one_run.trial`): it trains a
+    Pareto manifold, adds one trial per evaluated preference and records its own cost once.
     """
 
     def __init__(self, checked: CheckedStudy, device: str, worker: int = 0, host: str | None = None):
@@ -74,7 +77,13 @@ class Objective:
         self.current = trial
         dashboard = dashboard_constraints(trial.study)
         try:
-            config = suggest_config(trial, spec, self.checked.balanced_names, self.checked.loss_groups)
+            if spec.one_run is not None:  # one training run, many points (paretolab.one_run)
+                from paretolab.one_run.trial import suggest_run_config
+
+                config = suggest_run_config(trial, spec, self.checked.balanced_names,
+                                            self.checked.loss_groups)
+            else:
+                config = suggest_config(trial, spec, self.checked.balanced_names, self.checked.loss_groups)
             if spec.trainer is not None:  # the user's own training code (paretolab.trials)
                 from paretolab.trials.run import trainer_entry
 
@@ -87,7 +96,16 @@ class Objective:
             repeat = RepeatRecord.read(trial)
             if repeat is not None:
                 config.seed = repeat.seed
-            TrialStart(config.to_dict(), self.worker, self.host).write(trial)
+            start = TrialStart(config.to_dict(), self.worker, self.host)
+            start.write(trial)
+            if spec.one_run is not None:
+                from paretolab.one_run.trial import run_one_run
+
+                result, values, violations = run_one_run(trial, config, spec, self.device, start,
+                                                         dashboard=dashboard)
+                result.write(trial)
+                write_constraints(trial, violations, dashboard=dashboard)
+                return values
             on_eval, rungs = None, ()
             if self.pruner is not None and repeat is None:
                 # evaluate exactly at the rungs, so every trial is judged at the same step

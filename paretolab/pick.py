@@ -21,10 +21,11 @@ import yaml
 from paretolab import __version__, decision
 from paretolab.errors import UserError
 from paretolab.locate import StudySource, open_source
-from paretolab.records import StudyMeta, TrialRecord, trial_record
+from paretolab.records import StudyMeta, TrialRecord, front_candidates, trial_record
 from paretolab.search_space import TrialConfig
 
 PICK_FILE = "pick.yaml"
+CHECKPOINT_FILE = "pick.pt"  # beside pick.yaml: the picked model of a one-run point (a state dict)
 #: the fields of pick.yaml that say what production trains (read back by ``load_pick``), in
 #: the order they are written
 RUN_FIELDS = ("weights", "balancer", "params", "train", "task", "task_params", "loss_groups", "seed",
@@ -107,7 +108,7 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
     meta = source.meta
     frozen = {t.number: t for t in source.study.get_trials(deepcopy=False)}
     records = [trial_record(t) for t in frozen.values()]
-    complete = [r for r in records if r.state == "COMPLETE" and r.values is not None and r.repeat is None]
+    complete = front_candidates(records)
     verified = False
     if not raw and trial is None:
         from paretolab.verify import verification
@@ -129,6 +130,11 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
             raise UserError("--trial takes one trial as it is; drop --prefer / --where")
         chosen = next((r for r in complete if r.number == trial), None)
         if chosen is None:
+            link = next((r.one_run for r in records if r.number == trial), None)
+            if link is not None and link.role == "run":
+                raise UserError(f"trial {trial} is a one-run training; its points are trials "
+                                f"{', '.join(map(str, link.points)) or '(none)'}",
+                                hint="pick one of its points (see trials.csv)")
             state = frozen[trial].state.name if trial in frozen else "not in the study"
             raise UserError(f"trial {trial} cannot be picked: it is {state}",
                             hint="pick a COMPLETE trial (see trials.csv)")
@@ -214,6 +220,11 @@ def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
         "steps": config.steps,
         "eval_every": config.eval_every,
     }
+    link = r.one_run
+    if link is not None and link.role == "point":  # a point of a one-run study: its model is saved
+        doc["preference"] = dict(link.preference)
+        doc["one_run"] = {"run": link.run}
+        doc["checkpoint"] = CHECKPOINT_FILE
     if config.extra:
         doc["extra"] = dict(config.extra)
     if config.extra.get("trainer"):  # your own training code: every param it got, in one place
@@ -243,8 +254,38 @@ def pick(target: str | Path, method: str = "knee", prefer: str | Mapping[str, fl
     source = open_source(target, study_name)
     pref = parse_prefer(prefer) if isinstance(prefer, str) or prefer is None else dict(prefer)
     choice = choose_trial(source, method, pref, where, trial, raw=raw)
-    path = write_pick(pick_document(choice, source), source.study_dir / PICK_FILE)
+    doc = pick_document(choice, source)
+    path = source.study_dir / PICK_FILE
+    if doc.get("checkpoint"):
+        write_point_checkpoint(choice, source, path.parent / doc["checkpoint"])
+    path = write_pick(doc, path)
     return choice, source, path
+
+
+def write_point_checkpoint(choice: Choice, source: StudySource, path: Path) -> Path:
+    """Save the picked one-run point's model, ``theta(preference)`` mixed from its run's saved
+    anchors, as a plain state dict of the task's model (``torch.load`` + ``load_state_dict``)."""
+    import torch
+
+    from paretolab.one_run.train import load_point_model
+    from paretolab.records import OneRunRecord
+
+    link = choice.record.one_run
+    assert link is not None
+    trials = source.study.get_trials(deepcopy=False)
+    run = OneRunRecord.read(trials[link.run]) if link.run < len(trials) else None
+    anchors = Path(run.anchors) if run is not None and run.anchors else None
+    if anchors is None or not anchors.is_file():
+        raise UserError(f"the anchors of run {link.run} (trial {choice.record.number}'s training) are not "
+                        f"on this machine{f' ({anchors})' if anchors else ''}",
+                        hint="pick on the machine that ran it, or copy its runs/ folder here")
+    config = TrialConfig.from_dict(choice.record.config)
+    _, model = load_point_model(config, anchors, link.preference, source.base_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(path)
+    return path
 
 
 def __getattr__(name: str) -> Any:

@@ -62,6 +62,8 @@ class Pick:
     knobs: dict[str, Any] = field(default_factory=dict)
     base_dir: Path | None = None
     source: Path | None = None  # the pick.yaml it was read from
+    preference: dict[str, float] | None = None  # a one-run point: the preference it was evaluated at
+    checkpoint: Path | None = None  # a one-run point: its model's state dict (beside pick.yaml)
 
     def recipe(self, device: str = "auto") -> Recipe:
         """The trial's training recipe (seeding, optimizer, lr schedule, loss groups, balancer,
@@ -103,6 +105,24 @@ class Pick:
     def make_task(self) -> Any:
         """The trial's task (built-in or the user's), with its params, built after seeding."""
         return self.recipe().make_task()
+
+    def load_model(self, task: Any = None, device: str = "auto") -> Any:
+        """The picked one-run point's model: ``task.build_model()`` with the saved ``theta(a)``
+        (a :class:`UserError` when the pick has no checkpoint)."""
+        import torch
+
+        if self.checkpoint is None:
+            raise UserError("this pick has no checkpoint (only points of a one_run study have one)",
+                            hint="train it: paretolab train pick.yaml")
+        if not self.checkpoint.is_file():
+            raise UserError(f"the checkpoint {self.checkpoint} does not exist",
+                            hint="pick the point again with 'paretolab pick --trial N'")
+        recipe = self.recipe(device)
+        task = task if task is not None else recipe.make_task()
+        model = recipe.build_model(task)
+        model.load_state_dict(torch.load(self.checkpoint, map_location=recipe.torch_device,
+                                         weights_only=True))
+        return model
 
 
 def config_from_document(data: Mapping[str, Any], where: str = "pick.yaml") -> TrialConfig:
@@ -148,11 +168,16 @@ def load_pick(path: str | Path) -> Pick:
         raise UserError(f"{path} is not a pick file", hint="write it with 'paretolab pick'")
     config = config_from_document(data, str(path))
     base = data.get("base_dir")
+    checkpoint = data.get("checkpoint")
+    preference = data.get("preference")
     return Pick(config=config, study=str(data.get("study", "")), trial=data.get("trial"),
                 objectives=dict(data.get("objectives") or {}),
                 directions=dict(data.get("directions") or {}),
                 metrics=dict(data.get("metrics") or {}), knobs=dict(data.get("knobs") or {}),
-                base_dir=Path(base) if base else path.parent, source=path)
+                base_dir=Path(base) if base else path.parent, source=path,
+                preference={str(k): float(v) for k, v in preference.items()}
+                if isinstance(preference, Mapping) else None,
+                checkpoint=path.parent / str(checkpoint) if checkpoint else None)
 
 
 @dataclass
@@ -166,10 +191,27 @@ class Retrained:
     device: str
     metrics: dict[str, float] = field(default_factory=dict)
     folder: Path | None = None  # where your own training code ran (trainer studies)
+    # a one-run point: its saved model's objectives, as loaded (None: no checkpoint, or not loaded)
+    checkpoint: dict[str, float] | None = None
 
 
-def retrain(p: Pick, steps: int | None = None, device: str = "auto") -> Retrained:
-    """Train the picked configuration again (``steps`` overrides the trial's budget)."""
+def checkpoint_metrics(p: Pick, device: str = "auto") -> dict[str, float]:
+    """The metrics of a one-run pick's saved model, evaluated as the study did."""
+    from paretolab.recipe import evaluate
+
+    recipe = p.recipe(device)
+    task = recipe.make_task()
+    model = p.load_model(task, device)
+    return evaluate(task, model, recipe.torch_device)
+
+
+def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
+            checkpoint: bool = True) -> Retrained:
+    """Train the picked configuration again (``steps`` overrides the trial's budget).
+
+    A one-run point (its pick has a checkpoint) is retrained as a fixed-weight model with its
+    preference as the weights (and its run's balancer); with ``checkpoint`` its saved model is
+    also loaded and evaluated (:attr:`Retrained.checkpoint`)."""
     from paretolab.errors import TrialFailure
     from paretolab.trainer import train
 
@@ -193,5 +235,6 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto") -> Retraine
         raise UserError(f"retraining failed: {exc}") from None
     rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
             for name, value in p.objectives.items()]
+    loaded = checkpoint_metrics(p, device) if checkpoint and p.checkpoint is not None else None
     return Retrained(rows, n, p.config.steps, result.wall_time_s or 0.0, str(result.device), result.metrics,
-                     folder)
+                     folder, loaded)

@@ -35,6 +35,9 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
         row["repeats"] = st.repeats if st is not None else None
         repeat = r.repeat
         row["repeat_of"] = repeat.of if repeat is not None else None
+        link = r.one_run  # one-run studies: "run" (the training) or "point" (one of its preferences)
+        if link is not None:
+            row["one_run"], row["run"] = link.role, link.run
         row["verdict"] = check.labels.get(r.number)
         row["p_dominated"] = check.p_dominated.get(r.number)
         row["on_verified_front"] = r.number in check.front

@@ -227,6 +227,11 @@ def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, to
     source = open_source(target, study_name)
     meta = source.meta
     checked = _checked(source)
+    if checked.spec.one_run is not None:
+        from paretolab.errors import UserError
+
+        raise UserError(f"study {meta.name!r} is a one_run study: verify repeats ordinary trials only",
+                        hint="run the study with another seed to see how its front moves")
     options = WorkerOptions.from_spec(checked.spec)
     url = source.location.storage_url if source.location is not None else checked.spec.storage_url
     storage = open_storage(url, **options.storage_kwargs())

@@ -10,6 +10,7 @@ from paretolab.records.stored import (
                                       CONSTRAINT_LIST_KEY,
                                       CONSTRAINT_PREFIX,
                                       LOG_RATIO_PARAM,
+                                      ONE_RUN_KEY,
                                       RANGE_PARAM,
                                       REPEAT_KEY,
                                       RESULT_KEY,
@@ -19,6 +20,7 @@ from paretolab.records.stored import (
                                       WEIGHT_ATTR_PREFIX,
                                       WEIGHT_PARAM_PREFIXES,
                                       FailureRecord,
+                                      OneRunRecord,
                                       RepeatRecord,
                                       RungRecord,
                                       TrialResult,
@@ -29,6 +31,7 @@ from paretolab.records.stored import (
                                       is_weight_param,
                                       knobs,
                                       mark_interrupted,
+                                      point_trial,
                                       read_violations,
                                       rung_key,
                                       weight_param,
@@ -40,6 +43,7 @@ from paretolab.records.view import (
                                       StudyMeta,
                                       TrialRecord,
                                       count_done,
+                                      front_candidates,
                                       front_summary,
                                       load_records,
                                       reference_point,
@@ -48,11 +52,12 @@ from paretolab.records.view import (
 )
 
 __all__ = [
-    "CONSTRAINT_LIST_KEY", "CONSTRAINT_PREFIX", "LOG_RATIO_PARAM", "META_KEY", "RANGE_PARAM",
+    "CONSTRAINT_LIST_KEY", "CONSTRAINT_PREFIX", "LOG_RATIO_PARAM", "META_KEY", "ONE_RUN_KEY",
+    "RANGE_PARAM",
     "REPEAT_KEY", "RESULT_KEY", "RUNG_PREFIX", "START_KEY", "UNIFORM_PARAM", "WEIGHT_ATTR_PREFIX",
-    "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "RepeatRecord", "RungRecord", "StudyMeta",
+    "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "OneRunRecord", "RepeatRecord", "RungRecord", "StudyMeta",
     "TrialRecord", "TrialResult", "TrialStart", "count_done", "counts_toward_budget",
-    "dashboard_constraints", "front_summary", "interrupted", "is_weight_param", "knobs",
-    "load_records", "mark_interrupted", "read_violations", "reference_point", "rung_key",
+    "dashboard_constraints", "front_candidates", "front_summary", "interrupted", "is_weight_param", "knobs",
+    "load_records", "mark_interrupted", "point_trial", "read_violations", "reference_point", "rung_key",
     "trial_attrs", "trial_record", "weight_param", "write_constraints",
 ]

@@ -10,6 +10,8 @@ a trial writes
 * ``rung:<steps>`` at every pruning rung it reaches: :class:`RungRecord`;
 * ``result`` once, when it ends (complete or pruned): :class:`TrialResult`;
 * on failure ``failure`` / ``traceback`` / ``interrupted``: :class:`FailureRecord`;
+* in a study with ``one_run``: :class:`OneRunRecord` under ``one_run``, on the run trial (the
+  training) and on each trial it adds, one per evaluated preference (:func:`point_trial`);
 * for a repeat of another trial's configuration with a fresh seed (``paretolab verify``),
   ``repeat`` at enqueue time: :class:`RepeatRecord`;
 * its constraint violations as Optuna 5 constraints (system attributes ``constraints:<name>``,
@@ -37,6 +39,7 @@ INTERRUPTED_KEY = "interrupted"
 KNOBS_KEY = "knobs"  # per-key format only; derived from the params otherwise
 RUNG_PREFIX = "rung:"
 REPEAT_KEY = "repeat"
+ONE_RUN_KEY = "one_run"
 WEIGHT_ATTR_PREFIX = "w."  # user attribute: a preference weight as trained
 
 # Optuna's constraint storage: ``constraints:<name>`` (5.x, one system attribute per constraint)
@@ -233,6 +236,76 @@ class RepeatRecord:
         return cls.from_attrs(trial.user_attrs)
 
 
+# --- one-run studies -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OneRunRecord:
+    """A trial of a ``one_run`` study (:mod:`paretolab.one_run`): either the ``run`` (the one
+    training of a Pareto manifold, which counts toward the budget but never enters the front) or
+    a ``point`` it added (its model ``theta(preference)`` evaluated; enters the front only when
+    its run completed, so the points of an interrupted or lost run are ignored and the redone
+    run adds its own; never counts toward the budget).
+
+    ``run``: the run trial's number. A run also keeps ``points`` (the numbers it added), where
+    its anchors were saved (``anchors``), its evaluation time and the points' preferences count.
+    """
+
+    role: str  # "run" or "point"
+    run: int
+    preference: dict[str, float] = field(default_factory=dict)  # points only
+    points: tuple[int, ...] = ()  # runs only
+    anchors: str | None = None  # runs only: the saved anchors (a file of the run's machine)
+    train_steps: int | None = None
+    eval_time_s: float | None = None
+
+    def to_attr(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "run": int(self.run)}
+        if self.preference:
+            out["preference"] = {k: float(v) for k, v in self.preference.items()}
+        if self.points:
+            out["points"] = [int(n) for n in self.points]
+        for key in ("anchors", "train_steps", "eval_time_s"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+    def write(self, trial: optuna.Trial) -> None:
+        trial.set_user_attr(ONE_RUN_KEY, self.to_attr())
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> OneRunRecord | None:
+        data = attrs.get(ONE_RUN_KEY)
+        if not isinstance(data, Mapping) or data.get("role") not in ("run", "point"):
+            return None
+        return cls(role=str(data["role"]), run=int(data["run"]),
+                   preference={str(k): float(v) for k, v in (data.get("preference") or {}).items()},
+                   points=tuple(int(n) for n in data.get("points") or ()),
+                   anchors=data.get("anchors"), train_steps=data.get("train_steps"),
+                   eval_time_s=data.get("eval_time_s"))
+
+    @classmethod
+    def read(cls, trial: optuna.Trial | optuna.trial.FrozenTrial) -> OneRunRecord | None:
+        return cls.from_attrs(trial.user_attrs)
+
+
+def point_trial(values: list[float], start: TrialStart, result: TrialResult, link: OneRunRecord,
+                violations: Mapping[str, float], *, params: Mapping[str, Any],
+                distributions: Mapping[str, Any], dashboard: bool) -> optuna.trial.FrozenTrial:
+    """A finished trial for one evaluated preference of a run, for ``study.add_trial``: the
+    run's params (what the sampler learns from), the point's own configuration (its weights: the
+    preference), result, link to its run and constraints, in the same format as a trained trial."""
+    user_attrs: dict[str, Any] = {START_KEY: start.to_attr(), RESULT_KEY: result.to_attr(),
+                                  ONE_RUN_KEY: link.to_attr()}
+    for loss, weight in (start.config.get("weights") or {}).items():
+        user_attrs[f"{WEIGHT_ATTR_PREFIX}{loss}"] = float(weight)
+    system_attrs: dict[str, Any] = {}
+    if dashboard and violations:
+        system_attrs[CONSTRAINT_LIST_KEY] = [float(v) for v in violations.values()]
+    return optuna.trial.create_trial(
+        values=[float(v) for v in values], params=dict(params), distributions=dict(distributions),
+        user_attrs=user_attrs, system_attrs=system_attrs,
+        constraints={k: float(v) for k, v in violations.items()} or None)
+
+
 # --- failures ------------------------------------------------------------------------------------
 INTERRUPTED_REASON = "interrupted (Ctrl-C); redone on resume"
 
@@ -281,8 +354,12 @@ def mark_interrupted(storage: optuna.storages.BaseStorage, trial_id: int) -> Non
 def counts_toward_budget(state: str, user_attrs: Mapping[str, Any]) -> bool:
     """COMPLETE and PRUNED count. A FAIL counts when the trial itself failed (it recorded why);
     one interrupted by Ctrl-C, or lost with its worker (no reason recorded), is redone.
-    A repeat (:class:`RepeatRecord`) never counts: the budget is the study's configurations."""
+    A repeat (:class:`RepeatRecord`) never counts: the budget is the study's configurations;
+    nor does a point added by a one-run trial (:class:`OneRunRecord`): the budget is its runs."""
     if REPEAT_KEY in user_attrs:
+        return False
+    link = user_attrs.get(ONE_RUN_KEY)
+    if isinstance(link, Mapping) and link.get("role") == "point":  # its run is what counts
         return False
     if state in ("COMPLETE", "PRUNED"):
         return True

@@ -19,6 +19,7 @@ from paretolab.records.stored import (
     RESULT_KEY,
     START_KEY,
     FailureRecord,
+    OneRunRecord,
     RepeatRecord,
     TrialResult,
     TrialStart,
@@ -141,6 +142,11 @@ class TrialRecord:
         return RepeatRecord.from_attrs(self.user_attrs)
 
     @property
+    def one_run(self) -> OneRunRecord | None:
+        """In a one-run study: the run trial, or a point it added (``None``: an ordinary trial)."""
+        return OneRunRecord.from_attrs(self.user_attrs)
+
+    @property
     def knobs(self) -> dict[str, Any]:
         """The trial's searched settings (its params other than the preference weights)."""
         return dict(self.user_attrs.get(KNOBS_KEY) or {})
@@ -193,10 +199,26 @@ def reference_point(meta: StudyMeta, values: np.ndarray) -> list[float]:
     return [float(r) if r is not None else float(d) for r, d in zip(meta.refs, default)]
 
 
+def front_candidates(records: list[TrialRecord]) -> list[TrialRecord]:
+    """The complete trials that may sit on the raw front, in trial order: not repeats (``paretolab
+    verify``: their draws enter only the verified front), not one-run *runs* (their points stand
+    for them), and one-run points only when their run completed (an interrupted or lost run's
+    points are left out; the redone run adds its own)."""
+    complete_runs = {r.number for r in records if r.state == "COMPLETE"}
+    out = []
+    for r in records:
+        if r.state != "COMPLETE" or r.values is None or r.repeat is not None:
+            continue
+        link = r.one_run
+        if link is not None and (link.role == "run" or link.run not in complete_runs):
+            continue
+        out.append(r)
+    return out
+
+
 def front_summary(meta: StudyMeta, records: list[TrialRecord]) -> FrontSummary:
-    """The raw front: the study's own complete trials; repeats (``paretolab verify``) are left
-    out, their draws enter only the verified front (:mod:`paretolab.verify`)."""
-    done = [r for r in records if r.state == "COMPLETE" and r.values is not None and r.repeat is None]
+    """The raw front among :func:`front_candidates`."""
+    done = front_candidates(records)
     m = len(meta.objectives)
     values = np.array([r.values for r in done], dtype=float).reshape(len(done), m)
     violations = np.array([r.total_violation for r in done], dtype=float)

@@ -602,6 +602,56 @@ class TrainerSpec(_Model):
         return "function" if self.function is not None else "command"
 
 
+class OneRunSpec(_Model):
+    """One training run per trial learns the whole front: Pareto manifold learning
+    (Dimitriadis, Frossard, Fleuret, ICML 2023).
+
+    A run trains anchor copies of the task's model jointly: each step samples a preference ``a``
+    on the loss simplex (Dirichlet with ``concentration``; 1 is uniform), mixes the anchors into
+    ``theta(a)`` and applies the ``a``-weighted losses (the trial's balancer with ``a`` as its
+    weights). After training it evaluates ``theta(a)`` at ``preferences`` points of a grid on the
+    simplex; each becomes a trial of the study. ``degree`` 1 is the paper's one anchor per loss;
+    2 or more mixes with a Bezier simplex of that degree (more anchors, a curved front).
+    A list of degrees or ``[low, high]`` concentrations is searched per run.
+    """
+
+    method: Literal["pml"] = Field("pml", description="pml: Pareto manifold learning")
+    degree: int | list[int] = Field(1, description="1: one anchor per loss (the paper); 2-4: a "
+                                    "Bezier simplex of that degree (more anchors); a list: searched")
+    concentration: float | list[float] = Field(1.0, description="Dirichlet concentration of the "
+                                               "preferences sampled per step (1: uniform on the "
+                                               "simplex); [low, high]: searched on a log scale")
+    samples_per_step: int = Field(1, ge=1, le=64, description="preferences sampled per batch "
+                                  "(their losses averaged)")
+    preferences: int = Field(11, ge=2, le=2000, description="evaluated preferences per run: a grid "
+                             "on the simplex (with 3+ losses the largest Das-Dennis lattice of at "
+                             "most this many points)")
+    init: Literal["independent", "same"] = Field("independent", description="anchors start from "
+                                                 "independently seeded models (the paper) or all "
+                                                 "from the trial's model")
+
+    @field_validator("degree")
+    @classmethod
+    def _degree(cls, value: Any) -> Any:
+        values = value if isinstance(value, list) else [value]
+        if not values or any(isinstance(v, bool) or not 1 <= v <= 4 for v in values):
+            raise ValueError(f"degree must be 1, 2, 3 or 4 (or a list of them), got {value!r}")
+        if isinstance(value, list) and len(set(values)) != len(values):
+            raise ValueError(f"degree lists a value twice: {value!r}")
+        return value
+
+    @field_validator("concentration")
+    @classmethod
+    def _concentration(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if len(value) != 2 or not 0 < value[0] < value[1]:
+                raise ValueError("a searched concentration is [low, high] with 0 < low < high, "
+                                 f"got {value!r}")
+        elif not value > 0:
+            raise ValueError(f"concentration must be > 0, got {value!r}")
+        return value
+
+
 class StudySpec(_Model):
     """A whole study file."""
 
@@ -615,6 +665,8 @@ class StudySpec(_Model):
     search: SearchSpec = Field(default_factory=SearchSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    one_run: OneRunSpec | None = Field(None, description="learn the whole front in one training run "
+                                       "per trial (Pareto manifold learning); off by default")
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruning: PruningSpec = Field(default_factory=PruningSpec)
     storage: str | None = Field(None, description="Optuna storage URL; default: SQLite file in "
@@ -678,6 +730,8 @@ class StudySpec(_Model):
                 if key not in TRAIN_KNOBS and not key.startswith("task."):
                     raise ValueError(f"unknown knob {key!r}: use one of {', '.join(TRAIN_KNOBS)} "
                                      "or 'task.<param>' for a task parameter")
+        if self.one_run is not None:
+            self._check_one_run()
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"an objective is listed twice: {names}")
@@ -686,6 +740,19 @@ class StudySpec(_Model):
             raise ValueError(f"pruning.min_steps ({self.pruning.resolved_min_steps(self.budget.steps)}) "
                              f"must be below budget.steps ({self.budget.steps}): no rung to prune at")
         return self
+
+    def _check_one_run(self) -> None:
+        if self.trainer is not None:
+            raise ValueError("one_run trains a task's model: it needs 'task', not 'trainer' (in your own "
+                             "loop, use paretolab.ParetoManifold)")
+        if self.pruning.method != "none":
+            raise ValueError("one_run and pruning cannot be combined: a run is judged by the points "
+                             "it adds at its end (set pruning: none)")
+        if self.budget.repeats != 1:
+            raise ValueError("one_run and budget.repeats cannot be combined (set repeats: 1)")
+        if self.search.weights.model_dump() != WeightsSpec().model_dump():
+            raise ValueError("one_run evaluates its own grid of preferences: remove search.weights "
+                             "(one_run.preferences sets how many)")
 
     # --- derived ---------------------------------------------------------------------------
     @property
