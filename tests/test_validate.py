@@ -143,9 +143,9 @@ BILLION_LAUGHS = BASE + "description: &a0 [lol, lol, lol, lol, lol, lol, lol, lo
 
 def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
     study = write(tmp_path / "s.yaml", BILLION_LAUGHS)
-    start = time.perf_counter()
+    start = time.process_time()
     result = runner.invoke(app, ["validate", str(study)])
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     one_clear_error(result, "expands to more than 20,000 values through YAML aliases")
 
 
@@ -159,9 +159,9 @@ def test_oversized_file_is_refused_unread(tmp_path: Path) -> None:
     with study.open("w") as f:
         f.write(BASE + "description:\n")
         f.write("  - 1\n" * 1_500_000)  # 9 MB
-    start = time.perf_counter()
+    start = time.process_time()
     result = runner.invoke(app, ["validate", str(study)])
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     one_clear_error(result, "a study file may be at most 64 KiB")
     with pytest.raises(SpecError, match="at most 64 KiB"):
         parse_spec(study.read_text())
@@ -170,9 +170,9 @@ def test_oversized_file_is_refused_unread(tmp_path: Path) -> None:
 def test_long_list_under_the_size_limit_is_refused_fast(tmp_path: Path) -> None:
     study = write(tmp_path / "s.yaml", BASE + "description: [" + "1," * 30_000 + "1]\n")
     assert study.stat().st_size < MAX_FILE_BYTES
-    start = time.perf_counter()
+    start = time.process_time()
     result = runner.invoke(app, ["validate", str(study)])
-    assert time.perf_counter() - start < 1.5  # about 0.2 s on an idle 2-core machine
+    assert time.process_time() - start < 1.5  # CPU seconds (not wall: CI's load must not count); about 0.2
     one_clear_error(result, "more than 20,000 values")
 
 
