@@ -1,4 +1,8 @@
-"""Optuna samplers by short name, with their options checked against the constructor."""
+"""Optuna samplers by short name, with their options checked against the constructor.
+
+``botorch`` is :class:`paretolab.samplers.ehvi.BoTorchEHVISampler` (qLogNEHVI; needs the ``bo``
+extra); the others are Optuna's own.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 import optuna
 
 from paretolab.errors import SpecError
+from paretolab.samplers.ehvi import BoTorchEHVISampler, require_botorch
 
 SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -17,6 +22,7 @@ SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
     "gp": optuna.samplers.GPSampler,
     "random": optuna.samplers.RandomSampler,
     "qmc": optuna.samplers.QMCSampler,
+    "botorch": BoTorchEHVISampler,
 }
 
 # What `auto` means today: multivariate TPE (models the preference weights jointly, which
@@ -55,6 +61,8 @@ def make_sampler(name: str, options: dict[str, Any], seed: int, n_trials: int) -
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
                                               n_startup_trials=max(5, n_trials // 5))
     klass = SAMPLER_CLASSES[name]
+    if klass is BoTorchEHVISampler:
+        require_botorch()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
