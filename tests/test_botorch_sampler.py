@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import math
 import threading
-import time
 
 import numpy as np
 import optuna
@@ -191,37 +190,39 @@ def test_running_pruned_and_failed_trials_enter_as_pending_points(monkeypatch):
 
 @pytest.mark.slow
 def test_two_workers_on_one_storage_see_each_others_running_trials(tmp_path):
+    """Worker B (its own Study object on the same SQLite storage) holds a trial RUNNING while
+    worker A proposes by the model: A passes B's trial to the acquisition as pending."""
     storage = f"sqlite:///{tmp_path / 'bo.db'}"
     optuna.create_study(study_name="bo", storage=storage, directions=["minimize", "minimize"])
-    barrier = threading.Barrier(2)
-
-    def slow_bowls(trial: optuna.Trial) -> tuple[float, float]:
-        values = two_bowls(trial)
-        time.sleep(0.5)  # a trial that takes time: the other worker sees it running
-        return values
-
-    pending_counts: list[int] = []
     import paretolab.samplers.ehvi as ehvi
     real = ehvi.propose
+    pending_counts: list[int] = []
+    b_running, a_done = threading.Event(), threading.Event()
 
     def counting(x, y, con, pending, **kw):
         pending_counts.append(0 if pending is None else len(pending))
         return real(x, y, con, pending, **kw)
 
+    def worker_b() -> None:
+        study = optuna.load_study(study_name="bo", storage=storage, sampler=sampler(1))
+        study.enqueue_trial({"r.b": 0.0, "r.c": 0.0})
+        trial = study.ask()
+        values = two_bowls(trial)
+        b_running.set()
+        a_done.wait(timeout=300)
+        study.tell(trial, values)
+
     ehvi.propose = counting
     try:
-        def work(seed: int) -> None:
-            study = optuna.load_study(study_name="bo", storage=storage, sampler=sampler(seed))
-            barrier.wait()
-            study.optimize(slow_bowls, n_trials=5)
-
-        threads = [threading.Thread(target=work, args=(s,)) for s in (0, 1)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        b = threading.Thread(target=worker_b)
+        b.start()
+        assert b_running.wait(timeout=60)
+        study_a = optuna.load_study(study_name="bo", storage=storage, sampler=sampler(0))
+        study_a.optimize(two_bowls, n_trials=6)
+        a_done.set()
+        b.join()
     finally:
         ehvi.propose = real
     study = optuna.load_study(study_name="bo", storage=storage)
-    assert [t.state.name for t in study.trials].count("COMPLETE") == 10
-    assert pending_counts and max(pending_counts) >= 1  # the other worker's trial was pending
+    assert [t.state.name for t in study.trials].count("COMPLETE") == 7
+    assert pending_counts and min(pending_counts) == 1  # B's running trial, in every proposal
