@@ -245,6 +245,7 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             n_pruned = np.median([sum(row["state"] == "PRUNED" for row in r["rows"]) for r in mruns])
             lines.append(f"| {method} | {' / '.join(f'{a:.3f}' for a in at)} | {cells[0]} | {cells[1]} | "
                          f"{n_trials:.0f} | {n_pruned:.0f} |")
+        lines.extend(against_ax(runs, methods, med95, budget))
         a, c = med95.get("tpe-indep", math.inf), med95.get("auto+moasha", math.inf)
         if math.isfinite(a) and math.isfinite(c):
             lines.append(f"\nauto+moasha / tpe-indep steps to 95%: {c:.0f} / {a:.0f} = {c / a:.2f} "
@@ -257,6 +258,33 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             lines.append("\nauto+moasha / tpe-indep steps to 95%: auto+moasha did not reach 95% "
                          "(goal <= 0.5: not met)")
     return "\n".join(lines)
+
+
+def against_ax(runs: list[dict], methods: list[str], med95: dict[str, float], budget: int) -> list[str]:
+    """Per-trial generation time per method, and each method's steps to 95% against Ax's."""
+    lines = []
+    for method in methods:
+        gen = [row["gen_s"] for r in runs if r["method"] == method for row in r["rows"]
+               if row.get("gen_s") is not None]
+        if gen:
+            lines.append(f"\n{method}: generation {np.median(gen):.2f} s per model-proposed trial "
+                         f"(median; 90th percentile {np.percentile(gen, 90):.2f} s, {len(gen)} trials)")
+    ax = med95.get("ax")
+    if ax is None:
+        return lines
+    for method in methods:
+        m = med95.get(method)
+        if method == "ax" or m is None:
+            continue
+        if math.isfinite(ax) and math.isfinite(m):
+            lines.append(f"\n{method} / ax steps to 95%: {m:.0f} / {ax:.0f} = {m / ax:.2f}")
+        elif math.isfinite(m):
+            lines.append(f"\n{method} / ax steps to 95%: {m:.0f} / more than {budget} (ax not reached) "
+                         f"= below {m / budget:.2f}")
+        else:
+            lines.append(f"\n{method} / ax steps to 95%: {method} did not reach 95%"
+                         + (f" (ax: {ax:.0f})" if math.isfinite(ax) else " (nor did ax)"))
+    return lines
 
 
 def main() -> None:

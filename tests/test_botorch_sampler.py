@@ -226,3 +226,13 @@ def test_two_workers_on_one_storage_see_each_others_running_trials(tmp_path):
     study = optuna.load_study(study_name="bo", storage=storage)
     assert [t.state.name for t in study.trials].count("COMPLETE") == 7
     assert pending_counts and min(pending_counts) == 1  # B's running trial, in every proposal
+
+
+def test_missing_botorch_is_a_one_line_error_naming_the_extra(monkeypatch):
+    import sys
+
+    from paretolab.errors import UserError
+    monkeypatch.setitem(sys.modules, "botorch", None)  # import botorch now raises ImportError
+    with pytest.raises(UserError) as info:
+        make_sampler("botorch", {}, 0, 10)
+    assert "paretolab[bo]" in (info.value.hint or "")
