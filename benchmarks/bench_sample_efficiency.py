@@ -267,7 +267,8 @@ def against_ax(runs: list[dict], methods: list[str], med95: dict[str, float], bu
         gen = [row["gen_s"] for r in runs if r["method"] == method for row in r["rows"]
                if row.get("gen_s") is not None]
         if gen:
-            lines.append(f"\n{method}: generation {np.median(gen):.2f} s per model-proposed trial "
+            what = "trial, Sobol ones included" if method == "ax" else "model-proposed trial"
+            lines.append(f"\n{method}: generation {np.median(gen):.2f} s per {what} "
                          f"(median; 90th percentile {np.percentile(gen, 90):.2f} s, {len(gen)} trials)")
     ax = med95.get("ax")
     if ax is None:

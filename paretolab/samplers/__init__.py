@@ -25,8 +25,14 @@ SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
     "botorch": BoTorchEHVISampler,
 }
 
-# What `auto` means today: multivariate TPE (models the preference weights jointly, which
-# independent TPE does not), with a few random start-up trials scaled to the budget.
+# What `auto` means: multivariate TPE (models the preference weights jointly, which
+# independent TPE does not), with a few random start-up trials scaled to the budget, at every
+# budget and dimension. The rule is to switch (per budget or number of searched dimensions)
+# only to a sampler measured to reach 95% of the reference hypervolume in fewer training steps
+# on the benchmark tasks; `botorch` (qLogNEHVI) was measured against it on 2026-12-04
+# (benchmarks/RESULTS.md, "Noisy EHVI"): not faster to 95% on digits, on one seed, and seconds
+# per proposal instead of milliseconds, so auto stays TPE; `sampler: botorch` is there to
+# choose for long trials.
 AUTO_DESCRIPTION = "TPE, multivariate, n_startup_trials = max(5, trials // 5)"
 
 
