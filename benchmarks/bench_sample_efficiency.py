@@ -19,6 +19,15 @@ and, for the evidence behind ``auto`` (``--variants``):
   mtpe-indep  multivariate TPE (auto's sampler) with independent per-loss weights
   nsga2       NSGAIISampler on the simplex (population 10)
   gp          GPSampler on the simplex (``sampler: gp``); gp+moasha adds the default pruning
+and, for the comparison with Bayesian optimisation with noisy EHVI (``--methods``):
+  botorch     ``sampler: botorch`` (qLogNEHVI on BoTorch) on the simplex; botorch+moasha adds the
+              default pruning
+  ax          Ax's default multi-objective generation strategy (its ``Client``: Sobol, then
+              qLogNEHVI), sequential, on independent log-uniform weights in [1e-3, 1]; each trial
+              is trained by the same Objective (the params enqueued), so steps are comparable.
+              Needs ax-platform (``pip install 'paretolab[bench]'``), which pins its own torch
+              and BoTorch: run it from a separate environment and summarise with --from-json
+Per trial, the seconds the sampler spent proposing it are recorded (``gen_s``; botorch and ax).
 
 Every run uses the same number of training steps: ``trials`` full trials; the pruned method
 keeps starting trials until it has spent the same number of steps (at most 4x the trials).
@@ -55,6 +64,7 @@ from benchmarks._common import TASKS, spec_text
 
 BASE_METHODS = ["tpe-indep", "auto", "auto+moasha", "random"]
 VARIANTS = ["tpe-simplex", "mtpe-indep", "nsga2"]
+AX_LOW = 1e-3  # the ax method's weights: log-uniform in [AX_LOW, 1], independent per loss
 
 
 def make_sampler(method: str, seed: int, trials: int):
@@ -75,6 +85,10 @@ def make_sampler(method: str, seed: int, trials: int):
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
         if method.startswith("gp"):
             return paretolab_sampler("gp", {}, seed, trials)
+        if method.startswith("botorch"):
+            return paretolab_sampler("botorch", {}, seed, trials)
+        if method == "ax":  # the params come from Ax (enqueued); this sampler is never asked
+            return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(method)
 
 
@@ -91,6 +105,8 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
     from paretolab.spec.checks import check_study
 
     task, method, seed, trials = job
+    if method == "ax":
+        return run_ax(job)
     spec = parse_spec(spec_text(task, method, seed, trials))
     checked = check_study(spec, check_storage_reachable=False)
     study = optuna.create_study(directions=spec.directions, sampler=make_sampler(method, seed, trials),
@@ -103,9 +119,61 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
         study.optimize(objective, n_trials=1, catch=(Exception,))
         t = study.trials[-1]
         spent += int(trial_attrs(t).get("steps", spec.budget.steps if t.state.name == "COMPLETE" else 0))
+    gen = getattr(study.sampler, "generation_seconds", {})
     rows = [{"state": t.state.name, "steps": int(trial_attrs(t).get("steps", 0)),
-             "values": list(t.values) if t.values is not None else None, "params": t.params}
-            for t in study.trials]
+             "values": list(t.values) if t.values is not None else None, "params": t.params,
+             "gen_s": gen.get(t.number)} for t in study.trials]
+    return {"task": task, "method": method, "seed": seed, "rows": rows,
+            "wall_s": time.perf_counter() - start}
+
+
+def run_ax(job: tuple[str, str, int, int]) -> dict:
+    """The ``ax`` method: Ax's Client proposes, paretolab's Objective trains (sequentially)."""
+    import optuna
+    try:
+        from ax import Client, RangeParameterConfig
+    except ImportError:
+        raise SystemExit("the 'ax' method needs ax-platform: pip install 'paretolab[bench]' "
+                         "(best in a separate environment; it pins its own torch and BoTorch), "
+                         "then run this benchmark with that environment's python") from None
+    import logging
+    for name in ["ax", *logging.root.manager.loggerDict]:  # Ax logs every trial at INFO
+        if name.split(".")[0] == "ax":
+            logging.getLogger(name).setLevel(logging.ERROR)
+    from paretolab.objective import Objective
+    from paretolab.records import RANGE_PARAM, trial_attrs, weight_param
+    from paretolab.spec import parse_spec
+    from paretolab.spec.checks import check_study
+
+    task, method, seed, trials = job
+    spec = parse_spec(spec_text(task, method, seed, trials))
+    checked = check_study(spec, check_storage_reachable=False)
+    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(method, seed, trials),
+                                study_name=spec.name)
+    objective = Objective(checked, "cpu")
+    losses = TASKS[task][2]
+    client = Client(random_seed=seed)
+    client.configure_experiment(parameters=[
+        RangeParameterConfig(name=f"w_{n}", parameter_type="float", bounds=(AX_LOW, 1.0), scaling="log")
+        for n in losses])
+    names = [n for n, _ in TASKS[task][1]]
+    client.configure_optimization(objective=", ".join(
+        ("-" if d == "minimize" else "") + n for n, d in TASKS[task][1]))
+    rows, start = [], time.perf_counter()
+    for _ in range(trials):
+        t0 = time.perf_counter()
+        ((index, params),) = client.get_next_trials(max_trials=1).items()
+        gen_s = time.perf_counter() - t0
+        study.enqueue_trial({weight_param(RANGE_PARAM, n): float(params[f"w_{n}"]) for n in losses})
+        study.optimize(objective, n_trials=1, catch=(Exception,))
+        t = study.trials[-1]
+        if t.state.name == "COMPLETE":
+            client.complete_trial(trial_index=index, raw_data={n: float(v) for n, v in zip(names, t.values)})
+        else:
+            client.mark_trial_failed(trial_index=index)
+        rows.append({"state": t.state.name, "steps": int(trial_attrs(t).get("steps", 0)),
+                     "values": list(t.values) if t.values is not None else None, "params": t.params,
+                     "gen_s": gen_s})
     return {"task": task, "method": method, "seed": seed, "rows": rows,
             "wall_s": time.perf_counter() - start}
 
@@ -180,6 +248,7 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             n_pruned = np.median([sum(row["state"] == "PRUNED" for row in r["rows"]) for r in mruns])
             lines.append(f"| {method} | {' / '.join(f'{a:.3f}' for a in at)} | {cells[0]} | {cells[1]} | "
                          f"{n_trials:.0f} | {n_pruned:.0f} |")
+        lines.extend(against_ax(runs, methods, med95, budget))
         a, c = med95.get("tpe-indep", math.inf), med95.get("auto+moasha", math.inf)
         if math.isfinite(a) and math.isfinite(c):
             lines.append(f"\nauto+moasha / tpe-indep steps to 95%: {c:.0f} / {a:.0f} = {c / a:.2f} "
@@ -192,6 +261,34 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             lines.append("\nauto+moasha / tpe-indep steps to 95%: auto+moasha did not reach 95% "
                          "(goal <= 0.5: not met)")
     return "\n".join(lines)
+
+
+def against_ax(runs: list[dict], methods: list[str], med95: dict[str, float], budget: int) -> list[str]:
+    """Per-trial generation time per method, and each method's steps to 95% against Ax's."""
+    lines = []
+    for method in methods:
+        gen = [row["gen_s"] for r in runs if r["method"] == method for row in r["rows"]
+               if row.get("gen_s") is not None]
+        if gen:
+            what = "trial, Sobol ones included" if method == "ax" else "model-proposed trial"
+            lines.append(f"\n{method}: generation {np.median(gen):.2f} s per {what} "
+                         f"(median; 90th percentile {np.percentile(gen, 90):.2f} s, {len(gen)} trials)")
+    ax = med95.get("ax")
+    if ax is None:
+        return lines
+    for method in methods:
+        m = med95.get(method)
+        if method == "ax" or m is None:
+            continue
+        if math.isfinite(ax) and math.isfinite(m):
+            lines.append(f"\n{method} / ax steps to 95%: {m:.0f} / {ax:.0f} = {m / ax:.2f}")
+        elif math.isfinite(m):
+            lines.append(f"\n{method} / ax steps to 95%: {m:.0f} / more than {budget} (ax not reached) "
+                         f"= below {m / budget:.2f}")
+        else:
+            lines.append(f"\n{method} / ax steps to 95%: {method} did not reach 95%"
+                         + (f" (ax: {ax:.0f})" if math.isfinite(ax) else " (nor did ax)"))
+    return lines
 
 
 def main() -> None:

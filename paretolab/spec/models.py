@@ -26,7 +26,7 @@ from paretolab.spec.defaults import (
     grace_problem,
 )
 
-SamplerName = Literal["auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc"]
+SamplerName = Literal["auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc", "botorch"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
 """The sampler short names a study file may give (``paretolab.samplers`` maps them to classes)."""
 Direction = Literal["minimize", "maximize"]

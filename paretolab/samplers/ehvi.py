@@ -1,0 +1,245 @@
+"""Noisy expected hypervolume improvement (qLogNEHVI) on BoTorch, as an Optuna sampler.
+
+Follows Daulton, Balandat and Bakshy, "Parallel Bayesian Optimization of Multiple Noisy
+Objectives with Expected Hypervolume Improvement" (NeurIPS 2021) for the acquisition, in the
+log form of Ament et al., "Unexpected Improvements to Expected Improvement for Bayesian
+Optimization" (NeurIPS 2023), which keeps its gradients usable where the improvement is tiny.
+BoTorch does the modelling and the optimisation; this module only decides what the model sees:
+
+- **Warm-up**: scrambled Sobol points (Optuna's ``QMCSampler``) until ``n_startup_trials``
+  trials are complete (default ``max(5, 2 * d)`` for ``d`` searched dimensions, the rule Ax's
+  default strategy uses).
+- **Search space**: the params every complete trial has (Optuna's intersection search space),
+  scaled to the unit cube (log-scaled params in log space, a categorical one-hot); the
+  simplex log-ratio weights ``r.<loss>`` are plain boxes there. A param the model cannot see,
+  a balancer setting that exists only for one balancer, is drawn by an independent
+  (univariate) TPE sampler.
+- **Model**: one Gaussian process per objective and per constraint (BoTorch's ``SingleTaskGP``,
+  noise inferred, outcomes standardised), on COMPLETE trials only: the full-length results.
+  Values far on the bad side of the observed front are clipped to a bound (the front's worst
+  value minus its range per objective), so a diverged trial does not flatten the model.
+- **Constraints**: each constraint violation (feasible when ``<= 0``, paretolab's stored
+  form, read through :func:`paretolab.records.read_violations`) is modelled and weights the
+  improvement by the probability of feasibility (qLogNEHVI's ``constraints``); the reference
+  point comes from the feasible front.
+- **Pending points**: a RUNNING trial of another worker, and a PRUNED or FAILED trial, enters
+  as a pending point (``X_pending``): its outcome is integrated over, so the acquisition does
+  not propose it again. Without this a pruned trial, which adds no data, would leave the model
+  as it was and the same point would come back.
+- **Seeds**: each proposal runs under ``seed`` mixed with the trial number, so the same history
+  and seed give the same proposal whichever worker asks.
+
+``generation_seconds`` holds, per trial number, the seconds this process spent proposing it
+(model fit and acquisition optimisation).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.search_space import IntersectionSearchSpace
+from optuna.trial import FrozenTrial, TrialState
+
+from paretolab.errors import UserError
+from paretolab.records import read_violations
+
+INSTALL_HINT = "pip install 'paretolab[bo]'  (BoTorch)"
+_log = logging.getLogger(__name__)
+
+
+def require_botorch() -> None:
+    """Raise a one-line UserError when BoTorch is not installed."""
+    try:
+        import botorch  # noqa: F401
+    except ImportError:
+        raise UserError("the botorch sampler needs BoTorch, which is not installed",
+                        where="sampler", hint=INSTALL_HINT) from None
+
+
+def _mixed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def _clip_bad_tail(y: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """Clip each column (larger is better) from below at the front's worst value minus its range."""
+    low, high = front.min(axis=0), front.max(axis=0)
+    span = np.maximum(high - low, 1e-9 * np.maximum(1.0, np.abs(high)))
+    return np.maximum(y, low - span)
+
+
+def _pareto_mask(y: np.ndarray) -> np.ndarray:
+    """Rows of ``y`` (larger is better) no other row dominates."""
+    keep = np.ones(len(y), dtype=bool)
+    for i in range(len(y)):
+        dominated = np.all(y >= y[i], axis=1) & np.any(y > y[i], axis=1)
+        keep[i] = not dominated.any()
+    return keep
+
+
+def propose(train_x: np.ndarray, train_y: np.ndarray, train_con: np.ndarray | None,
+            pending_x: np.ndarray | None, *, seed: int, mc_samples: int = 128,
+            num_restarts: int = 10, raw_samples: int = 512) -> np.ndarray:
+    """One candidate in the unit cube maximising qLogNEHVI (qLogNEI for one objective).
+
+    ``train_x``: (n, d) in [0, 1]; ``train_y``: (n, m), larger is better; ``train_con``: (n, c)
+    violations, feasible when <= 0; ``pending_x``: (p, d) points whose outcome is not known.
+    """
+    import torch
+
+    n_obj = train_y.shape[1]
+    feasible = np.ones(len(train_y), dtype=bool) if train_con is None else np.all(train_con <= 0, axis=1)
+    pool = train_y[feasible] if feasible.any() else train_y
+    front = pool[_pareto_mask(pool)]
+    y = _clip_bad_tail(train_y, front)
+    outcomes = y if train_con is None else np.concatenate([y, train_con], axis=1)
+    tx = torch.as_tensor(train_x, dtype=torch.float64)
+    ty = torch.as_tensor(outcomes, dtype=torch.float64)
+    pending = None if pending_x is None or len(pending_x) == 0 else torch.as_tensor(pending_x, dtype=torch.float64)
+    n_con = 0 if train_con is None else train_con.shape[1]
+    constraints = [(lambda z, i=i: z[..., n_obj + i]) for i in range(n_con)] or None
+    d = tx.shape[1]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small GP: more threads only contend (10x slower on 2 busy cores)
+    try:
+        return _fit_and_optimise(tx, ty, pending, n_obj, n_con, constraints, front, d, seed,
+                                 mc_samples, num_restarts, raw_samples)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit_and_optimise(tx: Any, ty: Any, pending: Any, n_obj: int, n_con: int, constraints: Any,
+                      front: np.ndarray, d: int, seed: int, mc_samples: int, num_restarts: int,
+                      raw_samples: int) -> np.ndarray:
+    import torch
+    from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+    from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+    from botorch.acquisition.objective import GenericMCObjective
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models import SingleTaskGP
+    from botorch.models.transforms.outcome import Standardize
+    from botorch.optim import optimize_acqf
+    from botorch.sampling import SobolQMCNormalSampler
+    from botorch.utils.multi_objective.hypervolume import infer_reference_point
+    from botorch.utils.sampling import manual_seed
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    with manual_seed(seed), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # BoTorch's numerical and input-scaling notes
+        model = SingleTaskGP(tx, ty, outcome_transform=Standardize(m=ty.shape[1]))
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]))
+        acqf: Any
+        if n_obj == 1:
+            acqf = qLogNoisyExpectedImprovement(
+                model, X_baseline=tx, sampler=sampler, X_pending=pending, prune_baseline=True,
+                objective=GenericMCObjective(lambda z, x=None: z[..., 0]) if n_con else None,
+                constraints=constraints)
+        else:
+            ref = infer_reference_point(torch.as_tensor(front, dtype=torch.float64))
+            acqf = qLogNoisyExpectedHypervolumeImprovement(
+                model, ref_point=ref.tolist(), X_baseline=tx, sampler=sampler, X_pending=pending,
+                prune_baseline=True, constraints=constraints,
+                objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_obj))) if n_con else None)
+        bounds = torch.stack([torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64)])
+        candidate, _ = optimize_acqf(acqf, bounds=bounds, q=1, num_restarts=num_restarts,
+                                     raw_samples=raw_samples, options={"batch_limit": 5, "maxiter": 200})
+    return candidate.detach().numpy().reshape(-1)
+
+
+class BoTorchEHVISampler(optuna.samplers.BaseSampler):
+    """Optuna sampler proposing by qLogNEHVI (Daulton et al. 2021; Ament et al. 2023); see the module."""
+
+    def __init__(self, *, seed: int | None = None, n_startup_trials: int | None = None,
+                 mc_samples: int = 128, num_restarts: int = 10, raw_samples: int = 512,
+                 pending: bool = True) -> None:
+        self._seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF) if seed is None else int(seed)
+        self._n_startup = n_startup_trials
+        self._options = {"mc_samples": mc_samples, "num_restarts": num_restarts, "raw_samples": raw_samples}
+        self._pending = pending
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self._warmup = optuna.samplers.QMCSampler(
+                qmc_type="sobol", scramble=True, seed=self._seed, warn_independent_sampling=False,
+                independent_sampler=optuna.samplers.RandomSampler(seed=self._seed))
+            self._independent = optuna.samplers.TPESampler(seed=self._seed)
+        self._space = IntersectionSearchSpace()
+        self._warm: dict[int, bool] = {}
+        self.generation_seconds: dict[int, float] = {}
+
+    def reseed_rng(self) -> None:
+        self._seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+        self._warmup.reseed_rng()
+        self._independent.reseed_rng()
+
+    def _model_space(self, study: optuna.Study) -> dict[str, BaseDistribution]:
+        return {k: v for k, v in self._space.calculate(study).items() if not v.single()}
+
+    def n_startup(self, space: dict[str, BaseDistribution]) -> int:
+        """Complete trials before the model proposes: the option, else max(5, 2 * dimensions)."""
+        return self._n_startup if self._n_startup is not None else max(5, 2 * len(space))
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        space = self._model_space(study) if complete else {}
+        warm = not space or len(complete) < max(2, self.n_startup(space))
+        self._warm[trial.number] = warm
+        return self._warmup.infer_relative_search_space(study, trial) if warm else space
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        if self._warm.get(trial.number, True):
+            return self._warmup.sample_relative(study, trial, search_space)
+        from optuna._transform import _SearchSpaceTransform  # what Optuna's own GP and BoTorch samplers use
+
+        start = time.perf_counter()
+        trans = _SearchSpaceTransform(search_space, transform_0_1=True)
+        complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                    if all(p in t.params for p in search_space)]
+        sign = np.array([1.0 if d == optuna.study.StudyDirection.MAXIMIZE else -1.0 for d in study.directions])
+        x = np.array([trans.transform({p: t.params[p] for p in search_space}) for t in complete])
+        y = np.array([t.values for t in complete], dtype=float) * sign
+        con = self._constraints(complete)
+        pending_states = (TrialState.RUNNING, TrialState.PRUNED, TrialState.FAIL) if self._pending else ()
+        pend = [trans.transform({p: t.params[p] for p in search_space})
+                for t in study.get_trials(deepcopy=False, states=pending_states)
+                if t.number != trial.number and all(p in t.params for p in search_space)]
+        candidate = propose(x, y, con, np.array(pend) if pend else None,
+                            seed=_mixed(self._seed, trial.number), **self._options)
+        params = trans.untransform(np.clip(candidate, 0.0, 1.0))
+        seconds = time.perf_counter() - start
+        self.generation_seconds[trial.number] = seconds
+        _log.info("trial %d proposed by qLogNEHVI from %d complete and %d pending trials in %.2f s",
+                  trial.number, len(complete), len(pend), seconds)
+        return params
+
+    @staticmethod
+    def _constraints(trials: list[FrozenTrial]) -> np.ndarray | None:
+        """Violations of the constraints every trial carries, columns in the first trial's order."""
+        rows = [read_violations(t) for t in trials]
+        keys = [k for k in rows[0] if all(k in r for r in rows)] if rows else []
+        return np.array([[r[k] for k in keys] for r in rows], dtype=float) if keys else None
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if self._warm.get(trial.number, True):
+            return self._warmup.sample_independent(study, trial, param_name, param_distribution)
+        return self._independent.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._warmup.before_trial(study, trial)
+        self._independent.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Any) -> None:
+        self._warm.pop(trial.number, None)
+        self._warmup.after_trial(study, trial, state, values)
+        self._independent.after_trial(study, trial, state, values)

@@ -1,0 +1,238 @@
+"""The ``botorch`` sampler (qLogNEHVI): valid proposals, constraints, failed and pruned trials,
+seeds and two workers on one storage."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import threading
+
+import numpy as np
+import optuna
+import pytest
+
+if importlib.util.find_spec("botorch") is None:  # find_spec: importing BoTorch costs seconds
+    pytest.skip("the botorch sampler needs the 'bo' extra (BoTorch)", allow_module_level=True)
+
+from paretolab.records import write_constraints  # noqa: E402
+from paretolab.samplers import SAMPLER_CLASSES, make_sampler  # noqa: E402
+from paretolab.samplers.ehvi import BoTorchEHVISampler, propose  # noqa: E402
+from paretolab.search_space import suggest_config  # noqa: E402
+from paretolab.spec import parse_spec  # noqa: E402
+
+# cheap settings: these tests check what the sampler does, not how well it optimises
+FAST = {"n_startup_trials": 4, "mc_samples": 16, "num_restarts": 2, "raw_samples": 32}
+BOUND = math.log(100)
+
+
+def two_bowls(trial: optuna.Trial) -> tuple[float, float]:
+    a = trial.suggest_float("r.b", -BOUND, BOUND)
+    b = trial.suggest_float("r.c", -BOUND, BOUND)
+    return (a - 1) ** 2 + b ** 2, (a + 1) ** 2 + b ** 2
+
+
+def sampler(seed: int = 0, **options) -> BoTorchEHVISampler:
+    return make_sampler("botorch", {**FAST, **options}, seed, 20)  # type: ignore[return-value]
+
+
+def test_botorch_is_a_sampler_name_with_checked_options():
+    assert "botorch" in SAMPLER_CLASSES
+    from paretolab.errors import SpecError
+    with pytest.raises(SpecError, match="no option 'restarts'"):
+        make_sampler("botorch", {"restarts": 3}, 0, 10)
+
+
+@pytest.mark.slow
+def test_propose_returns_a_point_of_the_unit_cube_and_avoids_pending_points():
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 2))
+    y = -np.stack([((x - 0.2) ** 2).sum(1), ((x - 0.8) ** 2).sum(1)], axis=1)
+    point = propose(x, y, None, None, seed=1, mc_samples=16, num_restarts=2, raw_samples=32)
+    assert point.shape == (2,) and np.all((point >= 0) & (point <= 1))
+    again = propose(x, y, None, point[None, :], seed=1, mc_samples=16, num_restarts=2, raw_samples=32)
+    assert np.linalg.norm(again - point) > 1e-3  # a pending point is not proposed again
+
+
+@pytest.mark.slow
+def test_constraint_is_modelled_proposals_stay_feasible():
+    """The only constraint is x <= 0.3 (violation x - 0.3); the objectives alone would pull the
+    proposals to x = 1. With the constraint modelled, every proposal lies in the feasible part."""
+    rng = np.random.default_rng(3)
+    x = rng.random((12, 1))
+    y = np.concatenate([x, 1 - (x - 0.2) ** 2], axis=1)  # both to maximise: x -> 1 dominates
+    con = x - 0.3
+    for seed in range(3):
+        point = propose(x, y, con, None, seed=seed, mc_samples=32, num_restarts=2, raw_samples=64)
+        assert point[0] <= 0.35
+    free = propose(x, y, None, None, seed=0, mc_samples=32, num_restarts=2, raw_samples=64)
+    assert free[0] > 0.35  # without the constraint the same data points elsewhere
+
+
+@pytest.mark.slow
+def test_study_weights_on_the_simplex_and_balancer_settings_valid():
+    """Through paretolab's search space: simplex weights and conditional balancer settings."""
+    spec = parse_spec("""
+name: bo
+task: toy
+losses: [loss1, loss2, loss3]
+objectives: [{name: loss1, direction: minimize}, {name: loss2, direction: minimize}]
+search:
+  weights: simplex
+  balancer: [static, {method: famo, lr: search}]
+budget: {trials: 10, steps: 10}
+""")
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler())
+    configs = []
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        config = suggest_config(trial, spec, ["loss1", "loss2", "loss3"], {})
+        configs.append(config)
+        w = config.weights
+        return (w["loss1"] - 0.5) ** 2 + w["loss2"], w["loss3"] + 0.1 * w["loss1"]
+
+    study.optimize(objective, n_trials=8)
+    assert len(study.sampler.generation_seconds) >= 3  # the model proposed the later trials
+    for config in configs:
+        assert math.isclose(sum(config.weights.values()), 1.0, rel_tol=1e-9)
+        assert all(0 < v < 1 for v in config.weights.values())
+        assert config.balancer["method"] in ("static", "famo")
+        if config.balancer["method"] == "famo":
+            lr = config.balancer["settings"]["lr"]
+            assert isinstance(lr, float) and lr > 0
+
+
+@pytest.mark.slow
+def test_failed_and_pruned_trials_are_skipped_by_the_model_and_not_proposed_again():
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler())
+    study.optimize(two_bowls, n_trials=5)
+    outcomes = iter(["fail", "prune", "ok", "prune", "ok"])
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        values = two_bowls(trial)
+        what = next(outcomes)
+        if what == "fail":
+            raise RuntimeError("loss is NaN")
+        if what == "prune":
+            raise optuna.TrialPruned()
+        return values
+
+    study.optimize(objective, n_trials=5, catch=(RuntimeError,))
+    states = [t.state.name for t in study.trials[5:]]
+    assert states == ["FAIL", "PRUNED", "COMPLETE", "PRUNED", "COMPLETE"]
+    later = study.trials[5:]
+    points = [(t.params["r.b"], t.params["r.c"]) for t in later]
+    assert len({(round(a, 6), round(b, 6)) for a, b in points}) == len(points)
+
+
+@pytest.mark.slow
+def test_same_seed_same_trials_other_seed_other_trials():
+    def run(seed: int) -> list[tuple[float, float]]:
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler(seed))
+        study.optimize(two_bowls, n_trials=6)
+        return [(t.params["r.b"], t.params["r.c"]) for t in study.trials]
+
+    first = run(7)
+    assert run(7) == first
+    assert run(8) != first
+
+
+def test_stored_constraints_reach_the_model(monkeypatch):
+    """paretolab's stored violations (both the named and the dashboard form) enter the model once."""
+    seen = {}
+    import paretolab.samplers.ehvi as ehvi
+
+    def spy(x, y, con, pending, **kw):
+        seen["con"] = con
+        return np.full(x.shape[1], 0.5)
+
+    monkeypatch.setattr(ehvi, "propose", spy)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler())
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        values = two_bowls(trial)
+        write_constraints(trial, {"ece": values[0] - 2.0}, dashboard=True)
+        return values
+
+    study.optimize(objective, n_trials=5)
+    con = seen["con"]
+    assert con.shape == (4, 1)  # 4 complete trials before the fifth, one constraint (not two)
+    expected = [t.values[0] - 2.0 for t in study.trials[:4]]
+    assert np.allclose(con[:, 0], expected)
+
+
+def test_running_pruned_and_failed_trials_enter_as_pending_points(monkeypatch):
+    """Another worker's running trial (and a pruned or failed one) is passed to the acquisition
+    as pending, so the model does not propose it again; its params are not training data."""
+    import paretolab.samplers.ehvi as ehvi
+    seen = {}
+
+    def spy(x, y, con, pending, **kw):
+        seen.update(x=x, pending=pending)
+        return np.full(x.shape[1], 0.5)
+
+    monkeypatch.setattr(ehvi, "propose", spy)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler())
+    study.optimize(two_bowls, n_trials=4)
+    for params, state in [({"r.b": 0.1, "r.c": 0.2}, None), ({"r.b": 0.3, "r.c": 0.4}, "pruned"),
+                          ({"r.b": 0.5, "r.c": 0.6}, "fail")]:
+        study.enqueue_trial(params)
+        trial = study.ask()
+        two_bowls(trial)
+        if state == "pruned":
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif state == "fail":
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    study.optimize(two_bowls, n_trials=1)
+    assert seen["x"].shape == (4, 2)
+    assert seen["pending"] is not None and len(seen["pending"]) == 3
+    assert study.trials[-1].params["r.b"] == pytest.approx(0.0, abs=1e-9)  # 0.5 of [-b, b]
+
+
+@pytest.mark.slow
+def test_two_workers_on_one_storage_see_each_others_running_trials(tmp_path):
+    """Worker B (its own Study object on the same SQLite storage) holds a trial RUNNING while
+    worker A proposes by the model: A passes B's trial to the acquisition as pending."""
+    storage = f"sqlite:///{tmp_path / 'bo.db'}"
+    optuna.create_study(study_name="bo", storage=storage, directions=["minimize", "minimize"])
+    import paretolab.samplers.ehvi as ehvi
+    real = ehvi.propose
+    pending_counts: list[int] = []
+    b_running, a_done = threading.Event(), threading.Event()
+
+    def counting(x, y, con, pending, **kw):
+        pending_counts.append(0 if pending is None else len(pending))
+        return real(x, y, con, pending, **kw)
+
+    def worker_b() -> None:
+        study = optuna.load_study(study_name="bo", storage=storage, sampler=sampler(1))
+        study.enqueue_trial({"r.b": 0.0, "r.c": 0.0})
+        trial = study.ask()
+        values = two_bowls(trial)
+        b_running.set()
+        a_done.wait(timeout=300)
+        study.tell(trial, values)
+
+    ehvi.propose = counting
+    try:
+        b = threading.Thread(target=worker_b)
+        b.start()
+        assert b_running.wait(timeout=60)
+        study_a = optuna.load_study(study_name="bo", storage=storage, sampler=sampler(0))
+        study_a.optimize(two_bowls, n_trials=6)
+        a_done.set()
+        b.join()
+    finally:
+        ehvi.propose = real
+    study = optuna.load_study(study_name="bo", storage=storage)
+    assert [t.state.name for t in study.trials].count("COMPLETE") == 7
+    assert pending_counts and min(pending_counts) == 1  # B's running trial, in every proposal
+
+
+def test_missing_botorch_is_a_one_line_error_naming_the_extra(monkeypatch):
+    import sys
+
+    from paretolab.errors import UserError
+    monkeypatch.setitem(sys.modules, "botorch", None)  # import botorch now raises ImportError
+    with pytest.raises(UserError) as info:
+        make_sampler("botorch", {}, 0, 10)
+    assert "paretolab[bo]" in (info.value.hint or "")
