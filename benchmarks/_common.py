@@ -25,7 +25,7 @@ def weights_text(method: str, losses: list[str]) -> str:
     simplex spread (default: the study file's default, ``log`` with max_ratio 100)."""
     if method in ("tpe-indep", "mtpe-indep"):
         return "{ranges: {" + ", ".join(f"{n}: [0.0, 1.0]" for n in losses) + "}}"
-    if method == "ax":  # Ax's reference run: independent log-uniform weights in [1e-3, 1]
+    if method in ("ax", "tpe-log"):  # a competent user's weights: independent, log-uniform in [1e-3, 1]
         return "{ranges: {" + ", ".join(f"{n}: {{low: 1.0e-3, high: 1.0, log: true}}" for n in losses) + "}}"
     spread = method.split("+")[0].partition("/")[2]
     if spread == "uniform":

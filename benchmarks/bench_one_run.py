@@ -9,8 +9,9 @@ losses, objectives, step budget and learning rate):
               preferences (default 21) as trials; S preferences per step (default 1), Bezier
               degree D (default 1: one anchor per loss), Dirichlet concentration C (default 1),
               ``same``: every anchor starts from the same model
-  tpe-indep   the competent Optuna study: TPESampler(seed) with independent per-loss weights
-              (``search.weights: {ranges: ...}``), exactly as bench_sample_efficiency defines it
+  tpe-log     the competent Optuna study: TPESampler(seed) with independent per-loss weights,
+              log-uniform in [1e-3, 1] (bench_sample_efficiency's definition); ``tpe-indep`` (the
+              same on [0, 1]) can be added with --methods
   auto+moasha paretolab's ``sampler: auto`` with MO-ASHA pruning (bench_sample_efficiency's)
 
 x-axis: cumulative training steps actually run. A one-run study's run counts its steps once, at
@@ -26,7 +27,7 @@ where A is the best one-run method's median steps to 95% of the reference hyperv
 best per-weight method's.
 
     python -m benchmarks.bench_one_run                     # 3 tasks x 5 seeds, 80 full trials
-    python -m benchmarks.bench_one_run --seeds 2 --trials 40 --methods pml pml:x3 tpe-indep
+    python -m benchmarks.bench_one_run --seeds 2 --trials 40 --methods pml pml:x3 tpe-log
     ... --save a.json; ... --from-json a.json b.json       # runs in parts, summarised together
 """
 
@@ -48,7 +49,7 @@ from benchmarks._common import TASKS, spec_text
 from benchmarks.bench_sample_efficiency import frac_at, hv_curve, make_sampler, steps_to
 from benchmarks.bench_sample_efficiency import run_one as run_per_weight
 
-PER_WEIGHT = ["tpe-indep", "auto+moasha"]
+PER_WEIGHT = ["tpe-log", "auto+moasha"]  # tpe-log: the competent Optuna study (issue 18)
 DEFAULT_METHODS = ["pml", "pml:x3", *PER_WEIGHT]
 
 
