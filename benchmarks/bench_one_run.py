@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import TASKS, spec_text
-from benchmarks.bench_sample_efficiency import frac_at, hv_curve, make_sampler, steps_to
+from benchmarks.bench_sample_efficiency import make_sampler, method_reading, task_reference
 from benchmarks.bench_sample_efficiency import run_one as run_per_weight
 
 PER_WEIGHT = ["tpe-log", "auto+moasha"]  # tpe-log: the competent Optuna study (issue 18)
@@ -140,21 +140,17 @@ def run_job(job: tuple[str, str, int, int]) -> dict:
 
 
 def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
-    from paretolab.dominance import default_reference_point, hypervolume, nondominated_mask
     lines = []
     for task in TASKS:
         runs = [r for r in results if r["task"] == task]
         if not runs:
             continue
-        directions = [d for _, d in TASKS[task][1]]
         steps = TASKS[task][3]
-        union = np.array([row["values"] for r in runs for row in r["rows"]
-                          if row["state"] == "COMPLETE" and row["values"] is not None])
-        ref = default_reference_point(union[nondominated_mask(union, directions)], directions)
-        hv_ref = hypervolume(union, directions, ref)
+        directions, ref, hv_ref = task_reference(runs, task)
+        n_complete = sum(row["state"] == "COMPLETE" and row["values"] is not None for r in runs for row in r["rows"])
         budget = trials * steps
         lines.append(f"\n### {task}: budget {trials} full trials of {steps} steps = {budget} steps; "
-                     f"reference HV {hv_ref:.6g} from {len(union)} complete points (ref point "
+                     f"reference HV {hv_ref:.6g} from {n_complete} complete points (ref point "
                      f"{', '.join(f'{v:.4g}' for v in ref)})\n")
         lines.append("| method | median HV fraction at 10% / 25% / 50% / 100% of budget | median steps "
                      "to 90% (seeds reaching) | median steps to 95% (seeds reaching) | trials or runs "
@@ -166,18 +162,11 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             mruns = [r for r in runs if r["method"] == method]
             if not mruns:
                 continue
-            curves = [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
-            at = [np.median([frac_at(s, f, q * budget) for s, f in curves]) for q in (0.1, 0.25, 0.5, 1.0)]
-            final[method] = float(at[-1])
-            cells = []
-            for thr in (0.9, 0.95):
-                hits = [steps_to(s, f, thr) for s, f in curves]
-                med = float(np.median(hits))
-                reached = sum(math.isfinite(h) for h in hits)
-                if thr == 0.95:
-                    med95[method] = med
-                cells.append(f"{med:.0f} ({reached}/{len(hits)})" if math.isfinite(med)
-                             else f"not reached ({reached}/{len(hits)})")
+            at, reach = method_reading(mruns, directions, ref, hv_ref, budget)
+            final[method] = at[-1]
+            med95[method] = reach[0.95][0]
+            cells = [f"{med:.0f} ({reached}/{len(mruns)})" if math.isfinite(med)
+                     else f"not reached ({reached}/{len(mruns)})" for med, reached in reach.values()]
             one = is_one_run(method)
             n_main = np.median([sum(row["state"] in (("RUN", "FAIL") if one else
                                                     ("COMPLETE", "PRUNED", "FAIL")) for row in r["rows"])

@@ -207,25 +207,46 @@ def frac_at(steps: np.ndarray, fracs: np.ndarray, budget: float) -> float:
     return float(fracs[idx[-1]]) if len(idx) else 0.0
 
 
-def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
+def task_reference(runs: list[dict], task: str) -> tuple[list[str], np.ndarray, float]:
+    """A task's directions, reference point and reference hypervolume: the hypervolume of the
+    union of every complete trial of ``runs``, the reference point at the union front's nadir
+    + 10% of its range."""
     from paretolab.dominance import default_reference_point, hypervolume, nondominated_mask
+    directions = [d for _, d in TASKS[task][1]]
+    union = np.array([row["values"] for r in runs for row in r["rows"]
+                      if row["state"] == "COMPLETE" and row["values"] is not None])
+    # the union's front, not every trial: one diverged trial (a weight near 0 lets a loss
+    # blow up) would otherwise move the reference point and inflate every run's fraction
+    ref = default_reference_point(union[nondominated_mask(union, directions)], directions)
+    return directions, ref, float(hypervolume(union, directions, ref))
+
+
+def method_reading(mruns: list[dict], directions: list[str], ref: np.ndarray, hv_ref: float,
+                   budget: float) -> tuple[list[float], dict[float, tuple[float, int]]]:
+    """One method's runs read against the reference: the median HV fraction at 10/25/50/100% of
+    the budget, and per threshold (0.9, 0.95) the median steps to reach it and how many seeds did."""
+    curves = [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
+    at = [float(np.median([frac_at(s, f, q * budget) for s, f in curves])) for q in (0.1, 0.25, 0.5, 1.0)]
+    reach = {}
+    for thr in (0.9, 0.95):
+        hits = [steps_to(s, f, thr) for s, f in curves]
+        reach[thr] = (float(np.median(hits)), sum(math.isfinite(h) for h in hits))
+    return at, reach
+
+
+def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
     lines = []
     for task in TASKS:
         runs = [r for r in results if r["task"] == task]
         if not runs:
             continue
-        directions = [d for _, d in TASKS[task][1]]
         steps = TASKS[task][3]
-        union = np.array([row["values"] for r in runs for row in r["rows"]
-                          if row["state"] == "COMPLETE" and row["values"] is not None])
-        # the union's front, not every trial: one diverged trial (a weight near 0 lets a loss
-        # blow up) would otherwise move the reference point and inflate every run's fraction
-        ref = default_reference_point(union[nondominated_mask(union, directions)], directions)
-        hv_ref = hypervolume(union, directions, ref)
+        directions, ref, hv_ref = task_reference(runs, task)
+        n_complete = sum(row["state"] == "COMPLETE" and row["values"] is not None for r in runs for row in r["rows"])
         budget = trials * steps
         lines.append(f"\n### {task}: {steps} steps per full trial, budget {trials} full trials = "
                      f"{budget} steps; "
-                     f"reference HV {hv_ref:.6g} from {len(union)} complete trials (ref point "
+                     f"reference HV {hv_ref:.6g} from {n_complete} complete trials (ref point "
                      f"{', '.join(f'{v:.4g}' for v in ref)})\n")
         lines.append("| method | median HV fraction at 10% / 25% / 50% / 100% of budget "
                      "| median steps to 90% (seeds reaching) | median steps to 95% (seeds reaching) "
@@ -236,17 +257,10 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             mruns = [r for r in runs if r["method"] == method]
             if not mruns:
                 continue
-            curves = [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
-            at = [np.median([frac_at(s, f, q * budget) for s, f in curves]) for q in (0.1, 0.25, 0.5, 1.0)]
-            cells = []
-            for thr in (0.9, 0.95):
-                hits = [steps_to(s, f, thr) for s, f in curves]
-                med = float(np.median(hits))
-                reached = sum(math.isfinite(h) for h in hits)
-                if thr == 0.95:
-                    med95[method] = med
-                cells.append(f"{med:.0f} ({med / steps:.1f} trials; {reached}/{len(hits)})"
-                             if math.isfinite(med) else f"not reached ({reached}/{len(hits)})")
+            at, reach = method_reading(mruns, directions, ref, hv_ref, budget)
+            med95[method] = reach[0.95][0]
+            cells = [f"{med:.0f} ({med / steps:.1f} trials; {reached}/{len(mruns)})" if math.isfinite(med)
+                     else f"not reached ({reached}/{len(mruns)})" for med, reached in reach.values()]
             n_trials = np.median([len(r["rows"]) for r in mruns])
             n_pruned = np.median([sum(row["state"] == "PRUNED" for row in r["rows"]) for r in mruns])
             lines.append(f"| {method} | {' / '.join(f'{a:.3f}' for a in at)} | {cells[0]} | {cells[1]} | "
