@@ -312,6 +312,7 @@ def against_ax(runs: list[dict], methods: list[str], med95: dict[str, float], bu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed+seeds-1")
     parser.add_argument("--trials", type=int, default=40, help="full trials per run (the step budget)")
     parser.add_argument("--tasks", nargs="*", default=list(TASKS))
     parser.add_argument("--variants", action="store_true", help="also the sampler variants behind auto")
@@ -337,7 +338,7 @@ def main() -> None:
         return
     # seed-major order: a run cut short still has whole seeds for every task and method
     jobs = [(task, m, seed, args.trials)
-            for seed in range(args.seeds) for task in args.tasks for m in methods]
+            for seed in range(args.first_seed, args.first_seed + args.seeds) for task in args.tasks for m in methods]
     start = time.perf_counter()
     results = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
