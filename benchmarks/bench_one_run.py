@@ -146,8 +146,7 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
         if not runs:
             continue
         steps = TASKS[task][3]
-        directions, ref, hv_ref = task_reference(runs, task)
-        n_complete = sum(row["state"] == "COMPLETE" and row["values"] is not None for r in runs for row in r["rows"])
+        directions, ref, hv_ref, n_complete = task_reference(runs, task)
         budget = trials * steps
         lines.append(f"\n### {task}: budget {trials} full trials of {steps} steps = {budget} steps; "
                      f"reference HV {hv_ref:.6g} from {n_complete} complete points (ref point "

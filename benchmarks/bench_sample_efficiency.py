@@ -207,10 +207,10 @@ def frac_at(steps: np.ndarray, fracs: np.ndarray, budget: float) -> float:
     return float(fracs[idx[-1]]) if len(idx) else 0.0
 
 
-def task_reference(runs: list[dict], task: str) -> tuple[list[str], np.ndarray, float]:
-    """A task's directions, reference point and reference hypervolume: the hypervolume of the
-    union of every complete trial of ``runs``, the reference point at the union front's nadir
-    + 10% of its range."""
+def task_reference(runs: list[dict], task: str) -> tuple[list[str], np.ndarray, float, int]:
+    """A task's directions, reference point, reference hypervolume and the number of complete
+    trials behind it: the hypervolume of the union of every complete trial of ``runs``, the
+    reference point at the union front's nadir + 10% of its range."""
     from paretolab.dominance import default_reference_point, hypervolume, nondominated_mask
     directions = [d for _, d in TASKS[task][1]]
     union = np.array([row["values"] for r in runs for row in r["rows"]
@@ -218,7 +218,7 @@ def task_reference(runs: list[dict], task: str) -> tuple[list[str], np.ndarray, 
     # the union's front, not every trial: one diverged trial (a weight near 0 lets a loss
     # blow up) would otherwise move the reference point and inflate every run's fraction
     ref = default_reference_point(union[nondominated_mask(union, directions)], directions)
-    return directions, ref, float(hypervolume(union, directions, ref))
+    return directions, ref, float(hypervolume(union, directions, ref)), len(union)
 
 
 def method_reading(mruns: list[dict], directions: list[str], ref: np.ndarray, hv_ref: float,
@@ -241,8 +241,7 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
         if not runs:
             continue
         steps = TASKS[task][3]
-        directions, ref, hv_ref = task_reference(runs, task)
-        n_complete = sum(row["state"] == "COMPLETE" and row["values"] is not None for r in runs for row in r["rows"])
+        directions, ref, hv_ref, n_complete = task_reference(runs, task)
         budget = trials * steps
         lines.append(f"\n### {task}: {steps} steps per full trial, budget {trials} full trials = "
                      f"{budget} steps; "
