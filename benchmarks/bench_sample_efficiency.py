@@ -234,6 +234,30 @@ def method_reading(mruns: list[dict], directions: list[str], ref: np.ndarray, hv
     return at, reach
 
 
+def first_to_95(mruns_by_method: dict[str, list[dict]], directions: list[str], ref: np.ndarray,
+                hv_ref: float, steps: int, budgets: list[int]) -> list[str]:
+    """Per budget (in full trials): each method's median steps to 95% of the reference, counting
+    only what it reached within that budget's steps, and which method got there first (fewest
+    median steps; more seeds reaching breaks a tie). A budget smaller than the runs' own reads
+    their first steps: the samplers whose start-up depends on the budget (``auto``: max(5,
+    trials // 5) random trials) would have started differently."""
+    curves = {m: [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
+              for m, mruns in mruns_by_method.items() if mruns}
+    lines = []
+    for b in budgets:
+        cap = b * steps
+        cells = {}
+        for m, cs in curves.items():
+            hits = [h if h <= cap else math.inf for h in (steps_to(s, f, 0.95) for s, f in cs)]
+            cells[m] = (float(np.median(hits)), sum(math.isfinite(h) for h in hits), len(hits))
+        ranked = sorted(cells, key=lambda m: (cells[m][0], -cells[m][1]))
+        first = ranked[0] if ranked and math.isfinite(cells[ranked[0]][0]) else None
+        text = " · ".join(f"{m} {med:,.0f} ({k}/{n})" if math.isfinite(med) else f"{m} not reached ({k}/{n})"
+                          for m in ranked for med, k, n in [cells[m]])
+        lines.append(f"- budget {b} trials ({cap:,} steps): {text} → first: {first or 'none'}")
+    return lines
+
+
 def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
     lines = []
     for task in TASKS:
@@ -264,6 +288,10 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             n_pruned = np.median([sum(row["state"] == "PRUNED" for row in r["rows"]) for r in mruns])
             lines.append(f"| {method} | {' / '.join(f'{a:.3f}' for a in at)} | {cells[0]} | {cells[1]} | "
                          f"{n_trials:.0f} | {n_pruned:.0f} |")
+        budgets = sorted({b for b in (40, 80, 160) if b <= trials} | {trials})
+        lines.append("\nFirst to 95% of the reference per budget (median steps, seeds reaching within it):\n")
+        lines.extend(first_to_95({m: [r for r in runs if r["method"] == m] for m in methods},
+                                 directions, ref, hv_ref, steps, budgets))
         lines.extend(against_ax(runs, methods, med95, budget))
         base = "tpe-log" if "tpe-log" in med95 else "tpe-indep"  # the strongest Optuna study in the run
         a, c = med95.get(base, math.inf), med95.get("auto+moasha", math.inf)
