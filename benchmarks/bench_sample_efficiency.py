@@ -24,7 +24,8 @@ and, for the evidence behind ``auto`` (``--variants``):
   gp          GPSampler on the simplex (``sampler: gp``); gp+moasha adds the default pruning
 and, for the comparison with Bayesian optimisation with noisy EHVI (``--methods``):
   botorch     ``sampler: botorch`` (qLogNEHVI on BoTorch) on the simplex; botorch+moasha adds the
-              default pruning
+              default pruning; botorch+moasha+rungs also feeds the rung results to the model
+              (``options: {rung_results: true}``: a fidelity input, qLogNEHVI at full length)
   ax          Ax's default multi-objective generation strategy (its ``Client``: Sobol, then
               qLogNEHVI), sequential, on independent log-uniform weights in [1e-3, 1]; each trial
               is trained by the same Objective (the params enqueued), so steps are comparable.
@@ -89,7 +90,8 @@ def make_sampler(method: str, seed: int, trials: int):
         if method.startswith("gp"):
             return paretolab_sampler("gp", {}, seed, trials)
         if method.startswith("botorch"):
-            return paretolab_sampler("botorch", {}, seed, trials)
+            options = {"rung_results": True} if method.endswith("+rungs") else {}
+            return paretolab_sampler("botorch", options, seed, trials)
         if method == "ax":  # the params come from Ax (enqueued); this sampler is never asked
             return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(method)

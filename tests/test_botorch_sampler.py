@@ -236,3 +236,62 @@ def test_missing_botorch_is_a_one_line_error_naming_the_extra(monkeypatch):
     with pytest.raises(UserError) as info:
         make_sampler("botorch", {}, 0, 10)
     assert "paretolab[bo]" in (info.value.hint or "")
+
+
+def _rung_study(options: dict) -> optuna.Study:
+    """4 complete trials of 90 steps with a rung record at 10 and 30 steps, then one trial
+    pruned at the 10-step rung: what MO-ASHA leaves in storage."""
+    from paretolab.records import RungRecord, TrialResult
+
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler(**options))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        values = two_bowls(trial)
+        for step in (10, 30):
+            RungRecord(tuple(v + 90 / step for v in values), 0.0, step).write(trial, step)
+        TrialResult(metrics={}, steps=90).write(trial)
+        return values
+
+    study.optimize(objective, n_trials=4)
+    study.enqueue_trial({"r.b": 0.3, "r.c": 0.4})
+    trial = study.ask()
+    values = two_bowls(trial)
+    RungRecord(tuple(v + 9.0 for v in values), 0.0, 10).write(trial, 10)
+    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    return study
+
+
+def test_rung_results_enter_the_model_with_their_fidelity(monkeypatch):
+    """With rung_results, every rung record below full length is a training row at fidelity
+    steps / full steps, and a pruned trial is a baseline point instead of a pending one."""
+    import paretolab.samplers.ehvi as ehvi
+    seen = {}
+
+    def spy(x, y, con, pending, **kw):
+        seen.update(x=x, y=y, pending=pending, **kw)
+        return np.full(x.shape[1], 0.5)
+
+    monkeypatch.setattr(ehvi, "propose", spy)
+    study = _rung_study({"rung_results": True})
+    study.optimize(two_bowls, n_trials=1)
+    assert seen["x"].shape == (4 + 4 * 2 + 1, 2)  # 4 full-length rows, 8 rungs of complete trials, 1 pruned
+    assert sorted(np.round(seen["fidelity"], 4).tolist()) == [round(10 / 90, 4)] * 5 + [round(30 / 90, 4)] * 4 + [1.0] * 4
+    assert seen["baseline_x"].shape == (5, 2)  # the complete configurations and the pruned one
+    assert seen["pending"] is None
+    at_10 = seen["fidelity"] == pytest.approx(10 / 90)
+    assert np.all(seen["y"][at_10] < seen["y"][seen["fidelity"] == 1.0].max())  # values sign-flipped to "larger is better"
+
+    monkeypatch.setattr(ehvi, "propose", spy)
+    seen.clear()
+    study = _rung_study({})  # off by default: full-length rows only, the pruned trial pending
+    study.optimize(two_bowls, n_trials=1)
+    assert seen["x"].shape == (4, 2) and "fidelity" not in seen and len(seen["pending"]) == 1
+
+
+@pytest.mark.slow
+def test_rung_results_proposal_is_a_valid_point_at_full_length():
+    study = _rung_study({"rung_results": True})
+    study.optimize(two_bowls, n_trials=2)
+    for t in study.trials[-2:]:
+        assert t.state.name == "COMPLETE"
+        assert all(-BOUND <= t.params[k] <= BOUND for k in ("r.b", "r.c"))

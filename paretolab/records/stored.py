@@ -208,6 +208,17 @@ class RungRecord:
                    metrics=dict(data.get("metrics") or {}), exposed=bool(data.get("exposed", False)))
 
 
+def read_rungs(trial: optuna.Trial | optuna.trial.FrozenTrial) -> dict[int, RungRecord]:
+    """Every rung record of the trial, by rung step (empty without pruning)."""
+    out = {}
+    for key in trial.user_attrs:
+        if key.startswith(RUNG_PREFIX) and key[len(RUNG_PREFIX):].isdigit():
+            rec = RungRecord.read(trial, int(key[len(RUNG_PREFIX):]))
+            if rec is not None:
+                out[int(key[len(RUNG_PREFIX):])] = rec
+    return dict(sorted(out.items()))
+
+
 # --- repeats -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RepeatRecord:

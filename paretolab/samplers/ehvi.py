@@ -31,6 +31,13 @@ BoTorch does the modelling and the optimisation; this module only decides what t
   samples up to 1,024, 2 + 2 d restarts up to 10). Against a flat 512/10, on saved benchmark
   histories (digits, d = 2, and multitask_regression, d = 1; 30 and 80 trials; 3 seeds each),
   23 of 24 proposals were the same and the median time per proposal fell from 2.2 to 1.5 s.
+- **Rung results** (``rung_results=True``, off by default): with pruning, each trial's
+  standing at every rung it reached (:class:`paretolab.records.RungRecord`) joins the data
+  with an extra input, the fidelity ``steps / full steps``, beside the full-length results at
+  fidelity 1 ("fidelity as a feature", one ARD kernel over both). The acquisition is qLogNEHVI
+  at fidelity 1 (BoTorch's ``FixedFeatureAcquisitionFunction``); a pruned trial is then no
+  longer a pending point but a baseline point whose full-length outcome the model predicts from
+  its rung values. With constraints, the model sees the total violation (the rungs' own measure).
 - **Seeds**: each proposal runs under ``seed`` mixed with the trial number, so the same history
   and seed give the same proposal whichever worker asks.
 
@@ -52,7 +59,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
 from paretolab.errors import UserError
-from paretolab.records import read_violations
+from paretolab.records import TrialResult, read_rungs, read_violations
 
 INSTALL_HINT = "pip install 'paretolab[bo]'  (BoTorch)"
 _log = logging.getLogger(__name__)
@@ -93,42 +100,65 @@ def effort(d: int, num_restarts: int | None = None, raw_samples: int | None = No
             min(1024, 256 * d) if raw_samples is None else raw_samples)
 
 
+def _front_of(y: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    pool = y[feasible] if feasible.any() else y
+    return pool[_pareto_mask(pool)]
+
+
 def propose(train_x: np.ndarray, train_y: np.ndarray, train_con: np.ndarray | None,
-            pending_x: np.ndarray | None, *, seed: int, mc_samples: int = 128,
+            pending_x: np.ndarray | None, *, seed: int, fidelity: np.ndarray | None = None,
+            baseline_x: np.ndarray | None = None, mc_samples: int = 128,
             num_restarts: int | None = None, raw_samples: int | None = None) -> np.ndarray:
     """One candidate in the unit cube maximising qLogNEHVI (qLogNEI for one objective).
 
     ``train_x``: (n, d) in [0, 1]; ``train_y``: (n, m), larger is better; ``train_con``: (n, c)
     violations, feasible when <= 0; ``pending_x``: (p, d) points whose outcome is not known.
+    With ``fidelity`` ((n,) in (0, 1], 1 = full length) the model takes it as an extra input
+    and the candidate maximises the acquisition at fidelity 1; ``baseline_x`` ((b, d)) are then
+    the configurations whose full-length outcome counts as observed (default: the rows at 1).
     """
     import torch
 
     n_obj = train_y.shape[1]
     feasible = np.ones(len(train_y), dtype=bool) if train_con is None else np.all(train_con <= 0, axis=1)
-    pool = train_y[feasible] if feasible.any() else train_y
-    front = pool[_pareto_mask(pool)]
-    y = _clip_bad_tail(train_y, front)
+    full = np.ones(len(train_y), dtype=bool) if fidelity is None else fidelity >= 1.0
+    front = _front_of(train_y[full], feasible[full]) if full.any() else _front_of(train_y, feasible)
+    y = train_y.copy()
+    for level in ([1.0] if fidelity is None else np.unique(fidelity)):
+        rows = full if fidelity is None else fidelity == level  # each length clipped by its own front
+        y[rows] = _clip_bad_tail(train_y[rows], _front_of(train_y[rows], feasible[rows]))
     outcomes = y if train_con is None else np.concatenate([y, train_con], axis=1)
-    tx = torch.as_tensor(train_x, dtype=torch.float64)
+    d = train_x.shape[1]
+
+    def one(a: np.ndarray) -> np.ndarray:  # at full length: the fidelity column set to 1
+        return a if fidelity is None else np.concatenate([a, np.ones((len(a), 1))], axis=1)
+
+    tx = torch.as_tensor(train_x if fidelity is None else np.concatenate([train_x, fidelity[:, None]], axis=1),
+                         dtype=torch.float64)
+    baseline = torch.as_tensor(one(train_x[full] if baseline_x is None else baseline_x), dtype=torch.float64)
     ty = torch.as_tensor(outcomes, dtype=torch.float64)
-    pending = None if pending_x is None or len(pending_x) == 0 else torch.as_tensor(pending_x, dtype=torch.float64)
+    pending = None if pending_x is None or len(pending_x) == 0 else torch.as_tensor(one(pending_x), dtype=torch.float64)
     n_con = 0 if train_con is None else train_con.shape[1]
     constraints = [(lambda z, i=i: z[..., n_obj + i]) for i in range(n_con)] or None
-    d = tx.shape[1]
     num_restarts, raw_samples = effort(d, num_restarts, raw_samples)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a small GP: more threads only contend (10x slower on 2 busy cores)
     try:
-        return _fit_and_optimise(tx, ty, pending, n_obj, n_con, constraints, front, d, seed,
-                                 mc_samples, num_restarts, raw_samples)
+        return _fit_and_optimise(tx, ty, baseline, pending, n_obj, n_con, constraints, front, d, seed,
+                                 mc_samples, num_restarts, raw_samples, fidelity is not None)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_and_optimise(tx: Any, ty: Any, pending: Any, n_obj: int, n_con: int, constraints: Any,
-                      front: np.ndarray, d: int, seed: int, mc_samples: int, num_restarts: int,
-                      raw_samples: int) -> np.ndarray:
+def _first_outcome(z: Any, x: Any = None) -> Any:
+    return z[..., 0]
+
+
+def _fit_and_optimise(tx: Any, ty: Any, baseline: Any, pending: Any, n_obj: int, n_con: int,
+                      constraints: Any, front: np.ndarray, d: int, seed: int, mc_samples: int,
+                      num_restarts: int, raw_samples: int, at_full_length: bool) -> np.ndarray:
     import torch
+    from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
     from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
     from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
@@ -150,15 +180,17 @@ def _fit_and_optimise(tx: Any, ty: Any, pending: Any, n_obj: int, n_con: int, co
         acqf: Any
         if n_obj == 1:
             acqf = qLogNoisyExpectedImprovement(
-                model, X_baseline=tx, sampler=sampler, X_pending=pending, prune_baseline=True,
-                objective=GenericMCObjective(lambda z, x=None: z[..., 0]) if n_con else None,
+                model, X_baseline=baseline, sampler=sampler, X_pending=pending, prune_baseline=True,
+                objective=GenericMCObjective(_first_outcome) if n_con else None,
                 constraints=constraints)
         else:
             ref = infer_reference_point(torch.as_tensor(front, dtype=torch.float64))
             acqf = qLogNoisyExpectedHypervolumeImprovement(
-                model, ref_point=ref.tolist(), X_baseline=tx, sampler=sampler, X_pending=pending,
+                model, ref_point=ref.tolist(), X_baseline=baseline, sampler=sampler, X_pending=pending,
                 prune_baseline=True, constraints=constraints,
                 objective=IdentityMCMultiOutputObjective(outcomes=list(range(n_obj))) if n_con else None)
+        if at_full_length:  # the extra input is the fidelity: maximise at full length
+            acqf = FixedFeatureAcquisitionFunction(acqf, d=d + 1, columns=[d], values=[1.0])
         bounds = torch.stack([torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64)])
         candidate, _ = optimize_acqf(acqf, bounds=bounds, q=1, num_restarts=num_restarts,
                                      raw_samples=raw_samples, options={"batch_limit": 5, "maxiter": 200})
@@ -170,11 +202,13 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
 
     def __init__(self, *, seed: int | None = None, n_startup_trials: int | None = None,
                  mc_samples: int = 128, num_restarts: int | None = None, raw_samples: int | None = None,
-                 pending: bool = True) -> None:
+                 pending: bool = True, rung_results: bool = False) -> None:
         self._seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF) if seed is None else int(seed)
         self._n_startup = n_startup_trials
-        self._options = {"mc_samples": mc_samples, "num_restarts": num_restarts, "raw_samples": raw_samples}
+        self._options: dict[str, Any] = {"mc_samples": mc_samples, "num_restarts": num_restarts,
+                                         "raw_samples": raw_samples}
         self._pending = pending
+        self._rungs = rung_results
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self._warmup = optuna.samplers.QMCSampler(
@@ -220,18 +254,54 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
         x = np.array([trans.transform({p: t.params[p] for p in search_space}) for t in complete])
         y = np.array([t.values for t in complete], dtype=float) * sign
         con = self._constraints(complete)
-        pending_states = (TrialState.RUNNING, TrialState.PRUNED, TrialState.FAIL) if self._pending else ()
+        extra: dict[str, Any] = {}
+        pending_states: tuple[TrialState, ...] = (
+            (TrialState.RUNNING, TrialState.PRUNED, TrialState.FAIL) if self._pending else ())
+        with_rungs = self._with_rungs(study, search_space, trans, complete, x, y, sign) if self._rungs else None
+        if with_rungs is not None:
+            x, y, con, extra = with_rungs
+            pending_states = tuple(s for s in pending_states if s != TrialState.PRUNED)
         pend = [trans.transform({p: t.params[p] for p in search_space})
                 for t in study.get_trials(deepcopy=False, states=pending_states)
                 if t.number != trial.number and all(p in t.params for p in search_space)]
         candidate = propose(x, y, con, np.array(pend) if pend else None,
-                            seed=_mixed(self._seed, trial.number), **self._options)
+                            seed=_mixed(self._seed, trial.number), **extra, **self._options)
         params = trans.untransform(np.clip(candidate, 0.0, 1.0))
         seconds = time.perf_counter() - start
         self.generation_seconds[trial.number] = seconds
         _log.info("trial %d proposed by qLogNEHVI from %d complete and %d pending trials in %.2f s",
                   trial.number, len(complete), len(pend), seconds)
         return params
+
+    @staticmethod
+    def _with_rungs(study: optuna.Study, search_space: dict[str, BaseDistribution], trans: Any,
+                    complete: list[FrozenTrial], x: np.ndarray, y: np.ndarray,
+                    sign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]] | None:
+        """The full-length rows plus every rung record below full length, each with its
+        fidelity (steps / full steps); with constraints, the total violation as one column.
+        ``None`` when there is no rung record below full length (no pruning yet)."""
+        full_steps = max((TrialResult.read(t).steps or 0 for t in complete), default=0)
+        pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                  if all(p in t.params for p in search_space)]
+        constrained = any(read_violations(t) for t in complete)
+        violation = [sum(max(0.0, v) for v in read_violations(t).values()) for t in complete]
+        xs, ys, fid, cons = [x], [y], [np.ones(len(x))], [violation]
+        baseline = [x]
+        for t in complete + pruned:
+            tx = trans.transform({p: t.params[p] for p in search_space})
+            rungs = {s: r for s, r in read_rungs(t).items() if full_steps and s < full_steps}
+            if t.state == TrialState.PRUNED and rungs:
+                baseline.append(tx[None, :])
+            for step, rec in rungs.items():
+                xs.append(tx[None, :])
+                ys.append(np.array([rec.values], dtype=float) * sign)
+                fid.append(np.array([step / full_steps]))
+                cons.append([rec.violation])
+        if len(xs) == 1:
+            return None
+        con = np.concatenate([np.asarray(c, dtype=float) for c in cons])[:, None] if constrained else None
+        return (np.concatenate(xs), np.concatenate(ys), con,
+                {"fidelity": np.concatenate(fid), "baseline_x": np.concatenate(baseline)})
 
     @staticmethod
     def _constraints(trials: list[FrozenTrial]) -> np.ndarray | None:
