@@ -31,7 +31,8 @@ and, for the comparison with Bayesian optimisation with noisy EHVI (``--methods`
               is trained by the same Objective (the params enqueued), so steps are comparable.
               Needs ax-platform (``pip install 'paretolab[bench]'``), which pins its own torch
               and BoTorch: run it from a separate environment and summarise with --from-json
-Per trial, the seconds the sampler spent proposing it are recorded (``gen_s``; botorch and ax).
+Per trial, the seconds the sampler spent proposing it are recorded (``gen_s``; for botorch only the
+model's proposals, for ax its ``get_next_trials``, for the others every trial through ``Timed``).
 
 Every run uses the same number of training steps: ``trials`` full trials; the pruned method
 keeps starting trials until it has spent the same number of steps (at most 4x the trials).
@@ -97,6 +98,35 @@ def make_sampler(method: str, seed: int, trials: int):
     raise ValueError(method)
 
 
+class Timed:
+    """A sampler proxy that adds up, per trial number, the seconds its sampler spends proposing
+    (relative and independent sampling): the generation time of samplers that do not keep it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.generation_seconds: dict[int, float] = {}
+
+    def _timed(self, name: str, trial, *args):
+        start = time.perf_counter()
+        try:
+            return getattr(self.inner, name)(*args)
+        finally:
+            n = trial.number
+            self.generation_seconds[n] = self.generation_seconds.get(n, 0.0) + time.perf_counter() - start
+
+    def infer_relative_search_space(self, study, trial):
+        return self._timed("infer_relative_search_space", trial, study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._timed("sample_relative", trial, study, trial, search_space)
+
+    def sample_independent(self, study, trial, name, distribution):
+        return self._timed("sample_independent", trial, study, trial, name, distribution)
+
+    def __getattr__(self, name: str):  # before_trial, after_trial, reseed_rng, ...
+        return getattr(self.inner, name)
+
+
 def run_one(job: tuple[str, str, int, int]) -> dict:
     """One study: returns per-trial (state, steps, values) in trial order."""
     import torch
@@ -114,8 +144,10 @@ def run_one(job: tuple[str, str, int, int]) -> dict:
         return run_ax(job)
     spec = parse_spec(spec_text(task, method, seed, trials))
     checked = check_study(spec, check_storage_reachable=False)
-    study = optuna.create_study(directions=spec.directions, sampler=make_sampler(method, seed, trials),
-                                study_name=spec.name)
+    sampler = make_sampler(method, seed, trials)
+    if not hasattr(sampler, "generation_seconds"):
+        sampler = Timed(sampler)
+    study = optuna.create_study(directions=spec.directions, sampler=sampler, study_name=spec.name)
     objective = Objective(checked, "cpu")
     budget_steps = trials * spec.budget.steps
     max_trials = trials * 4 if "+moasha" in method else trials
@@ -317,7 +349,8 @@ def against_ax(runs: list[dict], methods: list[str], med95: dict[str, float], bu
         gen = [row["gen_s"] for r in runs if r["method"] == method for row in r["rows"]
                if row.get("gen_s") is not None]
         if gen:
-            what = "trial, Sobol ones included" if method == "ax" else "model-proposed trial"
+            what = ("trial, Sobol ones included" if method == "ax" else
+                    "model-proposed trial" if method.startswith("botorch") else "trial")
             lines.append(f"\n{method}: generation {np.median(gen):.2f} s per {what} "
                          f"(median; 90th percentile {np.percentile(gen, 90):.2f} s, {len(gen)} trials)")
     ax = med95.get("ax")
