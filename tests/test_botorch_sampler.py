@@ -275,11 +275,14 @@ def test_rung_results_enter_the_model_with_their_fidelity(monkeypatch):
     study = _rung_study({"rung_results": True})
     study.optimize(two_bowls, n_trials=1)
     assert seen["x"].shape == (4 + 4 * 2 + 1, 2)  # 4 full-length rows, 8 rungs of complete trials, 1 pruned
-    assert sorted(np.round(seen["fidelity"], 4).tolist()) == [round(10 / 90, 4)] * 5 + [round(30 / 90, 4)] * 4 + [1.0] * 4
+    expected = [round(10 / 90, 4)] * 5 + [round(30 / 90, 4)] * 4 + [1.0] * 4
+    assert sorted(np.round(seen["fidelity"], 4).tolist()) == expected
     assert seen["baseline_x"].shape == (5, 2)  # the complete configurations and the pruned one
     assert seen["pending"] is None
-    at_10 = seen["fidelity"] == pytest.approx(10 / 90)
-    assert np.all(seen["y"][at_10] < seen["y"][seen["fidelity"] == 1.0].max())  # values sign-flipped to "larger is better"
+    # row 4 is trial 0 at its 10-step rung, worse by 90 / 10 than at full length (row 0), and
+    # sign-flipped like it to "larger is better"
+    assert seen["fidelity"][4] == pytest.approx(10 / 90)
+    assert np.allclose(seen["y"][4], seen["y"][0] - 9.0)
 
     monkeypatch.setattr(ehvi, "propose", spy)
     seen.clear()
