@@ -12,7 +12,8 @@ import optuna
 import pytest
 
 if importlib.util.find_spec("botorch") is None:  # find_spec: importing BoTorch costs seconds
-    pytest.skip("the botorch sampler needs the 'bo' extra (BoTorch)", allow_module_level=True)
+    pytest.skip("the botorch sampler needs BoTorch (a dependency; the install is incomplete)",
+                allow_module_level=True)
 
 from paretolab.records import write_constraints  # noqa: E402
 from paretolab.samplers import SAMPLER_CLASSES, make_sampler  # noqa: E402
@@ -228,14 +229,14 @@ def test_two_workers_on_one_storage_see_each_others_running_trials(tmp_path):
     assert pending_counts and min(pending_counts) == 1  # B's running trial, in every proposal
 
 
-def test_missing_botorch_is_a_one_line_error_naming_the_extra(monkeypatch):
+def test_missing_botorch_is_a_one_line_error_naming_what_to_install(monkeypatch):
     import sys
 
     from paretolab.errors import UserError
     monkeypatch.setitem(sys.modules, "botorch", None)  # import botorch now raises ImportError
     with pytest.raises(UserError) as info:
         make_sampler("botorch", {}, 0, 10)
-    assert "paretolab[bo]" in (info.value.hint or "")
+    assert "pip install 'botorch" in (info.value.hint or "")
 
 
 def _rung_study(options: dict) -> optuna.Study:

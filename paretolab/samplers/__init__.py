@@ -1,7 +1,9 @@
 """Optuna samplers by short name, with their options checked against the constructor.
 
-``botorch`` is :class:`paretolab.samplers.ehvi.BoTorchEHVISampler` (qLogNEHVI; needs the ``bo``
-extra); the others are Optuna's own.
+``auto`` is :class:`paretolab.samplers.auto.AutoSampler` (multivariate TPE, qLogNEHVI where the
+benchmark measured it ahead; the rule is in its module); ``botorch`` is
+:class:`paretolab.samplers.ehvi.BoTorchEHVISampler` (qLogNEHVI on BoTorch); the others are
+Optuna's own.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import optuna
 
 from paretolab.errors import SpecError
+from paretolab.samplers.auto import MODEL_MAX_TRIALS, MODEL_MIN_DIMENSIONS, MODEL_MIN_TRIAL_SECONDS, AutoSampler
 from paretolab.samplers.ehvi import BoTorchEHVISampler, require_botorch
 
 SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
@@ -25,15 +28,10 @@ SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
     "botorch": BoTorchEHVISampler,
 }
 
-# What `auto` means: multivariate TPE (models the preference weights jointly, which
-# independent TPE does not), with a few random start-up trials scaled to the budget, at every
-# budget and dimension. The rule is to switch (per budget or number of searched dimensions)
-# only to a sampler measured to reach 95% of the reference hypervolume in fewer training steps
-# on the benchmark tasks; `botorch` (qLogNEHVI) was measured against it on 2026-12-04
-# (benchmarks/RESULTS.md, "Noisy EHVI"; one seed, 80 trials, digits and multitask_regression):
-# later to 95% than auto on both tasks, mixed with pruning, and seconds per proposal instead
-# of milliseconds, so auto stays TPE; `sampler: botorch` is there to choose for long trials.
-AUTO_DESCRIPTION = "TPE, multivariate, n_startup_trials = max(5, trials // 5)"
+# What `auto` means is decided by AutoSampler from the benchmark's evidence (samplers/auto.py).
+AUTO_DESCRIPTION = (f"TPE, multivariate, n_startup_trials = max(5, trials // 5); then qLogNEHVI (botorch) "
+                    f"where {MODEL_MIN_DIMENSIONS}+ dimensions are searched, the budget is at most "
+                    f"{MODEL_MAX_TRIALS} trials and trials take {MODEL_MIN_TRIAL_SECONDS:g} s or more")
 
 
 def _valid_options(klass: type) -> list[str]:
@@ -62,10 +60,7 @@ def make_sampler(name: str, options: dict[str, Any], seed: int, n_trials: int) -
     """Build the sampler a study file names; ``seed`` makes the sequence reproducible."""
     check_sampler_options(name, options)
     if name == "auto":
-        with warnings.catch_warnings():  # multivariate/group are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                              n_startup_trials=max(5, n_trials // 5))
+        return AutoSampler(seed=seed, n_trials=n_trials)
     klass = SAMPLER_CLASSES[name]
     if klass is BoTorchEHVISampler:
         require_botorch()

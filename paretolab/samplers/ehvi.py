@@ -61,7 +61,7 @@ from optuna.trial import FrozenTrial, TrialState
 from paretolab.errors import UserError
 from paretolab.records import TrialResult, read_rungs, read_violations
 
-INSTALL_HINT = "pip install 'paretolab[bo]'  (BoTorch)"
+INSTALL_HINT = "pip install 'botorch>=0.18.1,<0.19'  (a paretolab dependency: the install is incomplete)"
 _log = logging.getLogger(__name__)
 
 
