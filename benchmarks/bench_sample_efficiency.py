@@ -56,6 +56,7 @@ front). Medians over seeds.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -392,14 +393,16 @@ def main() -> None:
     parser.add_argument("--save", type=Path, default=None, help="write raw per-trial results (JSON), "
                         "updated after every run")
     parser.add_argument("--from-json", type=Path, nargs="*", default=None,
-                        help="summarise saved results (several files: one union), run nothing")
+                        help="summarise saved results (several files: one union; .json or .json.gz), "
+                        "run nothing")
     _verified.add_arguments(parser)  # --verified: the noise-aware reading (benchmarks/_verified.py)
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.trials = 2, 15
     methods = args.methods or BASE_METHODS + (VARIANTS if args.variants else [])
     if args.from_json:
-        results = [r for path in args.from_json for r in json.loads(path.read_text())]
+        results = [r for path in args.from_json for r in json.loads(
+            gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_text())]
         seeds = sorted({r["seed"] for r in results})
         print(f"sample efficiency (saved): {len(results)} runs, seeds {seeds}")
         print(summarise(results, args.trials, methods))
