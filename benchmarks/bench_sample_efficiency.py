@@ -264,11 +264,18 @@ def task_reference(runs: list[dict], task: str) -> tuple[list[str], np.ndarray, 
     return directions, ref, float(hypervolume(union, directions, ref)), len(union)
 
 
+Curve = tuple[np.ndarray, np.ndarray]  # (cumulative steps, HV fraction) of one run: hv_curve
+
+
 def method_reading(mruns: list[dict], directions: list[str], ref: np.ndarray, hv_ref: float,
                    budget: float) -> tuple[list[float], dict[float, tuple[float, int]]]:
     """One method's runs read against the reference: the median HV fraction at 10/25/50/100% of
     the budget, and per threshold (0.9, 0.95) the median steps to reach it and how many seeds did."""
-    curves = [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
+    return curves_reading([hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns], budget)
+
+
+def curves_reading(curves: list[Curve], budget: float) -> tuple[list[float], dict[float, tuple[float, int]]]:
+    """:func:`method_reading` of runs whose curves are already computed."""
     at = [float(np.median([frac_at(s, f, q * budget) for s, f in curves])) for q in (0.1, 0.25, 0.5, 1.0)]
     reach = {}
     for thr in (0.9, 0.95):
@@ -277,15 +284,12 @@ def method_reading(mruns: list[dict], directions: list[str], ref: np.ndarray, hv
     return at, reach
 
 
-def first_to_95(mruns_by_method: dict[str, list[dict]], directions: list[str], ref: np.ndarray,
-                hv_ref: float, steps: int, budgets: list[int]) -> list[str]:
+def first_to_95(curves: dict[str, list[Curve]], steps: int, budgets: list[int]) -> list[str]:
     """Per budget (in full trials): each method's median steps to 95% of the reference, counting
     only what it reached within that budget's steps, and which method got there first (fewest
     median steps; more seeds reaching breaks a tie). A budget smaller than the runs' own reads
     their first steps: the samplers whose start-up depends on the budget (``auto``: max(5,
     trials // 5) random trials) would have started differently."""
-    curves = {m: [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
-              for m, mruns in mruns_by_method.items() if mruns}
     lines = []
     for b in budgets:
         cap = b * steps
@@ -319,11 +323,13 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
                      "| trials started (median) | pruned (median) |")
         lines.append("|---|---|---|---|---|---|")
         med95: dict[str, float] = {}
+        curves: dict[str, list[Curve]] = {}
         for method in methods:
             mruns = [r for r in runs if r["method"] == method]
             if not mruns:
                 continue
-            at, reach = method_reading(mruns, directions, ref, hv_ref, budget)
+            curves[method] = [hv_curve(r["rows"], directions, ref, hv_ref) for r in mruns]
+            at, reach = curves_reading(curves[method], budget)
             med95[method] = reach[0.95][0]
             cells = [f"{med:.0f} ({med / steps:.1f} trials; {reached}/{len(mruns)})" if math.isfinite(med)
                      else f"not reached ({reached}/{len(mruns)})" for med, reached in reach.values()]
@@ -333,8 +339,7 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
                          f"{n_trials:.0f} | {n_pruned:.0f} |")
         budgets = sorted({b for b in (40, 80, 160) if b <= trials} | {trials})
         lines.append("\nFirst to 95% of the reference per budget (median steps, seeds reaching within it):\n")
-        lines.extend(first_to_95({m: [r for r in runs if r["method"] == m] for m in methods},
-                                 directions, ref, hv_ref, steps, budgets))
+        lines.extend(first_to_95(curves, steps, budgets))
         lines.extend(against_ax(runs, methods, med95, budget))
         base = "tpe-log" if "tpe-log" in med95 else "tpe-indep"  # the strongest Optuna study in the run
         a, c = med95.get(base, math.inf), med95.get("auto+moasha", math.inf)

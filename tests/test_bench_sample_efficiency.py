@@ -7,7 +7,7 @@ import math
 import numpy as np
 import optuna
 
-from benchmarks.bench_sample_efficiency import Timed, first_to_95
+from benchmarks.bench_sample_efficiency import Timed, first_to_95, hv_curve
 
 
 def _run(fracs: list[float], steps: int = 100) -> dict:
@@ -19,7 +19,9 @@ def test_the_first_to_95_is_read_within_each_budget():
     # fast reaches 95% after 2 trials (200 steps), slow after 6 (600 steps)
     fast = [_run([0.5, 0.96, 0.96, 0.96, 0.96, 0.96])]
     slow = [_run([0.5, 0.6, 0.7, 0.8, 0.9, 0.97])]
-    lines = first_to_95({"fast": fast, "slow": slow}, ["minimize"], np.array([0.0]), 1.0, 100, [4, 6])
+    curves = {m: [hv_curve(r["rows"], ["minimize"], np.array([0.0]), 1.0) for r in runs]
+              for m, runs in {"fast": fast, "slow": slow}.items()}
+    lines = first_to_95(curves, 100, [4, 6])
     assert lines[0].startswith("- budget 4 trials (400 steps): fast 200 (1/1) · slow not reached (0/1)")
     assert lines[0].endswith("first: fast")
     assert "slow 600 (1/1)" in lines[1]

@@ -210,13 +210,9 @@ class RungRecord:
 
 def read_rungs(trial: optuna.Trial | optuna.trial.FrozenTrial) -> dict[int, RungRecord]:
     """Every rung record of the trial, by rung step (empty without pruning)."""
-    out = {}
-    for key in trial.user_attrs:
-        if key.startswith(RUNG_PREFIX) and key[len(RUNG_PREFIX):].isdigit():
-            rec = RungRecord.read(trial, int(key[len(RUNG_PREFIX):]))
-            if rec is not None:
-                out[int(key[len(RUNG_PREFIX):])] = rec
-    return dict(sorted(out.items()))
+    steps = sorted(int(key[len(RUNG_PREFIX):]) for key in trial.user_attrs
+                   if key.startswith(RUNG_PREFIX) and key[len(RUNG_PREFIX):].isdigit())
+    return {step: rec for step in steps if (rec := RungRecord.read(trial, step)) is not None}
 
 
 # --- repeats -------------------------------------------------------------------------------------

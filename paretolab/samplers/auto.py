@@ -30,7 +30,6 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
 from paretolab.samplers.ehvi import BoTorchEHVISampler
@@ -64,7 +63,6 @@ class AutoSampler(optuna.samplers.BaseSampler):
         if n_trials <= MODEL_MAX_TRIALS and importlib.util.find_spec("botorch") is not None:
             self._model = BoTorchEHVISampler(seed=seed, n_startup_trials=0)
         self._min_seconds = float(min_trial_seconds)
-        self._space = IntersectionSearchSpace()
         self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
         self._said: str | None = None
 
@@ -75,8 +73,7 @@ class AutoSampler(optuna.samplers.BaseSampler):
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(complete) < self._startup:
             return "tpe"
-        dims = sum(not d.single() for d in self._space.calculate(study).values())
-        if dims < MODEL_MIN_DIMENSIONS:
+        if len(self._model.model_space(study)) < MODEL_MIN_DIMENSIONS:
             return "tpe"
         if self._min_seconds > 0:
             seconds = [t.duration.total_seconds() for t in complete if t.duration is not None]

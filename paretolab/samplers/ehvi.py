@@ -224,7 +224,8 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
         self._warmup.reseed_rng()
         self._independent.reseed_rng()
 
-    def _model_space(self, study: optuna.Study) -> dict[str, BaseDistribution]:
+    def model_space(self, study: optuna.Study) -> dict[str, BaseDistribution]:
+        """What the model sees: the params every complete trial has, less single-valued ones."""
         return {k: v for k, v in self._space.calculate(study).items() if not v.single()}
 
     def n_startup(self, space: dict[str, BaseDistribution]) -> int:
@@ -233,7 +234,7 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        space = self._model_space(study) if complete else {}
+        space = self.model_space(study) if complete else {}
         warm = not space or len(complete) < max(2, self.n_startup(space))
         self._warm[trial.number] = warm
         return self._warmup.infer_relative_search_space(study, trial) if warm else space
@@ -283,8 +284,9 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
         full_steps = max((TrialResult.read(t).steps or 0 for t in complete), default=0)
         pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
                   if all(p in t.params for p in search_space)]
-        constrained = any(read_violations(t) for t in complete)
-        violation = [sum(max(0.0, v) for v in read_violations(t).values()) for t in complete]
+        violations = [read_violations(t) for t in complete]
+        constrained = any(violations)
+        violation = [sum(max(0.0, v) for v in row.values()) for row in violations]
         xs, ys, fid, cons = [x], [y], [np.ones(len(x))], [violation]
         baseline = [x]
         for t in complete + pruned:
