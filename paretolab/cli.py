@@ -143,6 +143,9 @@ def run(
         "'paretolab worker' on other machines (default: the file's, else SQLite in the study "
         "directory)")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="<address>", help="run the workers as Ray tasks on this cluster: auto, local, "
+        "host:port or ray://host:10001 (--workers: how many)")] = None,
 ) -> None:
     """Run (or resume) a study to its trial budget, then print the front.
 
@@ -164,7 +167,8 @@ def run(
                   f"paretolab report {target}; progress from anywhere: paretolab status {target}[/]")
     try:
         with SignalsAsInterrupts():
-            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
+            outcome = run_study(checked, workers=_engine(checked.spec, _workers(workers), ray),
+                                progress=not no_progress, console=err)
     except KeyboardInterrupt as exc:  # before any trial started
         err.print("[yellow]interrupted[/]: run the same command again to resume.")
         raise typer.Exit(code=128 + interrupt_signal(exc)) from None
@@ -188,6 +192,18 @@ def _workers(value: str | None) -> int | str | None:
     if not value.isdigit() or int(value) < 1:
         raise UserError(f"--workers must be a positive number or 'auto', got {value!r}")
     return int(value)
+
+
+def _engine(spec: Any, workers: int | str | None, ray: str | None) -> Any:
+    """``--ray ADDRESS``: the study's workers on that Ray cluster; else ``--workers`` as given."""
+    if ray is None:
+        return workers
+    from paretolab.spec.engines import ray_workers
+
+    try:
+        return ray_workers(spec.workers, ray, workers)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def print_outcome(outcome: Any) -> None:
@@ -517,6 +533,53 @@ def worker(
         err.print("[yellow]interrupted[/]: this worker's trial is redone by the study.")
         raise typer.Exit(code=128 + stopped)
     err.print("budget reached: worker done.")
+
+
+@app.command(cls=Command)
+@user_errors
+def submit(
+    study: Annotated[Path, typer.Argument(help="the study file")],
+    slurm: Annotated[str, typer.Option(
+        "--slurm", metavar="<key=value,...>", help="sbatch settings by submitit's names, e.g. "
+        "partition=gpu,gpus_per_task=1,time=120 (minutes; default: budget.timeout, else 1440)")] = "",
+    workers: Annotated[int, typer.Option(min=1, help="jobs in the array: one worker each")] = 1,
+    storage: Annotated[str | None, typer.Option(
+        help="a storage every node reaches, e.g. postgresql+psycopg://user:pass@host/db "
+        "(default: the file's)")] = None,
+    cluster: Annotated[str, typer.Option(
+        help="slurm, or local: the same jobs as processes here, waited for (to try a study file)")] = "slurm",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the sbatch script; submit nothing")] = False,
+) -> None:
+    """Submit the study's workers as a Slurm job array (through submitit); each job works on the
+    study until its budget. Progress: paretolab status; results: paretolab report."""
+    from paretolab.engines.slurm import check_storage, parse_slurm, sbatch_script, submit_workers
+    from paretolab.locate import spec_target
+
+    if cluster not in ("slurm", "local"):
+        raise UserError(f"--cluster is slurm or local, got {cluster!r}")
+    checked = _check(study, storage=storage)
+    params = parse_slurm(slurm)
+    if dry_run:
+        if cluster == "slurm":
+            check_storage(checked)
+        typer.echo(sbatch_script(checked, params, workers))
+        return
+    from paretolab.logs import setup_worker_logging
+
+    setup_worker_logging(checked.spec.study_dir, "submit")  # Optuna's lines to the folder's log
+    done = submit_workers(checked, params, workers, cluster=cluster)
+    target = _escape(spec_target(checked.spec))
+    if cluster == "local":
+        err.print(f"started {workers} local jobs (submitit's local executor); waiting for them")
+        codes = [job.result().code for job in done.jobs]
+        done.jobs.clear()  # submitit's local jobs, dropped now: at exit their cleanup prints errors
+        out.print(f"jobs ended with codes {codes}; results: paretolab report {target}")
+        if any(codes):
+            raise typer.Exit(code=max(codes))
+        return
+    out.print(f"submitted {workers} workers as Slurm job array {_escape(done.array_id)} (job logs: "
+              f"{_escape(str(done.folder))})\nprogress: paretolab status {target}   results: "
+              f"paretolab report {target}")
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -25,6 +25,7 @@ from paretolab.spec.defaults import (
     STORAGE_PATIENCE_S,
     grace_problem,
 )
+from paretolab.spec.engines import RayWorkers, parse_workers
 
 SamplerName = Literal["auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc", "botorch"]
 SAMPLERS: tuple[str, ...] = get_args(SamplerName)
@@ -672,8 +673,9 @@ class StudySpec(_Model):
     storage: str | None = Field(None, description="Optuna storage URL; default: SQLite file in "
                                 "the study directory")
     output_dir: str | None = Field(None, description="default: reports/<name>")
-    workers: int | Literal["auto"] = Field(1, description="worker processes: N, or auto (one "
-                                           "per GPU, else one per CPU core)")
+    workers: int | Literal["auto"] | RayWorkers = Field(
+        1, description="worker processes: N, or auto (one per GPU, else one per CPU core), or "
+        "{engine: ray, address: ..., count: N} for workers on a Ray cluster")
     trials_per_gpu: int = Field(1, ge=1, description="with workers: auto, workers per GPU")
     faults: FaultSpec = Field(default_factory=FaultSpec)
     log: LogSpec = Field(default_factory=LogSpec, description="experiment trackers (MLflow, "
@@ -703,6 +705,11 @@ class StudySpec(_Model):
     @classmethod
     def _constraint_one(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_engine(cls, value: Any) -> Any:
+        return parse_workers(value)
 
     @field_validator("workers")
     @classmethod
