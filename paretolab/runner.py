@@ -126,13 +126,17 @@ def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None =
                                       grace_period=grace_period, max_retries=max_retries,
                                       storage_patience=storage_patience, report_every=report_every,
                                       trials_per_gpu=trials_per_gpu)
+    chosen = workers if workers is not None else spec.workers
+    engine = chosen if isinstance(chosen, RayWorkers) else None
+    if engine is not None:  # a missing Ray says so before anything is created
+        from paretolab.engines import require
+
+        require("ray", "ray", "workers: {engine: ray}")
     study_dir = spec.study_dir
     study_dir.mkdir(parents=True, exist_ok=True)
     opened = open_worker_study(checked, options, 0, create=True)
     study = opened[1]
     meta = StudyMeta.from_study(study)
-    chosen = workers if workers is not None else spec.workers
-    engine = chosen if isinstance(chosen, RayWorkers) else None
     n_workers = 0 if engine is not None else resolve_workers(chosen, spec.device, options.trials_per_gpu)
     deadline = time.time() + spec.budget.timeout if spec.budget.timeout else None
     from paretolab.locate import spec_target
