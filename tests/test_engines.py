@@ -114,6 +114,14 @@ def test_slurm_refuses_sqlite_and_unknown_settings_in_one_line(tmp_path, monkeyp
     assert "key=value" in out
 
 
+def test_slurm_without_submitit_says_which_extra_installs_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "submitit", None)
+    monkeypatch.chdir(tmp_path)
+    out = cli("submit", str(write(tmp_path, STUDY)), "--slurm", "partition=gpu", "--cluster", "local",
+              "--dry-run", code=2)
+    assert "pip install 'paretolab[slurm]'" in out and "Traceback" not in out
+
+
 @pytest.mark.slow  # starts two job processes
 def test_slurm_job_array_on_submitits_local_executor_reaches_the_exact_budget(tmp_path, monkeypatch) -> None:
     pytest.importorskip("submitit")
