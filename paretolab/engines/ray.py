@@ -11,7 +11,8 @@ workers. Ray schedules them; the study's lock and budget keep them exact.
   task again (``max_retries``), which joins the study anew while the budget is not reached.
 - Ctrl-C (or SIGTERM) on the driver cancels the tasks: each gets a KeyboardInterrupt and marks
   its trial interrupted, as a local worker does. A task that has not ended 10 s later is
-  killed, and the driver marks the trials its workers left RUNNING as interrupted itself.
+  killed, and the driver marks the trials its workers left RUNNING as interrupted itself (seen
+  with a worker still in torch's lazy imports of its first trial, where the interrupt is lost).
 - SQLite works only when every worker is on the driver's machine: on a cluster of several
   nodes the run stops at once with one line saying so (use PostgreSQL).
 """
