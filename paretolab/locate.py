@@ -20,12 +20,15 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from paretolab.errors import UserError
-from paretolab.records import StudyMeta
+from paretolab.spec.folders import legacy_slug, study_slug
+
+if TYPE_CHECKING:  # reading a study file imports neither Optuna nor the records
+    import optuna
+
+    from paretolab.records import StudyMeta
 
 _URL = re.compile(r"^[a-z][a-z0-9+]*://")
 STUDY_DB = "study.db"
@@ -44,6 +47,37 @@ def slug(name: str) -> str:
     """A study name made safe for a directory name (as the study file's ``reports/<slug>``)."""
     text = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
     return text[:100]
+
+
+def stored_study_names(db: Path) -> list[str]:
+    """The names of the Optuna studies in the SQLite file ``db`` (a read-only look without
+    Optuna; empty when there is no such file or it holds no studies table)."""
+    if not db.is_file():
+        return []
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return [name for (name,) in conn.execute("SELECT study_name FROM studies ORDER BY study_id")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def locate_folder(spec: Any) -> Any:
+    """Record on ``spec`` (a :class:`~paretolab.spec.StudySpec`) the folder an earlier version
+    gave its study, when that folder (named without the hash of :func:`slug`) holds the study
+    and the new one does not exist yet; returns ``spec``. Called when a study file is read
+    and when it is checked, so that ``spec.study_dir`` itself reads no file."""
+    if spec.output_dir or spec._folder is not None:
+        return spec
+    folder = Path("reports") / study_slug(spec.name)
+    legacy = Path("reports") / legacy_slug(spec.name)
+    if legacy != folder and not folder.exists() and spec.name in stored_study_names(legacy / STUDY_DB):
+        spec._folder = legacy
+    return spec
 
 
 @dataclass
@@ -80,6 +114,8 @@ class StudySource:
 
 
 def _names(url: str) -> list[str]:
+    import optuna
+
     from paretolab.storage import open_storage
 
     return sorted(optuna.get_all_study_names(storage=open_storage(url, create_dir=False)))
@@ -138,6 +174,8 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
 
 def load_study(storage_url: str, name: str) -> optuna.Study:
     """The study ``name`` of the storage (a user error listing the studies there when absent)."""
+    import optuna
+
     from paretolab.storage import open_storage
 
     storage = open_storage(storage_url, create_dir=False)
@@ -151,6 +189,7 @@ def load_study(storage_url: str, name: str) -> optuna.Study:
 
 def open_source(target: str | Path, study_name: str | None = None) -> StudySource:
     """:func:`locate` the study and load it (a user error when it is not there or not ours)."""
+    from paretolab.records import StudyMeta
     from paretolab.storage import sqlite_path
 
     where = locate(target, study_name)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paretolab.errors import SpecError
-from paretolab.spec.models import StudySpec, stored_study_names
+from paretolab.locate import locate_folder, stored_study_names
+from paretolab.spec.models import StudySpec
 from paretolab.tasks.loader import BUILTIN_TASKS, TaskInfo, load_task_factory, task_info
 
 
@@ -93,6 +94,7 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
     from paretolab.samplers import check_sampler_options
     from paretolab.search_space import balancer_space
 
+    locate_folder(spec)
     if spec.trainer is not None:
         task_ref, info = _check_trainer(spec)
     else:
