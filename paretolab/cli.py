@@ -151,9 +151,9 @@ def run(
     or the report could not be written.
     """
     checked = _check(study, storage=storage)
+    from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
     from paretolab.logs import setup_worker_logging
     from paretolab.runner import run_study
-    from paretolab.worker import SignalsAsInterrupts, interrupt_signal
 
     setup_worker_logging(checked.spec.study_dir, 0)
     if not no_progress:
@@ -391,8 +391,8 @@ def verify(
     """Retrain the front's configurations with fresh seeds: which points of the front are real?"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
     from paretolab.verify import verify as run_verify
-    from paretolab.worker import SignalsAsInterrupts, interrupt_signal
 
     bar = Progress(TextColumn("[bold]repeats"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
                    TimeRemainingColumn(), console=err, auto_refresh=sys.stderr.isatty())
@@ -484,15 +484,10 @@ def worker(
     import socket
 
     from paretolab.devices import resolve_device
+    from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
     from paretolab.logs import setup_worker_logging
     from paretolab.storage import redact
-    from paretolab.worker import (
-        SignalsAsInterrupts,
-        WorkerOptions,
-        interrupt_signal,
-        open_worker_study,
-        run_worker,
-    )
+    from paretolab.worker import WorkerOptions, open_worker_study, run_worker
 
     checked = _check(study, storage=storage, device=device)
     spec = checked.spec
