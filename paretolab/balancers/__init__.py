@@ -1,5 +1,6 @@
 """Loss balancers: one interface (:class:`Balancer`) for every method; see ``available()``."""
 
+from paretolab.balancers import gradient  # noqa: F401 - the torchjd methods, registered in their order
 from paretolab.balancers.base import Balancer
 from paretolab.balancers.gradient_level import GramianBalancer, JacobianBalancer
 from paretolab.balancers.jacobian import TaskJacobian
