@@ -57,7 +57,7 @@ def _value(value: Any) -> float | None:
 
 def _step(what: str, where: str, func: Any, *args: Any) -> Any:
     """Call one part of the task; an exception becomes a TaskError naming the user's line."""
-    from paretolab.tasks.loader import describe_exception
+    from paretolab.userfiles import describe_exception
 
     try:
         return func(*args)
