@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab.errors import StorageError
-from paretolab.spec.defaults import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S  # noqa: F401 - the study file owns the fault defaults
+from paretolab.spec.defaults import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S, grace_problem  # noqa: F401 - the study file owns the fault defaults
 
 SQLITE_BUSY_TIMEOUT_S = 300
 SQLITE_CREATE_ATTEMPTS = 5  # opening a fresh SQLite file that another process is creating
@@ -155,9 +155,9 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
     elif not re.match(r"^[a-z0-9+]+://", url):
         raise StorageError(f"{redact(url)!r} is not a storage URL", where="storage",
                            hint="use e.g. sqlite:///path/study.db or postgresql://user@host/db")
-    if grace_period <= heartbeat_interval:
-        raise StorageError(f"grace period ({grace_period} s) must be longer than the heartbeat "
-                           f"interval ({heartbeat_interval} s)", where="storage")
+    problem = grace_problem(heartbeat_interval, grace_period)
+    if problem:
+        raise StorageError(problem, where="storage")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
