@@ -11,7 +11,6 @@ from paretolab.balancers.registry import (
     describe_balancers,
     get_balancer_class,
     make_balancer,
-    register,
 )
 from paretolab.balancers.setting import MissingDependencyError, Setting
 from paretolab.balancers.static import StaticWeightedSum
@@ -19,4 +18,4 @@ from paretolab.balancers.static import StaticWeightedSum
 __all__ = ["Balancer", "BalancerRefError", "GramianBalancer", "JacobianBalancer",
            "MissingDependencyError", "ScalarizingBalancer", "Setting", "StaticWeightedSum",
            "TaskJacobian", "available", "describe_balancers", "get_balancer_class",
-           "make_balancer", "register"]
+           "make_balancer"]

@@ -1,7 +1,7 @@
 """The stored trial format: every key paretolab writes into Optuna storage, with typed records.
 
 This module is the only writer (and, through :mod:`paretolab.records.view`, the only reader)
-of a trial's user and system attributes. Storage is the single source of truth (DESIGN.md):
+of a trial's user and system attributes. Storage is the single source of truth:
 a trial writes
 
 * ``start`` once, before training: :class:`TrialStart` (configuration, worker, host), plus one
@@ -350,12 +350,6 @@ class FailureRecord:
 def interrupted() -> FailureRecord:
     """The record of a trial stopped by Ctrl-C or SIGTERM."""
     return FailureRecord(INTERRUPTED_REASON, interrupted=True)
-
-
-def mark_interrupted(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
-    """Flag a trial as interrupted directly in storage (for a trial whose ``optuna.Trial`` object
-    is gone, e.g. after Ctrl-C outside the objective)."""
-    storage.set_trial_user_attr(trial_id, INTERRUPTED_KEY, True)
 
 
 def counts_toward_budget(state: str, user_attrs: Mapping[str, Any]) -> bool:
