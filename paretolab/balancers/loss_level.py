@@ -18,6 +18,7 @@ import torch
 from torch.nn.functional import softmax
 from torchjd.scalarization import DWA, FAMO, STCH, UW, GeometricMean, Random
 
+from paretolab._compat.torchjd_internals import dwa_batches, dwa_state, load_dwa_state
 from paretolab.balancers.base import Balancer, Setting
 
 
@@ -188,25 +189,21 @@ class DWABalancer(ScalarizingBalancer):
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
         scalar = self.dwa(grad_scaled(values, len(values) * preference))
         window = self.options["epoch_steps"]
-        if window and self.dwa._n_batches >= window:  # the window of this backward is complete
+        if window and dwa_batches(self.dwa) >= window:  # the window of this backward is complete
             self.dwa.step()
         return scalar
 
     def on_epoch_end(self) -> None:
-        if self.dwa._n_batches:
+        if dwa_batches(self.dwa):
             self.dwa.step()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "loss_sum": self.dwa._loss_sum,
-                "n_batches": self.dwa._n_batches,
-                "previous_averages": list(self.dwa._previous_averages)}
+        return {**super().state_dict(), **dwa_state(self.dwa)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.dwa.reset()
-        self.dwa._loss_sum = state.get("loss_sum")
-        self.dwa._n_batches = int(state.get("n_batches", 0))
-        self.dwa._previous_averages = list(state.get("previous_averages", []))
+        load_dwa_state(self.dwa, state)
 
 
 class RLWBalancer(ScalarizingBalancer):

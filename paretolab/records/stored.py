@@ -31,6 +31,8 @@ from typing import Any
 
 import optuna
 
+from paretolab._compat.optuna_internals import trial_id
+
 START_KEY = "start"
 RESULT_KEY = "result"
 FAILURE_KEY = "failure"
@@ -385,7 +387,7 @@ def write_constraints(trial: optuna.Trial, violations: Mapping[str, float], *, d
     for name, value in violations.items():
         trial.set_constraint(name, float(value))
     if dashboard and violations:
-        trial.storage.set_trial_system_attr(trial._trial_id, CONSTRAINT_LIST_KEY,
+        trial.storage.set_trial_system_attr(trial_id(trial), CONSTRAINT_LIST_KEY,
                                             [float(v) for v in violations.values()])
 
 

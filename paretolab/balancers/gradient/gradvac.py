@@ -7,6 +7,7 @@ from typing import Any
 
 from torchjd.aggregation import GradVacWeighting, Weighting
 
+from paretolab._compat.torchjd_internals import gradvac_targets, load_gradvac_targets
 from paretolab.balancers.base import Setting
 from paretolab.balancers.gradient_level import GramianBalancer
 
@@ -28,13 +29,11 @@ class GradVacBalancer(GramianBalancer):
         return GradVacWeighting(beta=self.options["beta"])
 
     def state_dict(self) -> dict[str, Any]:
-        phi = self.weighting._phi_t
+        phi = gradvac_targets(self.weighting)
         return {**super().state_dict(), "phi": None if phi is None else phi.clone()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.weighting.reset()
         if state.get("phi") is not None:
-            phi = state["phi"].clone()
-            self.weighting._phi_t = phi
-            self.weighting._state_key = (phi.shape[0], phi.dtype)
+            load_gradvac_targets(self.weighting, state["phi"].clone())

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from paretolab._compat.torchjd_internals import rebuild_nash_mtl_problem
 from paretolab.balancers.base import Setting
 from paretolab.balancers.gradient_level import SOLVERS_HINT, MatrixBalancer
 from paretolab.balancers.jacobian import TaskJacobian
@@ -65,5 +66,5 @@ class NashMTLBalancer(MatrixBalancer):
         if state.get("step"):
             w.prvs_alpha = state["prvs_alpha"].numpy().copy()
             w.normalization_factor = state["normalization_factor"].numpy().copy()
-            w._init_optim_problem()
+            rebuild_nash_mtl_problem(w)
             w.step = float(state["step"])
