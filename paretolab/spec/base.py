@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict
 
 SamplerName = Literal["auto", "tpe", "nsga2", "nsga3", "gp", "random", "qmc", "botorch"]
-SAMPLERS: tuple[str, ...] = get_args(SamplerName)
+SAMPLERS: tuple[SamplerName, ...] = get_args(SamplerName)
 """The sampler short names a study file may give (``paretolab.samplers`` maps them to classes)."""
 Direction = Literal["minimize", "maximize"]
 
