@@ -71,5 +71,5 @@ class HeldInterrupts:
         self.restore()
         signum, self.pending = self.pending, None
         handler = signal.getsignal(signum) if signum is not None else None
-        if callable(handler):
+        if signum is not None and callable(handler):
             handler(signum, None)  # raises KeyboardInterrupt, or Terminated (SignalsAsInterrupts)

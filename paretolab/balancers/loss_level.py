@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.nn.functional import softmax
@@ -129,7 +129,7 @@ class UncertaintyBalancer(ScalarizingBalancer):
 
     name = "uncertainty"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "multiplies each task's term of the UW objective (uniform: torchjd's UW)"
 
     def __init__(self, loss_names: Sequence[str], weights: Mapping[str, float] | None = None,
@@ -212,7 +212,7 @@ class RLWBalancer(ScalarizingBalancer):
 
     name = "rlw"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = ("multiplies the random weights: sum_i T w_i lambda_i L_i, whose "
                           "expectation is the static sum_i w_i L_i")
 
@@ -226,7 +226,7 @@ class GLSBalancer(ScalarizingBalancer):
 
     name = "gls"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "exponents of the weighted geometric mean prod_i L_i^(w_i / sum w)"
 
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:

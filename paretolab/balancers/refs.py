@@ -27,7 +27,7 @@ def is_reference(name: str) -> bool:
     return ":" in name
 
 
-def resolve_reference(ref: str, base_dir: Path | None, base_class: type) -> Any:
+def resolve_reference(ref: str, base_dir: Path | None, base_class: Any) -> Any:
     """The class ``ref`` names, checked to be a concrete subclass of ``base_class``."""
     module_part, _, attr = ref.rpartition(":")
     if not module_part or not attr:
@@ -53,9 +53,10 @@ def resolve_reference(ref: str, base_dir: Path | None, base_class: type) -> Any:
     if abstract:
         raise BalancerRefError(f"balancer {ref!r} does not implement {', '.join(abstract)}",
                                hint="implement the abstract method(s) of its base class")
-    if klass.reference is None:
-        klass.reference = canonical
-    return klass
+    balancer: Any = klass  # a Balancer subclass (checked above); this module does not import it
+    if balancer.reference is None:
+        balancer.reference = canonical
+    return balancer
 
 
 def _where(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ JsonSchema = dict[str, Any]
 def _either(node: JsonSchema, *alternatives: JsonSchema) -> None:
     """Turn the schema ``node`` (in place) into "node or one of the alternatives"."""
     body = dict(node)
-    keep = {k: body.pop(k) for k in ("title", "description", "default") if k in body}
+    keep: JsonSchema = {k: body.pop(k) for k in ("title", "description", "default") if k in body}
     node.clear()
     node.update({**keep, "anyOf": [body, *alternatives]})
 

@@ -95,6 +95,7 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
     if spec.trainer is not None:
         task_ref, info = _check_trainer(spec)
     else:
+        assert spec.task is not None  # StudySpec requires exactly one of task and trainer
         task_ref = resolve_task_ref(spec.task.ref, spec.base_dir)
         info = task_info(task_ref, spec.task.params, spec.base_dir, where=spec.where("task"))
     for i, term in enumerate(spec.losses.terms or []):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torchjd.aggregation import ConFIG
@@ -23,7 +23,7 @@ class ConFIGBalancer(MatrixBalancer):
     name = "config"
     source = "torchjd"
     in_row_space = True
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "cosine of the update with each task gradient, proportional to w_i"
 
     def make_aggregator(self) -> Any:

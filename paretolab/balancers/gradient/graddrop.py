@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torchjd.aggregation import GradDrop
 
@@ -19,7 +19,7 @@ class GradDropBalancer(MatrixBalancer):
 
     name = "graddrop"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "each loss scaled by T*w_i before the sign dropout (uniform: the paper's)"
 
     def make_aggregator(self) -> Any:

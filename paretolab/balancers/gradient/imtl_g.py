@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torchjd.aggregation import Weighting
 
@@ -21,7 +23,7 @@ class IMTLGBalancer(GramianBalancer):
 
     name = "imtlg"
     source = "torchjd (preference extension: ours)"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "projection of the update on each unit task gradient, proportional to w_i"
 
     def make_weighting(self) -> Weighting:

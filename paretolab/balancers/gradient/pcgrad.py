@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from torchjd.aggregation import PCGradWeighting, Weighting
 
 from paretolab.balancers.base import Setting
@@ -17,7 +19,7 @@ class PCGradBalancer(GramianBalancer):
 
     name = "pcgrad"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "each loss scaled by T*w_i before the surgery (uniform: the paper's sum)"
 
     def make_weighting(self) -> Weighting:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torchjd.aggregation import UPGradWeighting, Weighting
 
@@ -21,7 +23,7 @@ class UPGradBalancer(GramianBalancer):
 
     name = "upgrad"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = ("weights of the projected task gradients (torchjd's pref_vector): "
                           "without conflict the update is sum_i w_i g_i")
 
