@@ -14,6 +14,8 @@ from plotly.subplots import make_subplots
 
 from paretolab import dominance
 from paretolab.report.data import ReportData, esc
+from paretolab.report.front_figures import NOT_ROBUST_COLOR as NOT_ROBUST_COLOR
+from paretolab.report.front_figures import ROBUST_COLOR as ROBUST_COLOR
 from paretolab.report.front_figures import VERIFIED_NAME as VERIFIED_NAME
 from paretolab.report.front_figures import front_figures as front_figures
 from paretolab.report.front_figures import verified_pairs_figure as verified_pairs_figure
