@@ -33,12 +33,13 @@ from paretolab.engines import require
 from paretolab.engines.errors import WorkerEnd
 from paretolab.engines.remote import run_remote_worker
 from paretolab.errors import StorageError, UserError
+from paretolab.interrupts import interrupt_signal
 from paretolab.progress import StudyProgress
 from paretolab.records import count_done, trial_attrs
 from paretolab.spec.checks import CheckedStudy
 from paretolab.spec.engines import ACROSS_NODES_HINT, RayWorkers, storage_across_nodes
 from paretolab.storage import storage_failure
-from paretolab.worker import WorkerOptions, interrupt_signal, mark_interrupted
+from paretolab.worker import WorkerOptions, mark_interrupted
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ def run_remote_worker(spec_data: dict[str, Any], source: str | None, label: str,
                       *, signals: bool = False) -> WorkerEnd:
     """Join the study and work on it until its budget. ``signals``: SIGTERM stops it as Ctrl-C
     does (a process of its own, as a Slurm job is); ``threads``: torch's CPU threads."""
-    from paretolab.worker import SignalsAsInterrupts, interrupt_signal
+    from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
 
     if cwd and os.path.isdir(cwd):
         os.chdir(cwd)

@@ -56,7 +56,7 @@ def slurm_job(spec_data: dict[str, Any], source: str | None, cwd: str, deadline:
     """The body of one job of the array: one worker until the budget (SIGTERM stops it)."""
     import submitit
 
-    from paretolab.worker import Terminated
+    from paretolab.interrupts import Terminated
 
     try:
         label = f"slurm-{submitit.JobEnvironment().job_id}"

@@ -12,7 +12,9 @@ import socket
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from paretolab.spec.base import _Model
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -36,11 +38,7 @@ def is_this_machine(host: str) -> bool:
     return False
 
 
-class _EngineModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class PerWorker(_EngineModel):
+class PerWorker(_Model):
     """What each Ray worker reserves on its node (Ray's ``num_gpus`` / ``num_cpus``)."""
 
     num_gpus: float | None = Field(None, ge=0, description="GPUs per worker; default: 1 when the "
@@ -48,7 +46,7 @@ class PerWorker(_EngineModel):
     num_cpus: float = Field(1, gt=0, description="CPU cores per worker (also its torch threads)")
 
 
-class RayWorkers(_EngineModel):
+class RayWorkers(_Model):
     """``workers: {engine: ray, ...}``: the study's workers as Ray tasks on a cluster."""
 
     engine: Literal["ray"] = Field(description="the cluster engine (ray)")
