@@ -65,7 +65,7 @@ def ray_cluster(cpus: int) -> Iterator[str]:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # --block: ray start stops what it started
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # the cluster and this driver alike
     root = Path(tempfile.mkdtemp(prefix="bench-engines-"))
     cwd = os.getcwd()
     os.chdir(root)  # the studies' reports/ folders, and the Ray tasks' working folder

@@ -154,7 +154,7 @@ def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None =
             if engine is not None:
                 from paretolab.engines.ray import run_ray
 
-                stopped = run_ray(checked, engine, study, deadline, view, options, refresh)
+                stopped = run_ray(checked, engine, opened, deadline, view, options, refresh)
             elif n_workers == 1:
                 def after_trial() -> None:
                     view.update()

@@ -70,6 +70,16 @@ def test_run_ray_flag_keeps_the_files_per_worker_and_takes_the_count() -> None:
         ray_workers(1, "auto", "auto")
 
 
+def test_run_flags_choose_the_engine(tmp_path) -> None:
+    from paretolab.cli.study import _engine
+
+    ray = load_spec(write(tmp_path, STUDY + "workers: {engine: ray, address: 'h:1', count: 4}\n"))
+    assert _engine(ray, 2, None) == ray.workers.model_copy(update={"count": 2})  # the file's cluster
+    assert _engine(ray, None, None) is None  # the file's workers, as run_study reads them
+    local = load_spec(write(tmp_path, STUDY + "workers: 3\n"))
+    assert _engine(local, 2, None) == 2 and _engine(local, None, "auto").count == 3
+
+
 def test_ray_engine_without_ray_says_which_extra_installs_it(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     monkeypatch.chdir(tmp_path)

@@ -30,6 +30,13 @@ BIN = Path(sys.executable).parent
 FAULTS = "faults: {heartbeat_interval: 1, grace_period: 3, max_retries: 2}\n"
 
 
+def ray_env() -> dict[str, str]:
+    """The cluster's and the driver's environment: Ray's token authentication off for both (a
+    ``ray.init()`` elsewhere on the machine leaves a token in ~/.ray that a new cluster would
+    then require, and a driver without RAY_AUTH_MODE=token would not send)."""
+    return {**env(), "RAY_AUTH_MODE": "disabled"}
+
+
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[str]:
     """The address of a one-node Ray cluster with 2 CPUs; its processes end with the fixture."""
@@ -43,7 +50,7 @@ def ray_cluster() -> Iterator[str]:
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
     proc = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port=0", "--node-ip-address=127.0.0.1",
                              "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-                             f"--temp-dir={temp}"], env=env(), stdout=subprocess.PIPE,
+                             f"--temp-dir={temp}"], env=ray_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         lines: list[str] = []
@@ -60,7 +67,7 @@ def ray_cluster() -> Iterator[str]:
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # --block: ray start stops what it started
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
@@ -69,7 +76,7 @@ def ray_cluster() -> Iterator[str]:
 def start(tmp_path: Path, path: Path, address: str, workers: int = 2) -> subprocess.Popen:
     # SIGINT at its default, as in a terminal (see test_workers' Ctrl-C test)
     return subprocess.Popen([str(BIN / "paretolab"), "run", str(path), "--no-progress", "--ray", address,
-                             "--workers", str(workers)], cwd=tmp_path, env=env(), stdout=subprocess.PIPE,
+                             "--workers", str(workers)], cwd=tmp_path, env=ray_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 

@@ -112,11 +112,14 @@ def _workers(value: str | None) -> int | str | None:
 
 
 def _engine(spec: Any, workers: int | str | None, ray: str | None) -> Any:
-    """``--ray ADDRESS``: the study's workers on that Ray cluster; else ``--workers`` as given."""
+    """``--ray ADDRESS``: the study's workers on that Ray cluster; a file's Ray workers with
+    ``--workers N``: N of them there; else ``--workers`` as given."""
+    from paretolab.spec.engines import RayWorkers, ray_workers
+
+    if ray is None and isinstance(spec.workers, RayWorkers) and workers is not None:
+        ray = spec.workers.address
     if ray is None:
         return workers
-    from paretolab.spec.engines import ray_workers
-
     try:
         return ray_workers(spec.workers, ray, workers)
     except ValueError as exc:

@@ -100,9 +100,10 @@ def gpus_per_worker(ray: Any, engine: RayWorkers, device: str) -> float:
 class RayRun:
     """The tasks of one run: start, supervise, stop (see the module docstring)."""
 
-    def __init__(self, ray: Any, checked: CheckedStudy, engine: RayWorkers, study: optuna.Study,
+    def __init__(self, ray: Any, checked: CheckedStudy, engine: RayWorkers, opened: tuple[Any, optuna.Study],
                  deadline: float | None, options: WorkerOptions):
-        self.ray, self.spec, self.engine, self.study = ray, checked.spec, engine, study
+        self.ray, self.spec, self.engine = ray, checked.spec, engine
+        self.storage, self.study = opened
         self.deadline, self.options = deadline, options
         self.labels = [f"ray-{i}" for i in range(engine.count)]
         self.refs: dict[Any, str] = {}
@@ -172,9 +173,12 @@ class RayRun:
     def mark_left_running(self) -> None:
         """Trials of this run's workers still RUNNING once every task has ended: interrupted."""
         ours = set(self.labels)
+        storage = self.storage
+        study_id = storage.get_study_id_from_name(self.study.study_name)
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             if trial_attrs(t).get("worker") in ours:
-                mark_interrupted(self.study, optuna.Trial(self.study, t._trial_id))
+                trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+                mark_interrupted(self.study, optuna.Trial(self.study, trial_id))
 
     def result(self) -> None:
         """Raise the user error a worker stopped on (a study whose trials keep failing: every
@@ -189,10 +193,11 @@ class RayRun:
                             "to resume; the worker logs are in the study folder")
 
 
-def run_ray(checked: CheckedStudy, engine: RayWorkers, study: optuna.Study, deadline: float | None,
+def run_ray(checked: CheckedStudy, engine: RayWorkers, opened: tuple[Any, optuna.Study], deadline: float | None,
             view: StudyProgress, options: WorkerOptions, refresh: Callable[[], None] | None = None,
             ) -> int | None:
-    """Run the study's workers on the Ray cluster of ``engine`` until the budget. Returns the
+    """Run the study's workers on the Ray cluster of ``engine`` until the budget (``opened``: this
+    process's storage and study, for progress and for marking what killed workers left). Returns the
     signal that stopped the run (Ctrl-C, SIGTERM), None at the budget; raises the user error
     the workers stopped on."""
     check_storage_spans(checked.spec.storage_url, engine)
@@ -200,7 +205,7 @@ def run_ray(checked: CheckedStudy, engine: RayWorkers, study: optuna.Study, dead
     stopped: int | None = None
     try:
         check_storage_spans(checked.spec.storage_url, engine, ray)
-        run = RayRun(ray, checked, engine, study, deadline, options)
+        run = RayRun(ray, checked, engine, opened, deadline, options)
 
         def tick() -> None:
             try:

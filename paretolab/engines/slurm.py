@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import math
 import os
-import shlex
 import shutil
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,14 +95,11 @@ def _sbatch_params(checked: CheckedStudy, params: dict[str, Any], n_workers: int
 def sbatch_script(checked: CheckedStudy, params: dict[str, Any], n_workers: int) -> str:
     """The sbatch script of the job array that :func:`submit_workers` would submit (submitit's
     own text for it, with the command it runs; needs no Slurm on this machine)."""
-    require("submitit", "slurm", "paretolab submit --slurm")
-    from submitit.slurm import slurm
+    from paretolab._compat.submitit_internals import sbatch_script as script
 
-    folder = _folder(checked)
-    command = " ".join([shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))])
     sbatch = _sbatch_params(checked, check_params(params), n_workers)
     try:
-        return str(slurm._make_sbatch_string(command=command, folder=folder, map_count=n_workers, **sbatch))
+        return script(_folder(checked), n_workers, sbatch)
     except (TypeError, ValueError, AssertionError) as exc:
         raise UserError(f"--slurm: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
 
@@ -118,10 +113,11 @@ def check_storage(checked: CheckedStudy) -> None:
 
 def check_params(params: dict[str, Any]) -> dict[str, Any]:
     """``params``, once every key is an sbatch setting submitit knows (else one line naming it)."""
-    submitit = require("submitit", "slurm", "paretolab submit --slurm")
+    require("submitit", "slurm", "paretolab submit --slurm")
+    from paretolab._compat.submitit_internals import sbatch_settings
     from paretolab.spec.checks import did_you_mean
 
-    valid = sorted(submitit.SlurmExecutor._valid_parameters())
+    valid = sbatch_settings()
     for key in params:
         if key not in valid:
             raise UserError(f"--slurm: unknown setting {key!r}", hint=did_you_mean(key, valid)
