@@ -13,8 +13,11 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
 * **Decide**: it then reads every trial's record at that rung from storage (any state: running
   trials of other workers, complete, pruned or failed ones that got there) and orders them by
   constraint-domination non-dominated rank (:func:`paretolab.dominance.pareto_ranks`), then by
-  exclusive hypervolume contribution within that rank, larger first (reference point: the
-  default reference point of all the rung's vectors), then by trial number, earlier first. The
+  NSGA-II crowding distance within that rank (Deb et al. 2002; larger first, the rank's two
+  extremes on each objective infinite), then by trial number, earlier first. MO-ASHA
+  (Schmucker et al. 2021) breaks ties by EpsNet or by crowding; crowding is the one that needs
+  no tuned epsilon and always keeps a rank's extremes (a hypervolume contribution against a
+  nadir-based reference ranks them last, so a rung pruned the ends of the front). The
   trial continues if its position is within the top ``ceil(n / eta)`` of the ``n`` trials at the
   rung. While fewer than ``min_trials`` (default ``eta``) trials have reached a rung, every trial
   continues there (nothing to compare with yet).
@@ -134,23 +137,31 @@ def rung_table(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> list[Ru
 def rung_order(entries: Sequence[RungEntry], directions: Sequence[str]) -> tuple[list[int], np.ndarray]:
     """Trial numbers best first, and each entry's rank (in input order).
 
-    Order: constraint-domination non-dominated rank, then exclusive hypervolume contribution
-    within the same rank (larger first; reference: default reference point of all entries), then
-    trial number (earlier first).
+    Order: constraint-domination non-dominated rank, then NSGA-II crowding distance within the
+    same rank (larger first; the extremes of a rank, and every member of a rank of one or two,
+    infinite), then trial number (earlier first).
     """
     if not entries:
         return [], np.zeros(0, dtype=np.int64)
     values = np.array([e.values for e in entries], dtype=float)
     violations = np.array([max(0.0, e.violation) for e in entries], dtype=float)
     ranks = dominance.pareto_ranks(values, directions, violations)
-    ref = dominance.default_reference_point(values, directions)
-    contrib = np.zeros(len(entries))
+    crowding = crowding_distances(dominance.to_minimization(values, directions), ranks)
+    order = sorted(range(len(entries)), key=lambda i: (int(ranks[i]), -float(crowding[i]), entries[i].trial))
+    return [entries[i].trial for i in order], ranks
+
+
+def crowding_distances(points: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each point within its rank (pymoo's; minimisation form).
+    A rank of one or two points: infinite for each (both are extremes)."""
+    from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
+
+    out = np.full(len(points), np.inf)
     for r in np.unique(ranks):
         members = np.flatnonzero(ranks == r)
-        if len(members) > 1:
-            contrib[members] = dominance.hypervolume_contributions(values[members], directions, ref)
-    order = sorted(range(len(entries)), key=lambda i: (int(ranks[i]), -float(contrib[i]), entries[i].trial))
-    return [entries[i].trial for i in order], ranks
+        if len(members) > 2:
+            out[members] = calc_crowding_distance(points[members])
+    return out
 
 
 def break_even_recall(step: int, total_steps: int, eta: int) -> float:

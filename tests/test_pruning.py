@@ -52,9 +52,12 @@ def test_a_dominated_trial_is_stopped_and_a_front_trial_continues() -> None:
     # n = 6, eta = 3: the top ceil(6/3) = 2 continue
     assert not decide(rungs, 4, MIN2, eta=3).keep  # dominated by everything
     assert not decide(rungs, 3, MIN2, eta=3).keep  # dominated by trial 1
-    # the front is {0, 1, 2}; trial 1 (the middle point) has the largest HV contribution
-    best = decide(rungs, 1, MIN2, eta=3)
+    # the front is {0, 1, 2}; its ends (trials 0 and 2) are kept before its middle
+    best = decide(rungs, 0, MIN2, eta=3)
     assert best.keep and best.rank == 0 and best.position == 0 and best.n == 6 and best.n_keep == 2
+    assert decide(rungs, 2, MIN2, eta=3).keep
+    middle = decide(rungs, 1, MIN2, eta=3)
+    assert not middle.keep and middle.rank == 0 and middle.position == 2
 
 
 def test_directions_are_respected() -> None:
@@ -67,18 +70,30 @@ def test_directions_are_respected() -> None:
     assert decide(rungs, 2, MIN2, eta=3).rank == 1
 
 
-def test_ties_go_to_the_larger_hypervolume_contribution_then_the_earlier_trial() -> None:
-    # all four on the front (reference point (11, 11)); exclusive contributions:
-    # trial 2: 4 * 8 = 32, trial 0: 2 * 1 = 2, trial 3: 4 * 0.5 = 2, trial 1: 1 * 1.5 = 1.5
+def test_ties_go_to_the_larger_crowding_distance_then_the_earlier_trial() -> None:
+    # all four on the front; the extremes (trials 0 and 1) are infinitely crowded-apart; between
+    # them, trial 2 ([2, 2]) has neighbours 0 and 3: (6 - 0) / 10 + (10 - 1.5) / 10 = 1.45,
+    # trial 3 ([6, 1.5]) has neighbours 2 and 1: (10 - 2) / 10 + (2 - 0) / 10 = 1.0
     front = table((0, [0.0, 10.0]), (1, [10.0, 0.0]), (2, [2.0, 2.0]), (3, [6.0, 1.5]))
     order, ranks = rung_order(front, MIN2)
-    assert set(ranks) == {0} and order == [2, 0, 3, 1]  # 0 before 3: equal contribution, earlier
-    assert decide(front, 0, MIN2, eta=2).keep and not decide(front, 3, MIN2, eta=2).keep
-    # identical vectors: same rank, same contribution (0) -> the earlier trial first
+    assert set(ranks) == {0} and order == [0, 1, 2, 3]
+    assert decide(front, 1, MIN2, eta=2).keep and not decide(front, 2, MIN2, eta=2).keep
+    # identical vectors: same rank, same crowding -> the earlier trial first
     same = table((7, [1.0, 1.0]), (3, [1.0, 1.0]), (5, [1.0, 1.0]))
     assert rung_order(same, MIN2)[0] == [3, 5, 7]
     assert decide(same, 3, MIN2, eta=3).keep
     assert not decide(same, 5, MIN2, eta=3).keep and not decide(same, 7, MIN2, eta=3).keep
+
+
+def test_the_ends_of_a_front_survive_a_rung() -> None:
+    """Nine mutually non-dominated trials on a line: a rung keeps ceil(9 / 3) = 3 of them, and
+    both ends of the front are among them (MO-ASHA's tie-break keeps a rank's extremes; the
+    hypervolume contribution against a nadir-based reference ranked (1, 0) ninth)."""
+    line = table(*[(i, [i / 8, 1 - i / 8]) for i in range(9)])
+    assert decide(line, 8, MIN2, eta=3).keep and decide(line, 0, MIN2, eta=3).keep
+    assert sum(decide(line, i, MIN2, eta=3).keep for i in range(9)) == 3
+    # maximised objectives: the same
+    assert decide(line, 8, ["maximize", "maximize"], eta=3).keep
 
 
 def test_constraints_rank_infeasible_trials_after_feasible_ones() -> None:
