@@ -32,10 +32,11 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   that the rule above, applied to their rung records, would have kept
   (:func:`rung_agreement` says exactly what it estimates). A rung prunes only once
   ``agreement_trials`` such trials have a record there, their final front holds at least
-  :data:`MIN_FRONT` (4) of them, and the recall is at least ``min_agreement``. The default, ``auto``, is the rung's break-even
-  :func:`break_even_recall`: ``(s + (S - s) / eta) / S`` for a rung at ``s`` of ``S`` steps,
-  the share of a trial's steps pruning there still spends on average; above it pruning keeps
-  more final-front trials per training step than not pruning. Otherwise every trial
+  :data:`MIN_FRONT` (4) of them, and the recall is at least ``min_agreement``. The
+  default, ``auto``, is the rung's break-even :func:`break_even_recall`:
+  ``(s + (S - s) / eta) / S`` for a rung at ``s`` of ``S`` steps, the share of a trial's
+  steps pruning there still spends on average; above it pruning keeps more final-front trials
+  per training step than not pruning. Otherwise every trial
   continues there, and the complete trials it produces are the evidence for the next
   decision. ``min_agreement: null`` switches the guard off.
 * **Unbiased evidence, kept up to date.** Trials that passed a rung while it was pruning

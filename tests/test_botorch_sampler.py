@@ -299,3 +299,27 @@ def test_rung_results_proposal_is_a_valid_point_at_full_length():
     for t in study.trials[-2:]:
         assert t.state.name == "COMPLETE"
         assert all(-BOUND <= t.params[k] <= BOUND for k in ("r.b", "r.c"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [math.inf, -math.inf])
+def test_one_trial_with_an_infinite_objective_does_not_break_later_proposals(bad):
+    """A complete trial with an infinite value (``add_trial``, another client on the storage):
+    qLogNEHVI standardised it into NaN and every later proposal failed ("Input data contains
+    NaN values"); the value is clipped to its objective's finite range, as Optuna's GP does."""
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler(0))
+    study.optimize(two_bowls, n_trials=5)
+    dist = optuna.distributions.FloatDistribution(-BOUND, BOUND)
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, values=[bad, 1.0],
+        params={"r.b": 0.5, "r.c": 0.5}, distributions={"r.b": dist, "r.c": dist}))
+    study.optimize(two_bowls, n_trials=2)
+    assert [t.state.name for t in study.trials[-2:]] == ["COMPLETE", "COMPLETE"]
+    assert {6, 7} <= set(study.sampler.generation_seconds)  # both proposed by the model
+
+
+def test_infinite_outcomes_are_clipped_to_their_objectives_finite_range():
+    from paretolab.samplers.ehvi import finite_outcomes
+
+    y = np.array([[1.0, -np.inf], [np.inf, 2.0], [3.0, 4.0]])
+    assert finite_outcomes(y).tolist() == [[1.0, 2.0], [3.0, 2.0], [3.0, 4.0]]
