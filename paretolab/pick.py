@@ -111,10 +111,10 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
     complete = front_candidates(records)
     verified = False
     if not raw and trial is None:
-        from paretolab.verify import verification
+        from paretolab.verification import verification
 
         check = verification(meta, records)
-        if check.any:
+        if check.front:  # repeated with fresh seeds: the verified front's means
             by_number = {r.number: r for r in complete}
             complete = [replace(by_number[n], values=[float(v) for v in check.stats[n].mean])
                         for n in check.front]

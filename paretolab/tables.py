@@ -14,7 +14,7 @@ from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summar
 def trials_frame(meta: StudyMeta, records: list[TrialRecord],
                  summary: FrontSummary | None = None) -> pd.DataFrame:
     """One row per trial: objectives, feasibility, front membership, weights, settings, timing."""
-    from paretolab.verify import verification
+    from paretolab.verification import verification
 
     summary = summary or front_summary(meta, records)
     front = set(summary.numbers)

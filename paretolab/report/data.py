@@ -59,7 +59,7 @@ class ReportData:
     ranks: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     hover: list[str] = field(default_factory=list)
     knee: int | None = None  # index into complete
-    verification: Any = None  # paretolab.verify.Verification (repeats of ``paretolab verify``)
+    verification: Any = None  # paretolab.verification.Verification (repeats of ``paretolab verify``)
     logs: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # see trial_logs
 
     @classmethod
@@ -80,7 +80,7 @@ class ReportData:
         else:
             data.ranks = np.zeros(0, int)
         data.hover = [data._hover(i) for i in range(len(data.complete))]
-        from paretolab.verify import verification
+        from paretolab.verification import verification
 
         data.verification = verification(meta, records)
         return data
