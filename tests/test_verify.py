@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 import optuna
 import pytest
 import yaml
+from scipy import stats
 
 from paretolab.objective import repeat_seed
 from paretolab.pick import pick
