@@ -169,6 +169,15 @@ def test_budget_repeats_alone_give_intervals_but_no_verdict() -> None:
     assert check.front == [] and check.labels == {0: "unverified"}
 
 
+def test_the_report_marks_the_knee_pick_chooses_on_the_verified_front() -> None:
+    """Raw front: trials 0 and 1 (a tie on the raw knee, which went to trial 0); after the
+    repeats only trial 1 is on the verified front, and the report's knee is pick's: trial 1."""
+    from paretolab.report.data import ReportData
+
+    data = ReportData.build(_meta(), load_records(_hand_made()))
+    assert data.complete[data.knee].number == 1
+
+
 def test_repeats_do_not_count_toward_the_budget() -> None:
     study = _hand_made()
     assert count_done(study) == 2

@@ -141,8 +141,9 @@ def _summary(data: ReportData) -> Section:
         rows.append(("pick it", f"<code>{esc(data.pick_command(r.number))}</code>"))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return Section("summary", "Summary",
-                   "The knee is the front point closest to the ideal point after scaling each objective "
-                   "to [0, 1] over the front (0 = best).", [f'<dl class="summary">{dl}</dl>'])
+                   "The knee (what <code>paretolab pick</code> chooses by default) is the front point "
+                   "closest to the ideal point after scaling each objective to [0, 1] over the front "
+                   "(0 = best); after <code>paretolab verify</code>, among the verified front's means.", [f'<dl class="summary">{dl}</dl>'])
 
 
 def _value_cell(value: object) -> str:
