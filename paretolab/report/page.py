@@ -143,7 +143,8 @@ def _summary(data: ReportData) -> Section:
     return Section("summary", "Summary",
                    "The knee (what <code>paretolab pick</code> chooses by default) is the front point "
                    "closest to the ideal point after scaling each objective to [0, 1] over the front "
-                   "(0 = best); after <code>paretolab verify</code>, among the verified front's means.", [f'<dl class="summary">{dl}</dl>'])
+                   "(0 = best); after <code>paretolab verify</code>, among the verified front's "
+                   "means.", [f'<dl class="summary">{dl}</dl>'])
 
 
 def _value_cell(value: object) -> str:
