@@ -246,7 +246,8 @@ class MOASHA:
     def __init__(self, *, min_steps: int, eta: int, total_steps: int, objectives: Sequence[str],
                  directions: Sequence[str], violation: Callable[[dict[str, float]], float] | None = None,
                  min_trials: int | None = None, min_agreement: float | str | None = None,
-                 agreement_trials: int = 10, control_share: float = 0.2, min_front: int = MIN_FRONT):
+                 agreement_trials: int = 10, control_share: float = 0.2, min_front: int = MIN_FRONT,
+                 violations: Callable[[dict[str, float]], dict[str, float]] | None = None):
         self.eta = int(eta)
         self.min_front = int(min_front)
         self.control_share = float(control_share)
@@ -258,6 +259,7 @@ class MOASHA:
         self.objectives = list(objectives)
         self.directions = list(directions)
         self.violation = violation or (lambda _m: 0.0)
+        self.violations = violations or (lambda _m: {})  # each constraint's signed value
 
     def hook(self, trial: optuna.Trial) -> Callable[[int, dict[str, float]], None]:
         """An ``on_eval(step, metrics)`` callback for :func:`paretolab.trainer.train`."""
@@ -298,7 +300,8 @@ class MOASHA:
                          else float(self.min_agreement))
             trusted = n >= self.agreement_trials and recall is not None and recall >= threshold
             exposed = trusted and not is_control(trial.number, self.control_share)
-        RungRecord(tuple(values), violation, int(step), dict(metrics), exposed).write(trial, rung)
+        RungRecord(tuple(values), violation, int(step), dict(metrics), exposed,
+                   self.violations(metrics)).write(trial, rung)
         entries = [e for e in rung_table(trials, rung) if e.trial != trial.number]
         entries.append(RungEntry(trial.number, tuple(values), violation))
         decision = decide(entries, trial.number, self.directions, self.eta, self.min_trials)
@@ -317,8 +320,11 @@ def make_pruner(spec: Any) -> MOASHA | None:
     def violation(metrics: dict[str, float]) -> float:
         return measure.total_violation(metrics, constraints)
 
+    def violations(metrics: dict[str, float]) -> dict[str, float]:
+        return measure.violations(metrics, constraints)
+
     return MOASHA(min_steps=cfg.resolved_min_steps(spec.budget.steps), eta=cfg.eta,
                   total_steps=spec.budget.steps, objectives=spec.objective_names,
                   directions=spec.directions, violation=violation, min_trials=cfg.min_trials,
                   min_agreement=cfg.min_agreement, agreement_trials=cfg.agreement_trials,
-                  control_share=cfg.control_share)
+                  control_share=cfg.control_share, violations=violations)

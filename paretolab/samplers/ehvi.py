@@ -25,7 +25,12 @@ BoTorch does the modelling and the optimisation; this module only decides what t
 - **Pending points**: a RUNNING trial of another worker, and a PRUNED or FAILED trial, enters
   as a pending point (``X_pending``): its outcome is integrated over, so the acquisition does
   not propose it again. Without this a pruned trial, which adds no data, would leave the model
-  as it was and the same point would come back.
+  as it was and the same point would come back. A pruned trial counts as a configuration
+  tried whose full-length outcome is unknown, not as a bad outcome (the rung judged it against
+  the trials of that moment, not against the front); only the latest :data:`PENDING_LIMIT`
+  pruned or failed trials stay pending (every running one does), so the set, and the joint
+  posterior each proposal integrates over, stays bounded as the study grows: the recent ones
+  are where the acquisition was last drawn to.
 - **Optimisation effort**: the acquisition is maximised from ``raw_samples`` random points and
   ``num_restarts`` L-BFGS-B starts; by default both scale with the dimension ``d`` (256 d raw
   samples up to 1,024, 2 + 2 d restarts up to 10). Against a flat 512/10, on saved benchmark
@@ -37,7 +42,10 @@ BoTorch does the modelling and the optimisation; this module only decides what t
   fidelity 1 ("fidelity as a feature", one ARD kernel over both). The acquisition is qLogNEHVI
   at fidelity 1 (BoTorch's ``FixedFeatureAcquisitionFunction``); a pruned trial is then no
   longer a pending point but a baseline point whose full-length outcome the model predicts from
-  its rung values. With constraints, the model sees the total violation (the rungs' own measure).
+  its rung values. With constraints, the model sees each constraint's signed value at every
+  rung (as at full length; a clipped total violation is 0 everywhere feasible, and the model
+  could not tell a clearly feasible point from a marginal one). Rung records written before
+  they carried the signed values fall back to the total violation.
 - **Start points**: the acquisition is evaluated at the raw samples ``init_batch_limit``
   (default 64) at a time; BoTorch's default there is the L-BFGS-B batch (5), which made
   the raw-sample evaluation about half of a proposal's time (cProfile on a saved digits
@@ -74,6 +82,7 @@ from optuna.trial import FrozenTrial, TrialState
 from paretolab.errors import UserError
 from paretolab.records import TrialResult, read_rungs, read_violations
 
+PENDING_LIMIT = 10  # the latest pruned or failed trials that stay pending points
 INSTALL_HINT = "pip install 'botorch>=0.18.1,<0.19'  (a paretolab dependency: the install is incomplete)"
 _log = logging.getLogger(__name__)
 
@@ -323,7 +332,7 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
             x, y, con, extra = with_rungs
             pending_states = tuple(s for s in pending_states if s != TrialState.PRUNED)
         pend = [trans.transform({p: t.params[p] for p in search_space})
-                for t in study.get_trials(deepcopy=False, states=pending_states)
+                for t in self._pending_trials(study, pending_states)
                 if t.number != trial.number and all(p in t.params for p in search_space)]
         candidate = propose(x, y, con, np.array(pend) if pend else None,
                             seed=_mixed(self._seed, trial.number), warm=self._warm_fits, **extra,
@@ -336,6 +345,15 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
         return params
 
     @staticmethod
+    def _pending_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
+        """Every RUNNING trial of ``states``, and the latest :data:`PENDING_LIMIT` PRUNED or
+        FAILED ones: the set stays bounded as the study grows."""
+        trials = study.get_trials(deepcopy=False, states=states)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        ended = [t for t in trials if t.state != TrialState.RUNNING]
+        return running + ended[-PENDING_LIMIT:]
+
+    @staticmethod
     def _with_rungs(study: optuna.Study, search_space: dict[str, BaseDistribution], trans: Any,
                     complete: list[FrozenTrial], x: np.ndarray, y: np.ndarray,
                     sign: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]] | None:
@@ -345,24 +363,30 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
         full_steps = max((TrialResult.read(t).steps or 0 for t in complete), default=0)
         pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
                   if all(p in t.params for p in search_space)]
-        violations = [read_violations(t) for t in complete]
-        constrained = any(violations)
-        violation = [sum(max(0.0, v) for v in row.values()) for row in violations]
-        xs, ys, fid, cons = [x], [y], [np.ones(len(x))], [violation]
+        rows = [read_violations(t) for t in complete]
+        keys = [k for k in rows[0] if all(k in r for r in rows)] if rows else []
+        records = [(t, {s: r for s, r in read_rungs(t).items() if full_steps and s < full_steps})
+                   for t in complete + pruned]
+        # the signed constraint values where every rung record has them (a clipped total is 0
+        # everywhere feasible: the model could not tell a clearly feasible point from a marginal one)
+        signed = bool(keys) and all(all(k in rec.violations for k in keys) for _, rungs in records
+                                    for rec in rungs.values())
+        cons: list[list[list[float]]] = [[[r[k] for k in keys] for r in rows] if signed else
+                                         [[sum(max(0.0, v) for v in r.values())] for r in rows]]
+        xs, ys, fid = [x], [y], [np.ones(len(x))]
         baseline = [x]
-        for t in complete + pruned:
+        for t, rungs in records:
             tx = trans.transform({p: t.params[p] for p in search_space})
-            rungs = {s: r for s, r in read_rungs(t).items() if full_steps and s < full_steps}
             if t.state == TrialState.PRUNED and rungs:
                 baseline.append(tx[None, :])
             for step, rec in rungs.items():
                 xs.append(tx[None, :])
                 ys.append(np.array([rec.values], dtype=float) * sign)
                 fid.append(np.array([step / full_steps]))
-                cons.append([rec.violation])
+                cons.append([[rec.violations[k] for k in keys] if signed else [rec.violation]])
         if len(xs) == 1:
             return None
-        con = np.concatenate([np.asarray(c, dtype=float) for c in cons])[:, None] if constrained else None
+        con = np.concatenate([np.asarray(c, dtype=float).reshape(len(c), -1) for c in cons]) if keys else None
         return (np.concatenate(xs), np.concatenate(ys), con,
                 {"fidelity": np.concatenate(fid), "baseline_x": np.concatenate(baseline)})
 
