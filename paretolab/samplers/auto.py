@@ -80,13 +80,14 @@ class AutoSampler(optuna.samplers.BaseSampler):
     ``max_proposal_share`` (default :data:`MAX_PROPOSAL_SHARE`) bounds a proposal's CPU time
     as a share of a trial's; the benchmark sets it to ``None`` to measure the rule as it runs
     on long trials (its trials take a fraction of a second). ``time_limit`` (default
-    :data:`PROPOSAL_TIME_LIMIT`) caps one qLogNEHVI proposal.
+    :data:`PROPOSAL_TIME_LIMIT`) caps one qLogNEHVI proposal. ``n_startup_trials`` overrides
+    the start-up (Optuna's sampler battery runs with a short one).
     """
 
     def __init__(self, *, seed: int | None = None, n_trials: int,
                  max_proposal_share: float | None = MAX_PROPOSAL_SHARE,
-                 time_limit: float | None = PROPOSAL_TIME_LIMIT) -> None:
-        self._startup = startup_trials(n_trials)
+                 time_limit: float | None = PROPOSAL_TIME_LIMIT, n_startup_trials: int | None = None) -> None:
+        self._startup = startup_trials(n_trials) if n_startup_trials is None else int(n_startup_trials)
         self._n_trials = n_trials
         with warnings.catch_warnings():  # multivariate/group are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -148,6 +149,8 @@ class AutoSampler(optuna.samplers.BaseSampler):
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if trial.number not in self._by_trial:  # asked without inferring the space first
+            self.infer_relative_search_space(study, trial)
         sampler = self._sampler(trial)
         if sampler is not self._model:
             return sampler.sample_relative(study, trial, search_space)
