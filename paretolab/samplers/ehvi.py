@@ -196,6 +196,21 @@ def propose(train_x: np.ndarray, train_y: np.ndarray, train_con: np.ndarray | No
         torch.set_num_threads(threads)
 
 
+_said_first = False
+
+
+def _say_first_acquisition() -> None:
+    """One log line before this process's first acquisition: BoTorch 0.18 compiles its fused
+    qLogNEHVI kernel (C++, once per machine, cached under ~/.cache/torch_extensions) the first
+    time one is built; cProfile caught 154 s of a first proposal there on a busy 2-core
+    machine, with nothing on screen."""
+    global _said_first
+    if not _said_first:
+        _said_first = True
+        _log.info("first qLogNEHVI proposal in this process: BoTorch may compile its fused kernel "
+                  "first (once per machine; minutes on a busy CPU)")
+
+
 def _first_outcome(z: Any, x: Any = None) -> Any:
     return z[..., 0]
 
@@ -237,6 +252,7 @@ def _fit_and_optimise(tx: Any, ty: Any, baseline: Any, pending: Any, n_obj: int,
         if time_limit is not None and time.perf_counter() - start > time_limit:
             raise ProposalTimeout(f"the GP fit took over {time_limit:g} s")
         sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]))
+        _say_first_acquisition()
         acqf: Any
         if n_obj == 1:
             acqf = qLogNoisyExpectedImprovement(
