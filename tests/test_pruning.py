@@ -307,6 +307,15 @@ def test_a_rung_prunes_nothing_until_enough_complete_trials_passed_it() -> None:
     assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement="auto").keep
 
 
+def test_a_rung_record_keeps_each_constraints_signed_value() -> None:
+    study = optuna.create_study(directions=MIN2)
+    pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2,
+                    violation=lambda m: max(0.0, m["a"] - 5.0), violations=lambda m: {"a <= 5": m["a"] - 5.0})
+    pruner.check(study.ask(), 10, 10, {"a": 2.0, "b": 1.0})
+    record = study.trials[-1].user_attrs[rung_key(10)]
+    assert record["violation"] == 0.0 and record["violations"] == {"a <= 5": -3.0}
+
+
 def test_controls_are_an_even_share_of_the_trial_numbers() -> None:
     controls = [n for n in range(1000) if is_control(n, 0.2)]
     assert abs(len(controls) - 200) <= 1

@@ -6,7 +6,9 @@ Run: the basic cases (float, int, categorical, conditional, NaN objective, parti
 params, single distributions, dynamic ranges), the relative cases (numerical, categorical and
 mixed relative sampling, trial relative params) and the multi-objective independent sampling.
 Not run: ``SingleOnlySamplerTestCase`` (for samplers that refuse multi-objective studies; both
-take them).
+take them). Optuna 5.1's battery has no reseed case; the infinite-value case is
+``test_botorch_sampler.py``'s. All 252 cases pass (about 6 minutes per sampler on a busy 2-core
+machine: marked slow).
 """
 
 from __future__ import annotations
