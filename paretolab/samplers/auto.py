@@ -4,9 +4,10 @@ The rule, from the sample-efficiency benchmark (``benchmarks/RESULTS.md``, "Choo
 issue 21), decided again at every trial from what the study file sets and what this process
 measured, never from wall-clock seconds (a loaded machine would switch samplers):
 
-- the first ``max(5, trials // 5)`` complete *configurations* come from random sampling,
-  multivariate TPE's start-up (a one-run study's points are not configurations: only its runs
-  count, here and in the rule; nor do ``paretolab verify``'s repeats);
+- the first ``max(5, trials // 5)`` *configurations* (complete or pruned, as TPE counts) come
+  from random sampling, multivariate TPE's start-up (a one-run study's points are not
+  configurations: only its runs count, here and in the rule; nor do ``paretolab verify``'s
+  repeats); multivariate TPE goes on until as many are complete;
 - after them, where the study searches **two or more dimensions** (the params every complete
   trial has: the simplex log-ratios of three or more losses, a balancer choice, searched
   params) and its budget is **at most** :data:`MODEL_MAX_TRIALS` trials, proposals come from
@@ -107,10 +108,13 @@ class AutoSampler(optuna.samplers.BaseSampler):
 
     def decide(self, study: optuna.Study) -> tuple[str, str]:
         """(``"random"``, ``"tpe"`` or ``"botorch"``, why): who proposes the next trial."""
-        complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                    if is_configuration(t.user_attrs)]
+        ended = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                 if is_configuration(t.user_attrs)]
+        if len(ended) < self._startup:  # TPE's own start-up counts complete and pruned trials
+            return "random", f"start-up: {len(ended)} of {self._startup} configurations done"
+        complete = [t for t in ended if t.state == TrialState.COMPLETE]
         if len(complete) < self._startup:
-            return "random", f"start-up: {len(complete)} of {self._startup} configurations complete"
+            return "tpe", f"{len(complete)} of {self._startup} configurations complete (the model's start)"
         if self._model is None:
             return "tpe", (f"a budget of {self._n_trials} trials (the model: up to {MODEL_MAX_TRIALS})"
                            if self._n_trials > MODEL_MAX_TRIALS else "BoTorch is not installed")
