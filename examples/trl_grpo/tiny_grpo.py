@@ -103,7 +103,7 @@ def make_trainer(model: str | Path, *, weights: Mapping[str, float], beta: float
     ``beta`` the KL coefficient; each step samples ``generations`` completions of
     ``prompts_per_step`` prompts. Metrics are logged every ``log_every`` steps (TRL averages
     them over those steps)."""
-    if str(device).startswith("cuda"):
+    if str(device).startswith("cuda:"):  # a function trial's worker GPU (Accelerate places on the current one)
         torch.cuda.set_device(torch.device(device))
     args = GRPOConfig(
         output_dir=str(output_dir), max_steps=int(steps), learning_rate=float(lr), beta=float(beta),
