@@ -27,5 +27,6 @@ def train(trial: Any) -> dict[str, float]:
     trainer = make_trainer(model, weights=trial.weights, beta=p["beta"], lr=p["lr"], steps=trial.steps,
                            seed=trial.seed, output_dir=trial.dir, device=str(trial.device),
                            log_every=int(p.get("log_every", 1)), generations=int(p.get("generations", 4)),
-                           prompts_per_step=int(p.get("prompts_per_step", 2)))
+                           prompts_per_step=int(p.get("prompts_per_step", 2)),
+                           aggregation=str(p.get("aggregation", "sum_then_normalize")))
     return hf.run(trainer, trial, metrics=LOGGED)  # the last logged brevity, vowels and kl

@@ -42,7 +42,8 @@ def main() -> None:
                            seed=int(cfg.get("seed", 0)), output_dir=folder, device=cfg.get("device", "cpu"),
                            log_every=args.log_every)
     final = hf.run(trainer, client, metrics=LOGGED)  # client.report(step, brevity=..., vowels=..., kl=...)
-    print("final:", final)
+    if final:  # the main process (the others report nothing)
+        print("final:", final)
 
 
 if __name__ == "__main__":
