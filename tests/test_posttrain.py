@@ -15,6 +15,7 @@ import torch
 from paretolab.errors import TaskError
 from paretolab.search_space import TrialConfig
 from paretolab.tasks import make_task
+from paretolab.tasks.posttrain import samples
 from paretolab.tasks.posttrain.corpus import completion_text, corpus_batch, encode, prompt_text
 from paretolab.tasks.posttrain.grpo import clipped_surrogates, group_advantages, kl_k3
 from paretolab.tasks.posttrain.model import completion_mask
@@ -159,7 +160,8 @@ def test_bad_params_name_the_param() -> None:
 
 
 @pytest.mark.slow
-def test_a_tiny_study_runs_end_to_end_and_picks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tiny_study_runs_end_to_end_and_picks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     study = write(tmp_path, f"""
         name: pt
@@ -180,4 +182,23 @@ def test_a_tiny_study_runs_end_to_end_and_picks(tmp_path: Path, monkeypatch: pyt
     assert len(trials) == 3 and (trials["state"] == "COMPLETE").all()
     assert (trials["metric:kl"] >= 0).all() and trials["correct"].between(0, 1).all()
     cli("pick", str(tmp_path / "reports" / "pt"), "--trial", "1")
-    assert "posttrain" in (tmp_path / "reports" / "pt" / "pick.yaml").read_text()
+    pick = tmp_path / "reports" / "pt" / "pick.yaml"
+    assert "posttrain" in pick.read_text()
+    # the sampling helper retrains the pick and shows completions of held-out prompts
+    assert samples.main([str(pick), "--prompts", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].startswith("trial 1: weights correct") and all("= -> '" in x for x in lines[-2:])
+
+
+def test_the_shipped_study_validates_and_the_readme_shows_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    monkeypatch.chdir(tmp_path)  # the storage check may create reports/ here
+    study = Path(__file__).resolve().parents[1] / "studies" / "posttrain.yaml"
+    out = " ".join(cli("validate", "--no-run", str(study)).split())
+    assert out.startswith("ok ") and "task posttrain" in out
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Post-training: rewards, KL and TRL", 1)[1].split("\n## ", 1)[0]
+    shown = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    shipped = yaml.safe_load(study.read_text())
+    assert shown == {k: shipped[k] for k in shown}
