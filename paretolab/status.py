@@ -68,8 +68,10 @@ def render_status(status: StudyStatus) -> RenderableType:
     for number, host, seconds in status.running:
         age = "" if seconds is None else f" for {seconds:.0f} s"
         lines.append(Text(f"  trial {number} running on {host}{age}"))
-    table = Table(title=f"current front ({len(front.numbers)} of {c['COMPLETE']} complete trials)",
-                  title_justify="left")
+    extra = len(front.numbers) - len(front.points)
+    table = Table(title=f"current front ({len(front.points)} points"
+                  + (f", {len(front.numbers)} trials" if extra else "")
+                  + f" of {c['COMPLETE']} complete trials)", title_justify="left")
     table.add_column("trial", justify="right")
     for name, direction in zip(meta.objectives, meta.directions):
         table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
@@ -77,12 +79,12 @@ def render_status(status: StudyStatus) -> RenderableType:
     table.add_column("balancer")
     index = {n: i for i, n in enumerate(front.complete)}
     by_number = {r.number: r for r in status.records}
-    order = sorted(front.numbers, key=lambda n: front.values[index[n], 0],
+    order = sorted((p[0] for p in front.points), key=lambda n: front.values[index[n], 0],
                    reverse=meta.directions[0] == "maximize")
     for number in order:
         row = front.values[index[number]]
         method = (by_number[number].config.get("balancer") or {}).get("method", "?")
-        table.add_row(str(number), *(f"{v:.4g}" for v in row),
+        table.add_row(", ".join(map(str, front.point_of(number))), *(f"{v:.4g}" for v in row),
                       "yes" if front.feasible[index[number]] else "[red]no[/]", escape(str(method)))
     lines.append(table)
     if front.numbers:

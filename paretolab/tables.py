@@ -14,7 +14,7 @@ from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summar
 def trials_frame(meta: StudyMeta, records: list[TrialRecord],
                  summary: FrontSummary | None = None) -> pd.DataFrame:
     """One row per trial: objectives, feasibility, front membership, weights, settings, timing."""
-    from paretolab.verify import verification
+    from paretolab.verification import verification
 
     summary = summary or front_summary(meta, records)
     front = set(summary.numbers)
@@ -28,6 +28,8 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
         row["feasible"] = r.feasible if r.state == "COMPLETE" else None
         row["total_violation"] = r.total_violation if r.state == "COMPLETE" else None
         row["on_front"] = r.number in front
+        # identical front points: one point, its trials listed (front.csv keeps the first row)
+        row["front_point_trials"] = " ".join(map(str, summary.point_of(r.number))) if r.number in front else None
         st = check.stats.get(r.number)
         for i, name in enumerate(meta.objectives):  # over the configuration's seeds (verify)
             row[f"mean:{name}"] = float(st.mean[i]) if st is not None else None
@@ -68,6 +70,9 @@ def front_frame(meta: StudyMeta, trials: pd.DataFrame) -> pd.DataFrame:
     if trials.empty:
         return trials
     front = trials[trials["on_front"]].copy()
+    if "front_point_trials" in front:  # one row per point: its first trial, listing the others
+        first = front["front_point_trials"].astype(str).str.split(" ").str[0]
+        front = front[front["trial"].astype(str) == first]
     return front.sort_values(meta.objectives[0], ascending=meta.directions[0] == "minimize")
 
 
