@@ -28,6 +28,7 @@ from typing import Any
 from paretolab.errors import TrialFailure
 from paretolab.records import TrialResult
 from paretolab.trials.context import ReportLog
+from paretolab.trials.metrics_lines import METRICS_FILE, MetricsTail
 from paretolab.trials.placeholders import (  # noqa: F401 - re-exported for their users
     FIXED_NAMES,
     PLACEHOLDER,
@@ -38,40 +39,8 @@ from paretolab.trials.placeholders import (  # noqa: F401 - re-exported for thei
 from paretolab.trials.supervise import START_FAILED
 
 POLL_S = 0.2
-CONFIG_FILE, METRICS_FILE, STOP_FILE = "trial.json", "metrics.jsonl", "stop"
+CONFIG_FILE, STOP_FILE = "trial.json", "stop"
 STDOUT_FILE, STDERR_FILE = "stdout.log", "stderr.log"
-
-
-class MetricsTail:
-    """Reads the complete lines appended to the metrics file since the last read."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-        self.buffer = b""
-
-    def read(self) -> list[tuple[int, dict[str, Any]]]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        lines = (self.buffer + data).split(b"\n")
-        self.buffer = lines.pop()  # an unfinished line waits for its end
-        out = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                step = int(record.pop("step"))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise TrialFailure(f"{METRICS_FILE}: a line is not {{\"step\": n, \"metric\": value}}: "
-                                   f"{line[:200].decode(errors='replace')}") from None
-            out.append((step, record))
-        return out
 
 
 SUPERVISOR = Path(__file__).with_name("supervise.py")
@@ -170,19 +139,20 @@ def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Pa
     finally:
         os.close(control_r)
     try:
-        return _follow(proc, trial_dir, log, start=start, device=device, timeout=timeout, grace=grace)
+        return _follow(proc, trial_dir, log, start=start, device=device, timeout=timeout, grace=grace,
+                       steps=config.get("steps"))
     finally:
         os.close(control_w)
 
 
 def _follow(proc: subprocess.Popen[bytes], trial_dir: Path, log: ReportLog, *, start: float, device: str,
-            timeout: float | None, grace: float) -> TrialResult:
+            timeout: float | None, grace: float, steps: int | None = None) -> TrialResult:
     """Read the program's reports until it ends; stop it if the trial ends first."""
-    tail = MetricsTail(trial_dir / METRICS_FILE)
+    tail = MetricsTail(trial_dir / METRICS_FILE, max_steps=steps)
     try:
         while True:
             code = proc.poll()
-            for step, metrics in tail.read():
+            for step, metrics in tail.read(final=code is not None):
                 log.add(step, metrics)
             if code is not None:
                 break

@@ -37,8 +37,9 @@ class ReportLog:
         try:
             step = int(step)
             values = {str(k): float(v) for k, v in metrics.items()}
-        except (TypeError, ValueError):
-            raise TrialFailure(f"report at step {step!r}: metrics must be numbers, got "
+        except (TypeError, ValueError, OverflowError):
+            raise TrialFailure(f"report at step {step!r}: the step must be a whole number and the metrics "
+                               f"numbers a float can hold, got "
                                f"{dict(metrics)!r}") from None
         n = len(self.curves["step"])
         self.curves["step"].append(step)
