@@ -143,6 +143,9 @@ def run(
         "'paretolab worker' on other machines (default: the file's, else SQLite in the study "
         "directory)")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    progress_every: Annotated[float, typer.Option(
+        "--progress-every", metavar="<seconds>", min=0.001,
+        help="without a terminal (piped, CI, Slurm): seconds between progress lines")] = 30.0,
 ) -> None:
     """Run (or resume) a study to its trial budget, then print the front.
 
@@ -164,7 +167,8 @@ def run(
                   f"paretolab report {target}; progress from anywhere: paretolab status {target}[/]")
     try:
         with SignalsAsInterrupts():
-            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
+            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err,
+                                progress_every=progress_every)
     except KeyboardInterrupt as exc:  # before any trial started
         err.print("[yellow]interrupted[/]: run the same command again to resume.")
         raise typer.Exit(code=128 + interrupt_signal(exc)) from None
@@ -210,7 +214,10 @@ def print_outcome(outcome: Any) -> None:
                       "yes" if front.feasible[index[number]] else "[red]no[/]")
     out.print(table)
     ref = ", ".join(f"{r:.4g}" for r in front.ref_point)
-    out.print(f"trials: {c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned; "
+    from paretolab.records.tally import interrupted_text
+
+    out.print(f"trials: {c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned"
+              f"{interrupted_text(c)}; "
               f"hypervolume {front.hypervolume:.6g} (reference point {ref})")
     if c["FAIL"]:
         for number, reason in outcome.failures[-5:]:

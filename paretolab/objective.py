@@ -144,8 +144,8 @@ class Objective:
             raise
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:
-            interrupted().write(trial)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (worker.Terminated: signum 15)
+            interrupted(getattr(exc, "signum", 2)).write(trial)
             raise
         except TrialFailure as exc:
             FailureRecord(str(exc)).write(trial)

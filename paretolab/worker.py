@@ -91,6 +91,8 @@ class WorkerOptions:
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, systemd, Kubernetes, Slurm), handled exactly like Ctrl-C."""
 
+    signum = int(signal.SIGTERM)
+
 
 def interrupt_signal(exc: BaseException) -> int:
     """The signal behind an interrupt: SIGTERM for :class:`Terminated`, else SIGINT."""
@@ -220,7 +222,7 @@ def failure_streak(trials: Sequence[FrozenTrial], first: int) -> list[FrozenTria
     return streak
 
 
-def mark_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+def mark_interrupted(study: optuna.Study, trial: optuna.Trial, signum: int = signal.SIGINT) -> None:
     """A trial cut by Ctrl-C or SIGTERM: recorded as interrupted (redone on resume), never left
     RUNNING. Public API only (``Trial.set_user_attr``, ``Study.tell``); a trial another worker
     already failed, or a storage that is gone, leaves nothing more to do here."""
@@ -228,7 +230,7 @@ def mark_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     try:
         existing = FailureRecord.read(trial)
         if existing is None or existing.reason is None:
-            interrupted().write(trial)
+            interrupted(signum).write(trial)
         else:
             FailureRecord(None, interrupted=True).write(trial)
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -276,8 +278,8 @@ def run_trial(study: optuna.Study, storage: Any, study_id: int, objective: Calla
                 state = TrialState.COMPLETE
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
-            except KeyboardInterrupt:
-                mark_interrupted(study, trial)
+            except KeyboardInterrupt as exc:
+                mark_interrupted(study, trial, interrupt_signal(exc))
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted below
                 state, error = TrialState.FAIL, exc
