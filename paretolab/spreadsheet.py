@@ -29,6 +29,6 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every text cell through :func:`safe_text` (numbers untouched)."""
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
             out[column] = out[column].map(safe_text)
     return out
