@@ -146,6 +146,9 @@ def run(
     progress_every: Annotated[float, typer.Option(
         "--progress-every", metavar="<seconds>", min=0.001,
         help="without a terminal (piped, CI, Slurm): seconds between progress lines")] = 30.0,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="torch threads per worker (default: the file's threads:, else the cores split "
+        "between the workers)")] = None,
 ) -> None:
     """Run (or resume) a study to its trial budget, then print the front.
 
@@ -153,7 +156,7 @@ def run(
     trial); 130 Ctrl-C, 143 SIGTERM (run again to resume); 1 no trial completed, or the tables
     or the report could not be written.
     """
-    checked = _check(study, storage=storage)
+    checked = _check(study, storage=storage, threads=threads)
     from paretolab.logs import setup_worker_logging
     from paretolab.runner import run_study
     from paretolab.worker import SignalsAsInterrupts, interrupt_signal
@@ -445,10 +448,20 @@ def train_pick(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Retrain a picked configuration and compare its objectives with the trial's."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from paretolab.production import load_pick, retrain
 
     picked = load_pick(pick_file)
-    done = retrain(picked, steps, device)
+    bar = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("steps, ETA"),
+                   TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task("train", total=steps or picked.config.steps)
+
+    def progress(step: int, total: int) -> None:
+        bar.update(task, completed=min(step, total), total=total)
+
+    with bar:
+        done = retrain(picked, steps, device, progress=progress)
     table = Table(title=f"trial {picked.trial} of {picked.study}: {done.trial_steps} steps vs "
                   f"retrained {done.steps} steps on {done.device} ({done.wall_time_s:.1f} s)",
                   title_justify="left")
@@ -485,6 +498,8 @@ def worker(
     max_retries: Annotated[int | None, typer.Option(help="re-runs of a lost trial's params")] = None,
     storage_patience: Annotated[float | None, typer.Option(
         help="seconds to keep retrying a lost storage before stopping")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="torch threads of this worker (default: the file's threads:, else torch's)")] = None,
 ) -> None:
     """Join a running study as one more worker (another machine, same storage) until its budget."""
     import os
@@ -501,8 +516,11 @@ def worker(
         run_worker,
     )
 
-    checked = _check(study, storage=storage, device=device)
+    checked = _check(study, storage=storage, device=device, threads=threads)
     spec = checked.spec
+    from paretolab.threads import set_threads
+
+    set_threads(spec.threads)
     if spec.storage_url.startswith("sqlite"):
         err.print("[yellow]note[/]: SQLite storage: only workers on this machine can share it; "
                   "use --storage postgresql://... for several machines")

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import optuna
 
-from paretolab import measure
+from paretolab import measure, threads
 from paretolab.errors import TrialFailure
 from paretolab.pruning import RungPruned, make_pruner
 from paretolab.records import (
@@ -90,6 +90,7 @@ class Objective:
                 config.extra["trainer"] = trainer_entry(spec, self.checked.task_ref)
             else:
                 config.task = self.checked.task_ref
+            config.extra[threads.KEY] = threads.current()  # results depend on it: pick trains with it
             lost = TrialStart.read(trial)  # a retry of a lost attempt: same seed
             if lost is not None and lost.seed is not None:
                 config.seed = lost.seed

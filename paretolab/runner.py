@@ -150,8 +150,14 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
                     view.update()
                     refresh()
 
-                stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=0,
-                                     deadline=deadline, after_trial=after_trial, opened=opened)
+                from paretolab.threads import set_threads
+
+                before = set_threads(spec.threads)  # one worker: every core, unless threads: says
+                try:
+                    stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=0,
+                                         deadline=deadline, after_trial=after_trial, opened=opened)
+                finally:
+                    set_threads(before)
             else:
                 from paretolab.pool import run_pool
 

@@ -119,7 +119,9 @@ def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Pa
     bad metrics line, and :class:`~paretolab.pruning.RungPruned` when stopped at a rung (the
     program is stopped first, whatever ends the trial early)."""
     trial_dir = trial_dir.absolute()  # the program runs there: its paths must not be relative to it
-    env = {**os.environ, **prepare(config, trial_dir)}
+    from paretolab.threads import env as thread_env
+
+    env = {**os.environ, **thread_env(config.get("threads")), **prepare(config, trial_dir)}
     gpu = visible_devices(device)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu

@@ -33,7 +33,8 @@ def trial_document(config: TrialConfig, number: int | None, device: str) -> dict
             "seed": config.seed, "steps": config.steps, "losses": list(config.loss_groups),
             "balancer": {"method": config.balancer["method"],
                          "settings": dict(config.balancer.get("settings") or {})},
-            "device": "cuda" if device.startswith("cuda:") else device}
+            "device": "cuda" if device.startswith("cuda:") else device,
+            "threads": config.extra.get("threads")}
 
 
 def run_trainer(config: TrialConfig, trial_dir: Path, *, device: str, number: int | None = None,
