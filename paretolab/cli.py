@@ -102,7 +102,8 @@ def _check(path: Path, **updates: Any) -> Any:
 def validate(
     study: Annotated[Path, typer.Argument(help="the study file")],
     no_run: Annotated[bool, typer.Option("--no-run", help="skip the trial run of the task (one "
-                                         "batch and one evaluation on CPU)")] = False,
+                                         "batch and one evaluation on CPU) or trainer (a few steps on "
+                                         "CPU, trial.dry_run set)")] = False,
 ) -> None:
     """Check a study file (schema, task, losses, objectives, balancers, sampler, storage, and
     that a study it resumes is unchanged), then run the task once on CPU to check what it
@@ -112,17 +113,27 @@ def validate(
     from paretolab.spec.resume import check_stored_study
 
     check_stored_study(spec)
-    trial = None
+    trial = trainer_run = None
     if not no_run and spec.task is not None:
         from paretolab.spec.trial_run import trial_run
 
         trial = trial_run(checked)
+    elif not no_run:
+        from paretolab.spec.trainer_run import trainer_trial_run
+
+        trainer_run = trainer_trial_run(checked)
     what = f"task {spec.task.ref}" if spec.task is not None else "trainer " + spec.trainer.kind
     out.print(f"[green]ok[/] {_escape(str(study))}: study {_escape(spec.name)!s}, "
               f"{_escape(what)}, losses {_escape(', '.join(checked.balanced_names))}, "
               f"objectives {_escape(', '.join(f'{o.name} ({o.direction})' for o in spec.objectives))}")
     if trial is not None:
         out.print(f"trial run on cpu ({trial.seconds:.1f} s): every loss and metric returned, all finite")
+    if trainer_run is not None:
+        out.print(f"trial run of the trainer on cpu ({trainer_run.steps} steps, {trainer_run.seconds:.1f} s): "
+                  "every objective and constraint metric given, all finite")
+    elif no_run:
+        out.print(f"the {'task' if spec.task is not None else 'trainer'} was not run (--no-run): what it "
+                  "returns is checked at the first trial")
 
 
 @app.command(cls=Command)

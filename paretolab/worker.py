@@ -403,9 +403,9 @@ def _stopped(streak: list[FrozenTrial]) -> StudyStopped:
     return StudyStopped(
         f"the last {len(streak)} trials failed in a row and none completed (trial {last.number}: "
         f"{(FailureRecord.read(last) or FailureRecord('?')).reason}); stopped instead of spending the budget on them",
-        hint="fix the task (each trial's reason is in the failure column of trials.csv), then run "
-        "the same command again; faults.max_consecutive_failures sets how many failures in a row "
-        "stop a study")
+        hint="fix what makes them fail (each trial's reason is in the failure column of trials.csv; "
+        "paretolab validate runs the task or trainer once), then run the same command again; "
+        "faults.max_consecutive_failures sets how many failures in a row stop a study")
 
 
 def open_worker_study(checked: CheckedStudy, options: WorkerOptions, worker: int | str, *,
