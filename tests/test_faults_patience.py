@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from paretolab import worker
@@ -64,12 +66,13 @@ def test_a_spawned_worker_retries_its_first_connection(tmp_path, monkeypatch):
     monkeypatch.setattr(worker, "run_worker", fake_run_worker)
     monkeypatch.setattr("paretolab.logs.setup_worker_logging", lambda *a: None)
     monkeypatch.setattr("time.sleep", lambda s: None)
-    threads = torch.get_num_threads()
+    threads, sigint = torch.get_num_threads(), signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(SystemExit) as exit_info:
             worker.worker_main(spec.model_dump(mode="json"), spec.source, 1, "cpu", threads, None,
                                {"storage_patience": 120.0})
-    finally:
+    finally:  # worker_main ends by ignoring Ctrl-C: give this process its handler back
         torch.set_num_threads(threads)
+        signal.signal(signal.SIGINT, sigint)
     assert exit_info.value.code == 0 and failures == [0]
     assert seen["opened"] == ("storage", "study")

@@ -11,7 +11,7 @@ import torch
 
 from paretolab import runner
 from paretolab.devices import plan_workers
-from paretolab.production import load_pick
+from paretolab.production import load_pick, retrain
 from paretolab.records import load_records
 from paretolab.spec import parse_spec
 from paretolab.spec.checks import check_study
@@ -62,3 +62,11 @@ def test_a_trial_records_its_thread_count_and_the_recipe_trains_with_it(tmp_path
     task = recipe.make_task()
     recipe.start(recipe.build_model(task), task)  # the production loop
     assert torch.get_num_threads() == 1
+
+    torch.set_num_threads(2)
+    seen: list[tuple[int, int, int]] = []
+    done = retrain(load_pick(pick_path), steps=4, device="cpu",
+                   progress=lambda s, n: seen.append((s, n, torch.get_num_threads())))
+    assert seen and seen[-1][:2] == (4, 4)  # paretolab train's progress bar follows the steps
+    assert {threads for _, _, threads in seen} == {1}  # retrained with the trial's count
+    assert done.steps == 4 and torch.get_num_threads() == 2  # and the process got its 2 back

@@ -3,6 +3,7 @@ interrupts, and a trial_timeout a function trainer cannot honour is refused (iss
 
 from __future__ import annotations
 
+import signal
 import textwrap
 from pathlib import Path
 
@@ -75,7 +76,11 @@ def test_a_function_that_exits_or_raises_keyboard_interrupt_fails_its_trial_and_
 @pytest.mark.slow
 def test_a_real_ctrl_c_during_a_function_trial_still_interrupts_the_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    outcome, records = _run(_spec(tmp_path, "ctrl_c"))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        outcome, records = _run(_spec(tmp_path, "ctrl_c"))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert outcome.interrupted and outcome.stop_signal == 2
     assert [r.state for r in records] == ["FAIL"]
     assert not records[0].counts_toward_budget  # interrupted: redone on resume
