@@ -58,7 +58,7 @@ def test_without_a_terminal_a_progress_line_appears_while_a_trial_runs():
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=False, width=200)
     with StudyProgress(study, meta, console=console, line_every=0.01):
-        for _ in range(1000):  # no trial ends meanwhile: the line comes from the view's own thread
+        for _ in range(6000):  # no trial ends meanwhile: the line comes from the view's own thread
             if "best hypervolume" in buffer.getvalue():
                 break
             time.sleep(0.01)
