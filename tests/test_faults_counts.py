@@ -11,11 +11,11 @@ import time
 import optuna
 from rich.console import Console
 
+from paretolab.interrupts import Terminated, interrupt_signal
 from paretolab.progress import StudyProgress
 from paretolab.records import FailureRecord, interrupted, load_records
 from paretolab.records.tally import tally
 from paretolab.storage import storage_cause
-from paretolab.worker import Terminated, interrupt_signal
 
 
 def test_a_full_disk_is_named_without_sqlalchemys_autoflush_hint():

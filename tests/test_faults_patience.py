@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from paretolab import worker
+from paretolab import worker_process
 from paretolab.errors import StorageError
 from paretolab.patience import with_patience
 
@@ -62,14 +62,14 @@ def test_a_spawned_worker_retries_its_first_connection(tmp_path, monkeypatch):
         seen.update(kwargs)
         return None
 
-    monkeypatch.setattr(worker, "open_worker_study", flaky_open)
-    monkeypatch.setattr(worker, "run_worker", fake_run_worker)
+    monkeypatch.setattr(worker_process, "open_worker_study", flaky_open)
+    monkeypatch.setattr(worker_process, "run_worker", fake_run_worker)
     monkeypatch.setattr("paretolab.logs.setup_worker_logging", lambda *a: None)
     monkeypatch.setattr("time.sleep", lambda s: None)
     threads, sigint = torch.get_num_threads(), signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(SystemExit) as exit_info:
-            worker.worker_main(spec.model_dump(mode="json"), spec.source, 1, "cpu", threads, None,
+            worker_process.worker_main(spec.model_dump(mode="json"), spec.source, 1, "cpu", threads, None,
                                {"storage_patience": 120.0})
     finally:  # worker_main ends by ignoring Ctrl-C: give this process its handler back
         torch.set_num_threads(threads)
