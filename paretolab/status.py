@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
+from paretolab.records.tally import interrupted_text, tally
 
 
 @dataclass
@@ -36,7 +37,7 @@ def read_status(study: optuna.Study, meta: StudyMeta) -> StudyStatus:
     """Read the study's trials back from storage and compute its current front."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     records = load_records(study)
-    counts = {s: sum(1 for r in records if r.state == s) for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+    counts = tally(records)
     counts["done"] = sum(1 for r in records if r.counts_toward_budget)
     now = datetime.now(UTC)
     running = []
@@ -63,7 +64,7 @@ def render_status(status: StudyStatus) -> RenderableType:
     when = status.read_at.astimezone().strftime("%H:%M:%S")
     lines.append(Text.from_markup(
         f"[bold]{escape(meta.name)}[/]: {c['done']} of {meta.trials_budget} trials done "
-        f"({c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned), "
+        f"({c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned{interrupted_text(c)}), "
         f"{c['RUNNING']} running  [dim](read {when})[/]"))
     for number, host, seconds in status.running:
         age = "" if seconds is None else f" for {seconds:.0f} s"

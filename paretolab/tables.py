@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary
+from paretolab.spreadsheet import safe_frame
 
 
 def trials_frame(meta: StudyMeta, records: list[TrialRecord],
@@ -77,10 +78,11 @@ def front_frame(meta: StudyMeta, trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``path`` whole or not at all; a failed write (a full disk) leaves no ``.tmp`` behind."""
+    """Write ``path`` whole or not at all; a failed write (a full disk) leaves no ``.tmp`` behind.
+    Text cells are neutralised for spreadsheets (:mod:`paretolab.spreadsheet`)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
-        frame.to_csv(tmp, index=False)
+        safe_frame(frame).to_csv(tmp, index=False)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

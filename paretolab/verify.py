@@ -94,6 +94,17 @@ def plan(meta: StudyMeta, records: Sequence[TrialRecord], configurations: Sequen
     return out
 
 
+def sweep_stale(study: optuna.Study) -> None:
+    """Fail the study's stale trials, repeats included: a ``verify`` (or a worker) killed outright
+    (SIGKILL, a lost machine) stopped beating; its repeat is failed as lost and enqueued again with
+    its seed (the heartbeat's retry keeps the repeat's link), so this call runs it."""
+    import warnings
+
+    with warnings.catch_warnings():  # experimental in name only; part of Optuna since 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, top: int = 0, *,
            device: str | None = None, after_repeat: Callable[[int, int], None] | None = None,
            write: bool = True) -> VerifyOutcome:
@@ -102,7 +113,9 @@ def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, to
 
     ``after_repeat(done, total)`` is called once before the first repeat (``done = 0``) and after
     each one. Ctrl-C (KeyboardInterrupt) stops it: every finished repeat is stored, the one cut
-    is recorded as interrupted, and the next call runs only what is missing."""
+    is recorded as interrupted, and the next call runs only what is missing. A repeat left
+    RUNNING by a killed verify is failed once its heartbeat is stale (:func:`sweep_stale`) and
+    run again here."""
     from paretolab.devices import resolve_device
     from paretolab.locate import open_source
     from paretolab.objective import Objective
@@ -122,19 +135,24 @@ def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, to
     url = source.location.storage_url if source.location is not None else checked.spec.storage_url
     storage = open_storage(url, **options.storage_kwargs())
     study = optuna.load_study(study_name=meta.name, storage=storage, sampler=optuna.samplers.RandomSampler())
+    sweep_stale(study)
     records = load_records(study)
     configurations = candidates(meta, records, top)
     wanted = plan(meta, records, configurations, seeds)
     complete = {(r.repeat.of, r.repeat.seed) for r in records if r.repeat and r.state == "COMPLETE"}
     frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
-    waiting = {(rep.of, rep.seed) for t in frozen.values() if t.state.name == "WAITING"
-               for rep in [RepeatRecord.read(t)] if rep is not None}
+    waiting = {(rep.of, rep.seed) for t in frozen.values() if t.state.name in ("WAITING", "RUNNING")
+               for rep in [RepeatRecord.read(t)] if rep is not None}  # running: another verify's, alive
     missing = [w for w in wanted if w not in complete]
     for of, seed in missing:
         if (of, seed) not in waiting:
             study.enqueue_trial(frozen[of].params, user_attrs={"repeat": RepeatRecord(of, seed).to_attr()})
     pending = sum(1 for t in study.get_trials(deepcopy=False) if t.state.name == "WAITING")
-    objective = Objective(checked, device or resolve_device(checked.spec.device), worker="verify")
+    import os
+    import socket
+
+    objective = Objective(checked, device or resolve_device(checked.spec.device), worker="verify",
+                          host=f"{socket.gethostname()}:{os.getpid()}")
     study_id = storage.get_study_id_from_name(meta.name)
     ran = 0
     if after_repeat is not None:

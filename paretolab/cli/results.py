@@ -226,10 +226,20 @@ def train_pick(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Retrain a picked configuration and compare its objectives with the trial's."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from paretolab.production import load_pick, retrain
 
     picked = load_pick(pick_file)
-    done = retrain(picked, steps, device)
+    bar = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("steps, ETA"),
+                   TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task("train", total=steps or picked.config.steps)
+
+    def progress(step: int, total: int) -> None:
+        bar.update(task, completed=min(step, total), total=total)
+
+    with bar:
+        done = retrain(picked, steps, device, progress=progress)
     table = Table(title=f"trial {picked.trial} of {picked.study}: {done.trial_steps} steps vs "
                   f"retrained {done.steps} steps on {done.device} ({done.wall_time_s:.1f} s)",
                   title_justify="left")

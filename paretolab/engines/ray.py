@@ -118,8 +118,9 @@ class RayRun:
         data = self.spec.model_dump(mode="json")
         source = os.path.abspath(self.spec.source) if self.spec.source else None
         for label in self.labels:
+            threads = self.spec.threads or max(1, int(cpus))  # the file's threads:, else its CPUs
             ref = remote.remote(data, source, label, os.getcwd(), self.deadline, dict(self.options.__dict__),
-                                max(1, int(cpus)))
+                                threads)
             self.refs[ref] = label
         log.info("started %d Ray workers (%g CPU, %g GPU each)", len(self.labels), cpus, gpus)
 

@@ -68,7 +68,8 @@ def slurm_job(spec_data: dict[str, Any], source: str | None, cwd: str, deadline:
     # trial (it raises an error for a job it cannot requeue): it stops the worker as SIGTERM does
     previous = signal.signal(signal.SIGUSR2, on_usr2)
     try:
-        return run_remote_worker(spec_data, source, label, cwd, deadline, options, signals=True)
+        threads = spec_data.get("threads") or _allocated_cores()  # the file's threads:, else the job's cores
+        return run_remote_worker(spec_data, source, label, cwd, deadline, options, threads, signals=True)
     finally:
         signal.signal(signal.SIGUSR2, previous)
 
@@ -154,6 +155,13 @@ def submit_workers(checked: CheckedStudy, params: dict[str, Any], n_workers: int
     args = (data, source, os.getcwd(), deadline, dict(options.__dict__))
     jobs = executor.map_array(slurm_job, *([a] * n_workers for a in args))
     return Submitted(list(jobs), folder)
+
+
+def _allocated_cores() -> int:
+    """The cores Slurm gave this job (its CPU affinity)."""
+    from paretolab.devices import usable_cores
+
+    return usable_cores()
 
 
 def _folder(checked: CheckedStudy) -> Path:

@@ -356,9 +356,10 @@ class FailureRecord:
         return cls.from_attrs(trial.user_attrs)
 
 
-def interrupted() -> FailureRecord:
-    """The record of a trial stopped by Ctrl-C or SIGTERM."""
-    return FailureRecord(INTERRUPTED_REASON, interrupted=True)
+def interrupted(signum: int = 2) -> FailureRecord:
+    """The record of a trial stopped by Ctrl-C (SIGINT, 2) or SIGTERM (15), naming the signal."""
+    how = "Ctrl-C" if signum == 2 else "SIGTERM" if signum == 15 else f"signal {signum}"
+    return FailureRecord(f"interrupted ({how}); redone on resume", interrupted=True)
 
 
 def counts_toward_budget(state: str, user_attrs: Mapping[str, Any]) -> bool:

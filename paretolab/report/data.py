@@ -123,8 +123,9 @@ class ReportData:
     # --- derived ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         """The study's own trials by state (repeats of ``paretolab verify`` left out)."""
-        return {s: sum(1 for r in self.records if r.state == s and r.repeat is None)
-                for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+        from paretolab.records.tally import tally
+
+        return tally(self.records, repeats=False)
 
     def front_indices(self) -> np.ndarray:
         """Indices (into complete) of the front, sorted by the first objective, best first."""

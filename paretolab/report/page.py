@@ -109,6 +109,7 @@ def _summary(data: ReportData) -> Section:
     meta, s = data.meta, data.summary
     c = data.counts()
     rows = [("trials", f"{c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned"
+                       + (f", {c['INTERRUPTED']} interrupted or lost (redone)" if c["INTERRUPTED"] else "")
                        + (f", {c['RUNNING']} running" if c["RUNNING"] else "")
                        + f" (budget {meta.trials_budget})"),
             ("objectives", ", ".join(F._label(data, j) for j in range(len(meta.objectives)))),
