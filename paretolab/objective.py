@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import optuna
 
-from paretolab import measure
+from paretolab import measure, threads
 from paretolab.errors import TrialFailure
 from paretolab.pruning import RungPruned, make_pruner
 from paretolab.records import (
@@ -38,7 +38,9 @@ def mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 class Objective:
-    """Callable for ``study.optimize``; one instance per worker process.
+    """Trains one trial and returns its objective values; one instance per worker process. The
+    worker loop (:func:`paretolab.worker.run_trial`) calls it with the trial it created, not
+    ``study.optimize``: the loop owns the budget, the study lock and the interrupts.
 
     With ``pruning`` in the study file the trial records its objectives at every rung and may
     end PRUNED there (:mod:`paretolab.pruning`). Failures keep their reason (a
@@ -69,12 +71,10 @@ class Objective:
         self.device = device
         self.worker = worker
         self.host = host
-        self.current: optuna.Trial | None = None
         self.pruner = make_pruner(checked.spec)
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         spec = self.checked.spec
-        self.current = trial
         dashboard = dashboard_constraints(trial.study)
         try:
             if spec.one_run is not None:  # one training run, many points (paretolab.one_run)
@@ -90,6 +90,7 @@ class Objective:
                 config.extra["trainer"] = trainer_entry(spec, self.checked.task_ref)
             else:
                 config.task = self.checked.task_ref
+            config.extra[threads.KEY] = threads.current()  # results depend on it: pick trains with it
             lost = TrialStart.read(trial)  # a retry of a lost attempt: same seed
             if lost is not None and lost.seed is not None:
                 config.seed = lost.seed
@@ -144,8 +145,8 @@ class Objective:
             raise
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:
-            interrupted().write(trial)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated: signum 15)
+            interrupted(getattr(exc, "signum", 2)).write(trial)
             raise
         except TrialFailure as exc:
             FailureRecord(str(exc)).write(trial)
@@ -155,8 +156,6 @@ class Objective:
                 raise
             FailureRecord(f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)).write(trial)
             raise
-        finally:
-            self.current = None
         if n_seeds > 1:
             result.metrics, result.seeds = dict(metrics), seeds
             result.wall_time_s = None  # the K trainings' wall time: the trial's duration

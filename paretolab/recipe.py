@@ -40,7 +40,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
+def torch_device(device: str | torch.device) -> torch.device:
     """The torch device for a study file's ``device`` (``auto``: a GPU when present, else the CPU),
     as :func:`paretolab.devices.resolve_device` defines it for every part of paretolab."""
     if isinstance(device, torch.device):
@@ -142,7 +142,7 @@ class Recipe:
 
     @property
     def torch_device(self) -> torch.device:
-        return resolve_device(self.device)
+        return torch_device(self.device)
 
     def seed(self) -> None:
         """Seed Python, NumPy and torch with the trial's seed."""
@@ -214,6 +214,9 @@ class Recipe:
         total = int(total_steps or self.config.steps)
         if total < 1:
             raise ValueError(f"total_steps must be positive, got {total}")
+        from paretolab.threads import use_recorded
+
+        use_recorded(self.config)  # the trial's torch thread count: CPU results depend on it
         if shared_params is None:
             shared_params = (task.shared_parameters(model) if task is not None
                              and hasattr(task, "shared_parameters")

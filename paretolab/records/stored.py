@@ -1,7 +1,7 @@
 """The stored trial format: every key paretolab writes into Optuna storage, with typed records.
 
 This module is the only writer (and, through :mod:`paretolab.records.view`, the only reader)
-of a trial's user and system attributes. Storage is the single source of truth (DESIGN.md):
+of a trial's user and system attributes. Storage is the single source of truth:
 a trial writes
 
 * ``start`` once, before training: :class:`TrialStart` (configuration, worker, host), plus one
@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+
+from paretolab._compat.optuna_internals import trial_id
 
 START_KEY = "start"
 RESULT_KEY = "result"
@@ -190,12 +192,18 @@ class RungRecord:
     step: int | None = None  # the evaluation step it was judged at
     metrics: dict[str, float] = field(default_factory=dict)
     exposed: bool = False  # the rung could prune it there (records without the flag: not)
+    # each constraint's signed value at the rung (feasible when <= 0), by its text; records
+    # written before it existed have none
+    violations: dict[str, float] = field(default_factory=dict)
 
     def write(self, trial: optuna.Trial, rung: int) -> None:
-        trial.set_user_attr(rung_key(rung), {
+        data: dict[str, Any] = {
             "values": [float(v) for v in self.values], "violation": float(self.violation),
             "step": None if self.step is None else int(self.step), "metrics": dict(self.metrics),
-            "exposed": bool(self.exposed)})
+            "exposed": bool(self.exposed)}
+        if self.violations:
+            data["violations"] = {str(k): float(v) for k, v in self.violations.items()}
+        trial.set_user_attr(rung_key(rung), data)
 
     @classmethod
     def read(cls, trial: optuna.Trial | optuna.trial.FrozenTrial, rung: int) -> RungRecord | None:
@@ -205,7 +213,8 @@ class RungRecord:
             return None
         return cls(values=tuple(float(v) for v in data["values"]),
                    violation=float(data.get("violation", 0.0)), step=data.get("step"),
-                   metrics=dict(data.get("metrics") or {}), exposed=bool(data.get("exposed", False)))
+                   metrics=dict(data.get("metrics") or {}), exposed=bool(data.get("exposed", False)),
+                   violations={str(k): float(v) for k, v in (data.get("violations") or {}).items()})
 
 
 def read_rungs(trial: optuna.Trial | optuna.trial.FrozenTrial) -> dict[int, RungRecord]:
@@ -347,15 +356,10 @@ class FailureRecord:
         return cls.from_attrs(trial.user_attrs)
 
 
-def interrupted() -> FailureRecord:
-    """The record of a trial stopped by Ctrl-C or SIGTERM."""
-    return FailureRecord(INTERRUPTED_REASON, interrupted=True)
-
-
-def mark_interrupted(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
-    """Flag a trial as interrupted directly in storage (for a trial whose ``optuna.Trial`` object
-    is gone, e.g. after Ctrl-C outside the objective)."""
-    storage.set_trial_user_attr(trial_id, INTERRUPTED_KEY, True)
+def interrupted(signum: int = 2) -> FailureRecord:
+    """The record of a trial stopped by Ctrl-C (SIGINT, 2) or SIGTERM (15), naming the signal."""
+    how = "Ctrl-C" if signum == 2 else "SIGTERM" if signum == 15 else f"signal {signum}"
+    return FailureRecord(f"interrupted ({how}); redone on resume", interrupted=True)
 
 
 def counts_toward_budget(state: str, user_attrs: Mapping[str, Any]) -> bool:
@@ -391,7 +395,7 @@ def write_constraints(trial: optuna.Trial, violations: Mapping[str, float], *, d
     for name, value in violations.items():
         trial.set_constraint(name, float(value))
     if dashboard and violations:
-        trial.storage.set_trial_system_attr(trial._trial_id, CONSTRAINT_LIST_KEY,
+        trial.storage.set_trial_system_attr(trial_id(trial), CONSTRAINT_LIST_KEY,
                                             [float(v) for v in violations.values()])
 
 
