@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["ParetoManifold", "Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "__version__", "load_pick"]
+__all__ = ["ParetoManifold", "Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "__version__", "load_pick",
+           "soup"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +23,10 @@ def __getattr__(name: str) -> Any:
         from paretolab.one_run.manifold import ParetoManifold
 
         return ParetoManifold
+    if name == "soup":
+        from paretolab.one_run.soup import soup
+
+        return soup
     if name == "TrialContext":
         from paretolab.trials.context import TrialContext
 

@@ -615,7 +615,19 @@ class OneRunSpec(_Model):
     A list of degrees or ``[low, high]`` concentrations is searched per run.
     """
 
-    method: Literal["pml"] = Field("pml", description="pml: Pareto manifold learning")
+    method: Literal["pml", "soup"] = Field("pml", description="pml: Pareto manifold learning; "
+                                           "soup: fine-tune one specialist per loss from one "
+                                           "checkpoint and interpolate their weights (rewarded soups)")
+    specialists: list[dict[str, float]] | None = Field(None, description="soup: the preference each "
+                                                       "specialist is fine-tuned at (default: one "
+                                                       "per loss at its corner)")
+    corner: float = Field(0.9, gt=0, le=1, description="soup: the default specialists' weight on "
+                          "their own loss (the rest spread evenly over the others)")
+    pretrain_steps: int = Field(0, ge=0, description="soup: steps at the centre preference before "
+                                "the specialists branch off (for tasks without a pre-trained start)")
+    then: Literal["sampler"] | None = Field(None, description="sampler: after the first run, the "
+                                            "rest of budget.trials are per-weight trials of the "
+                                            "study's sampler, which sees the run's points")
     degree: int | list[int] = Field(1, description="1: one anchor per loss (the paper); 2-4: a "
                                     "Bezier simplex of that degree (more anchors); a list: searched")
     concentration: float | list[float] = Field(1.0, description="Dirichlet concentration of the "
@@ -629,6 +641,17 @@ class OneRunSpec(_Model):
     init: Literal["independent", "same"] = Field("independent", description="anchors start from "
                                                  "independently seeded models (the paper) or all "
                                                  "from the trial's model")
+
+    @field_validator("specialists")
+    @classmethod
+    def _specialists(cls, value: Any) -> Any:
+        if value is not None:
+            if len(value) < 2:
+                raise ValueError("a soup needs at least 2 specialists")
+            for pref in value:
+                if any(not v >= 0 for v in pref.values()) or not sum(pref.values()) > 0:
+                    raise ValueError(f"a specialist's preference has non-negative weights, not all 0: {pref}")
+        return value
 
     @field_validator("degree")
     @classmethod
@@ -652,6 +675,20 @@ class OneRunSpec(_Model):
         return value
 
 
+class InitSpec(_Model):
+    """Where a per-weight trial's model starts (Pareto continuation, Ma et al., ICML 2020):
+    ``from: nearest`` loads the final checkpoint of the completed trial nearest in preference
+    space (every trial then saves its final state dict in its trial folder); ``steps``: how long
+    a warm-started trial trains (default: budget.steps); a trial with no source yet starts fresh."""
+
+    source: Literal["nearest"] = Field("nearest", alias="from", description="nearest: the completed "
+                                       "trial nearest in preference space")
+    steps: int | None = Field(None, ge=1, description="training steps of a warm-started trial "
+                              "(default: budget.steps)")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)
+
+
 class StudySpec(_Model):
     """A whole study file."""
 
@@ -667,6 +704,8 @@ class StudySpec(_Model):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     one_run: OneRunSpec | None = Field(None, description="learn the whole front in one training run "
                                        "per trial (Pareto manifold learning); off by default")
+    init: InitSpec | None = Field(None, description="warm starts: {from: nearest} starts a trial "
+                                  "from the nearest completed trial's final checkpoint")
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruning: PruningSpec = Field(default_factory=PruningSpec)
     storage: str | None = Field(None, description="Optuna storage URL; default: SQLite file in "
@@ -732,6 +771,8 @@ class StudySpec(_Model):
                                      "or 'task.<param>' for a task parameter")
         if self.one_run is not None:
             self._check_one_run()
+        if self.init is not None and self.trainer is not None:
+            raise ValueError("init (warm starts) loads a task's model: it needs 'task', not 'trainer'")
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"an objective is listed twice: {names}")
@@ -750,9 +791,16 @@ class StudySpec(_Model):
                              "it adds at its end (set pruning: none)")
         if self.budget.repeats != 1:
             raise ValueError("one_run and budget.repeats cannot be combined (set repeats: 1)")
-        if self.search.weights.model_dump() != WeightsSpec().model_dump():
+        if self.one_run is not None and self.one_run.then is None and \
+                self.search.weights.model_dump() != WeightsSpec().model_dump():
             raise ValueError("one_run evaluates its own grid of preferences: remove search.weights "
                              "(one_run.preferences sets how many)")
+        if self.one_run is not None and self.one_run.then == "sampler" and self.search.weights.mode != "simplex":
+            raise ValueError("one_run.then: sampler gives the run's points to the sampler as weights "
+                             "it searches: use search.weights spread log or uniform")
+        if self.one_run is not None and self.one_run.method == "pml" and (
+                self.one_run.specialists is not None or self.one_run.pretrain_steps):
+            raise ValueError("one_run.specialists and pretrain_steps are for method: soup")
 
     # --- derived ---------------------------------------------------------------------------
     @property
