@@ -109,6 +109,7 @@ def test_default_specialists_sit_at_the_corners():
     ("{method: soup, then: sampler}", "search: {weights: {ranges: {loss1: [0, 1], loss2: [0, 1]}}}\n",
      "spread log or uniform"),
     ("{method: soup}", "search: {weights: {spread: uniform}}\n", "remove search.weights"),
+    ("{method: soup, degree: 2}", "", "are for method: pml"),
 ])
 def test_soup_section_errors_are_clear(tmp_path, one_run, extra, message):
     with pytest.raises(SpecError, match=message):
@@ -265,3 +266,21 @@ def test_warm_start_from_a_missing_checkpoint_fails_with_a_clear_reason(tmp_path
     assert failed.state.name == "FAIL"
     reason = failed.user_attrs["failure"]
     assert "warm start from trial 0" in reason and "final.pt is missing" in reason
+
+
+# --- the README ---------------------------------------------------------------------------------
+def test_readme_soup_section_validates_and_its_helper_runs(tmp_path):
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### A front from a few fine-tunes", 1)[1].split("\n### ", 1)[0]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S)[1]
+    path = tmp_path / "r.yaml"
+    path.write_text(f"name: r\noutput_dir: {tmp_path / 'r'}\ntask: digits\nlosses: [ce, l1]\n"
+                    "objectives: [error, sparsity]\n" + block)
+    spec = load_spec(path)
+    assert spec.one_run.method == "soup" and spec.one_run.then == "sampler"
+    code = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    a, b, model = nn.Linear(2, 1), nn.Linear(2, 1), nn.Linear(2, 1)
+    exec(compile(code, "README.md", "exec"), {"model": model, "specialist_a": a, "specialist_b": b})
+    assert torch.allclose(model.weight, 0.3 * a.weight + 0.7 * b.weight)

@@ -801,6 +801,10 @@ class StudySpec(_Model):
         if self.one_run is not None and self.one_run.method == "pml" and (
                 self.one_run.specialists is not None or self.one_run.pretrain_steps):
             raise ValueError("one_run.specialists and pretrain_steps are for method: soup")
+        if self.one_run is not None and self.one_run.method == "soup" and (
+                self.one_run.model_fields_set & {"degree", "concentration", "samples_per_step", "init"}):
+            raise ValueError("one_run.degree, concentration, samples_per_step and init are for method: pml "
+                             "(a soup interpolates its specialists linearly)")
 
     # --- derived ---------------------------------------------------------------------------
     @property
