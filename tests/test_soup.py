@@ -186,6 +186,7 @@ def test_pick_of_a_soup_point_saves_its_mixed_weights_and_train_reproduces_it(tm
     done = retrain(picked, device="cpu")  # what 'paretolab train pick.yaml' runs
     assert done.checkpoint == pytest.approx(choice.record.metrics, rel=1e-6)
     assert done.steps == 10 and set(done.metrics) >= {"loss1", "loss2"}
+    assert 'id="fig-soup-path"' in (tmp_path / "pk" / "report.html").read_text()  # the path, drawn
 
 
 # --- then: sampler ---------------------------------------------------------------------------
@@ -284,3 +285,26 @@ def test_readme_soup_section_validates_and_its_helper_runs(tmp_path):
     a, b, model = nn.Linear(2, 1), nn.Linear(2, 1), nn.Linear(2, 1)
     exec(compile(code, "README.md", "exec"), {"model": model, "specialist_a": a, "specialist_b": b})
     assert torch.allclose(model.weight, 0.3 * a.weight + 0.7 * b.weight)
+
+
+def test_the_report_draws_each_objective_along_the_soups_interpolation_path():
+    """Records alone: a soup run's points on its specialists' edge become one line per objective,
+    in order along the edge, with the straight line between the ends (the barrier check)."""
+    from paretolab.records import TrialResult, TrialStart, point_trial
+    from paretolab.report.landscape import interpolation_figure
+
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    run = study.ask()
+    OneRunRecord("run", run.number).write(run)
+    for m in (0.0, 1.0, 0.5):  # stored out of order
+        config = {"weights": {"x": 1 - m, "y": m}, "extra": {"one_run": {"mix": [1 - m, m]}}}
+        study.add_trial(point_trial([m, 1 - m + (0.3 if m == 0.5 else 0.0)], TrialStart(config),
+                                    TrialResult(metrics={}, steps=0),
+                                    OneRunRecord("point", run.number, preference=config["weights"]), {},
+                                    params={}, distributions={}, dashboard=False))
+    study.tell(run, [1.0, 1.3])
+    fig = interpolation_figure(load_records(study), ["a", "b"])
+    path_b, straight_b = fig.data[2], fig.data[3]
+    assert list(path_b.x) == [0.0, 0.5, 1.0] and list(path_b.y) == [1.0, 0.8, 0.0]
+    assert list(straight_b.y) == [1.0, 0.0]  # the middle point sits 0.3 above it: a barrier
+    assert interpolation_figure([], ["a", "b"]) is None

@@ -16,6 +16,7 @@ from plotly.io.json import to_json_plotly
 
 from paretolab.report import figures as F
 from paretolab.report.data import ReportData, constraint_metric, esc, fmt, param_importance, param_names, verified_cells
+from paretolab.report.landscape import interpolation_figure
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -294,6 +295,15 @@ def build_page(data: ReportData) -> Page:
     else:
         sec.body.append(_missing("no complete trial yet."))
     sections.append(sec)
+
+    path = interpolation_figure(data.complete, list(meta.objectives))
+    if path is not None:  # a rewarded soup: the objectives between its specialists
+        sec = Section("soup-path", "Along the interpolation path",
+                      "Each objective of the soup's interpolated models between each pair of specialists "
+                      "(the soup's own evaluations), the straight line between the two ends dashed: a bump "
+                      "above it is a barrier, a sign the specialists are not linearly connected.")
+        add(sec, "fig-soup-path", path, "")
+        sections.append(sec)
 
     shown = len(F.curve_trials(data))
     total = int(data.on_front.sum())
