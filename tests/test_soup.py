@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -93,6 +94,13 @@ def test_soup_refuses_state_dicts_that_do_not_match():
     del b["0.bias"]
     with pytest.raises(ValueError, match="same entries"):
         paretolab.soup([a, b], [0.5, 0.5])
+
+
+def test_analyze_probes_are_spread_over_training():
+    from paretolab.analyze import layer_of, probe_steps
+
+    assert probe_steps(10, 3) == [1, 6, 10] and probe_steps(4, 10) == [1, 2, 3, 4] and probe_steps(7, 1) == [7]
+    assert layer_of("encoder.0.weight") == "encoder.0" and layer_of("x") == "x"
 
 
 def test_default_specialists_sit_at_the_corners():
@@ -187,6 +195,23 @@ def test_pick_of_a_soup_point_saves_its_mixed_weights_and_train_reproduces_it(tm
     assert done.checkpoint == pytest.approx(choice.record.metrics, rel=1e-6)
     assert done.steps == 10 and set(done.metrics) >= {"loss1", "loss2"}
     assert 'id="fig-soup-path"' in (tmp_path / "pk" / "report.html").read_text()  # the path, drawn
+
+    # paretolab analyze: per-layer gradient norms of each loss, stored beside the study, drawn
+    from typer.testing import CliRunner
+
+    from paretolab.cli import app
+
+    cli = CliRunner()
+    done_cli = cli.invoke(app, ["analyze", str(tmp_path / "pk"), "--trial", "3", "--probes", "3"])
+    assert done_cli.exit_code == 0, done_cli.output
+    stored = json.loads((tmp_path / "pk" / "analysis" / "trial-3.json").read_text())
+    assert stored["steps"] == [1, 6, 10] and stored["layers"] == ["x"]
+    assert set(stored["norms"]) == {"loss1", "loss2"}
+    assert all(len(rows) == 3 and rows[0][0] > 0 for rows in stored["norms"].values())
+    assert cli.invoke(app, ["report", str(tmp_path / "pk")]).exit_code == 0
+    assert 'id="fig-gradient-flow"' in (tmp_path / "pk" / "report.html").read_text()
+    refused = cli.invoke(app, ["analyze", str(tmp_path / "pk"), "--trial", "0"])
+    assert refused.exit_code == 2 and "one-run training" in refused.output
 
 
 # --- then: sampler ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.io.json import to_json_plotly
 
+from paretolab.analyze import gradient_flow_figure
 from paretolab.report import figures as F
 from paretolab.report.data import ReportData, constraint_metric, esc, fmt, param_importance, param_names, verified_cells
 from paretolab.report.landscape import interpolation_figure
@@ -303,6 +304,14 @@ def build_page(data: ReportData) -> Page:
                       "(the soup's own evaluations), the straight line between the two ends dashed: a bump "
                       "above it is a barrier, a sign the specialists are not linearly connected.")
         add(sec, "fig-soup-path", path, "")
+        sections.append(sec)
+
+    if data.analyses:  # paretolab analyze <study> --trial N
+        sec = Section("gradient-flow", "Gradient flow",
+                      "Per-layer gradient norm of each loss at a few steps of training, for the trials "
+                      "measured with <code>paretolab analyze</code> (log scale): a loss whose gradient is "
+                      "orders of magnitude below the others' in a layer barely trains it.")
+        add(sec, "fig-gradient-flow", gradient_flow_figure(data.analyses), "")
         sections.append(sec)
 
     shown = len(F.curve_trials(data))
