@@ -613,6 +613,12 @@ class OneRunSpec(_Model):
     simplex; each becomes a trial of the study. ``degree`` 1 is the paper's one anchor per loss;
     2 or more mixes with a Bezier simplex of that degree (more anchors, a curved front).
     A list of degrees or ``[low, high]`` concentrations is searched per run.
+
+    ``method: soup`` (rewarded soups, Rame et al., NeurIPS 2023) instead fine-tunes one
+    specialist per loss (or per listed ``specialists`` preference) from the task's shared
+    starting checkpoint and evaluates their weight interpolations on the grid
+    (:mod:`paretolab.one_run.soup`). ``then: sampler`` makes only the first trial a run and the
+    rest per-weight trials of the study's sampler (:mod:`paretolab.one_run.refine`).
     """
 
     method: Literal["pml", "soup"] = Field("pml", description="pml: Pareto manifold learning; "
