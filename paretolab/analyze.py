@@ -40,9 +40,9 @@ def gradient_flow(config: Any, base_dir: Path | None = None, *, probes: int = 5,
     ``{"steps": [...], "layers": [...], "norms": {loss: [[norm per layer] per probed step]}}``."""
     import torch
 
-    from paretolab.recipe import Recipe, resolve_device
+    from paretolab.recipe import Recipe, torch_device
 
-    recipe = Recipe(config, base_dir, resolve_device(device))
+    recipe = Recipe(config, base_dir, torch_device(device))
     task = recipe.make_task()
     model = recipe.build_model(task)
     run = recipe.start(model, task)

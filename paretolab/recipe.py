@@ -37,7 +37,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
+def torch_device(device: str | torch.device) -> torch.device:
     """The torch device for a study file's ``device`` (``auto``: a GPU when present, else the CPU),
     as :func:`paretolab.devices.resolve_device` defines it for every part of paretolab."""
     if isinstance(device, torch.device):
@@ -139,7 +139,7 @@ class Recipe:
 
     @property
     def torch_device(self) -> torch.device:
-        return resolve_device(self.device)
+        return torch_device(self.device)
 
     def seed(self) -> None:
         """Seed Python, NumPy and torch with the trial's seed."""

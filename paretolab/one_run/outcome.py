@@ -14,7 +14,7 @@ ONE_RUN_EXTRA = "one_run"  # TrialConfig.extra key: the run's settings (or a poi
 
 
 @dataclass
-class RunOutcome:
+class OneRunResult:
     """What one run measured: the metrics of every evaluated preference, and its cost."""
 
     preferences: list[dict[str, float]]

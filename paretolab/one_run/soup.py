@@ -30,8 +30,8 @@ import torch
 
 from paretolab.errors import TrialFailure
 from paretolab.one_run.manifold import preference_grid
-from paretolab.one_run.outcome import RunOutcome, run_settings
-from paretolab.recipe import Recipe, evaluate, resolve_device
+from paretolab.one_run.outcome import OneRunResult, run_settings
+from paretolab.recipe import Recipe, evaluate, torch_device
 from paretolab.search_space import TrialConfig
 
 SOUP = "soup"  # the method's name, in run settings and in the saved specialists file
@@ -110,7 +110,7 @@ def starting_state(recipe: Recipe, task: Any) -> dict[str, Any] | None:
 
 
 def train_soup(config: TrialConfig, device: str | torch.device = "auto", *,
-               base_dir: Path | None = None) -> RunOutcome:
+               base_dir: Path | None = None) -> OneRunResult:
     """Train the specialists as ``config`` says and evaluate their soup on the preference grid
     (its ``state`` is what ``anchors.pt`` keeps)."""
     from paretolab.trainer import train
@@ -118,7 +118,7 @@ def train_soup(config: TrialConfig, device: str | torch.device = "auto", *,
     start = time.perf_counter()
     settings = run_settings(config)
     names = list(config.loss_groups)
-    recipe = Recipe(config, base_dir, resolve_device(device))
+    recipe = Recipe(config, base_dir, torch_device(device))
     task = recipe.make_task()
     init = starting_state(recipe, task)
     steps = 0
@@ -152,7 +152,7 @@ def train_soup(config: TrialConfig, device: str | torch.device = "auto", *,
         points.append({n: sum(m * p[n] for m, p in zip(mix, prefs)) for n in names})
     state = {"method": SOUP, "preferences": prefs,
              "specialists": [{k: v.cpu() for k, v in s.items()} for s in specialists]}
-    return RunOutcome(preferences=points, metrics=metrics, eval_time_s=times, steps=steps,
+    return OneRunResult(preferences=points, metrics=metrics, eval_time_s=times, steps=steps,
                       train_time_s=train_time, device=str(recipe.torch_device), curves=curves,
                       mixes=[list(m) for m in grid], state=state)
 

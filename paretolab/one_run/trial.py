@@ -24,7 +24,7 @@ import optuna
 from paretolab import measure
 from paretolab.errors import TrialFailure
 from paretolab.one_run.refine import point_params
-from paretolab.one_run.train import ONE_RUN_EXTRA, RunOutcome, train_run
+from paretolab.one_run.train import ONE_RUN_EXTRA, OneRunResult, train_run
 from paretolab.records import OneRunRecord, TrialResult, TrialStart, point_trial
 from paretolab.search_space import TrialConfig, suggest_config
 from paretolab.spec import StudySpec, WeightsSpec
@@ -72,7 +72,7 @@ def run_one_run(trial: optuna.Trial, config: TrialConfig, spec: StudySpec, devic
     (result, values, violations) for the objective to record."""
     import torch
 
-    outcome: RunOutcome = train_run(config, device, base_dir=spec.base_dir)
+    outcome: OneRunResult = train_run(config, device, base_dir=spec.base_dir)
     folder = run_dir(spec, trial.number)
     folder.mkdir(parents=True, exist_ok=True)
     anchors = folder / ANCHORS_FILE
@@ -85,7 +85,9 @@ def run_one_run(trial: optuna.Trial, config: TrialConfig, spec: StudySpec, devic
         if not all(v == v for v in values):
             raise TrialFailure(f"an objective is NaN at preference {pref}")
         points.append((values, measure.violations(metrics, spec.constraints), pref, metrics, spent))
-    mixes = outcome.mixes or [None] * len(points)
+    mixes: list[list[float] | None] = [None] * len(points)
+    if outcome.mixes is not None:
+        mixes = list(outcome.mixes)
     for (values, violations, pref, metrics, spent), mix in zip(points, mixes):
         link = {"run": trial.number, "preference": dict(pref)}
         if mix is not None:  # a soup's point: its specialists' mixing coefficients

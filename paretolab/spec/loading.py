@@ -249,7 +249,9 @@ def parse_spec(text: str, filename: str = "<study>", source: str | None = None) 
         raise _format_validation(err, lines, filename) from None
     spec._lines = lines
     spec._filename = filename
-    return spec
+    from paretolab.locate import locate_folder
+
+    return locate_folder(spec)
 
 
 def load_spec(path: str | Path) -> StudySpec:

@@ -1,236 +1,19 @@
-"""``paretolab`` command line: thin wrappers that parse, call one function, and print."""
+"""The commands on a run study: ``report``, ``status``, ``balancers``, ``version``, ``pick``,
+``verify`` and ``train``."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from typer.core import TyperCommand, TyperGroup
 
 from paretolab import __version__
+from paretolab.cli.app import Command, _escape, app, err, out, user_errors
 from paretolab.errors import UserError
-
-EXIT_CODES = ("Exit codes: 0 done; 1 no trial completed, or an output file could not be written; "
-              "2 an error you can fix (study file, task, storage); 130 Ctrl-C and 143 SIGTERM "
-              "(run the same command again to resume). See README, 'Faults and exit codes'.")
-
-
-class _FlagsAsFlags:
-    """Help shows a boolean flag as a flag, with no ``<bool>`` type column.
-
-    Typer 0.29 prints every option's type in ``--help``, flags included (``--no-progress
-    <bool>``, even ``--help <bool>``), which reads as if the flag took a value. An empty metavar
-    makes that column blank for flags only; parsing is unchanged.
-    """
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        params = super().get_params(ctx)  # type: ignore[misc]
-        for param in params:
-            if getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""
-        return params
-
-
-class Command(_FlagsAsFlags, TyperCommand):
-    """Every ``paretolab`` command (see :class:`_FlagsAsFlags`)."""
-
-
-class Group(_FlagsAsFlags, TyperGroup):
-    """The ``paretolab`` command group (see :class:`_FlagsAsFlags`)."""
-
-
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  cls=Group, help="Find the trade-off front between competing training objectives.")
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        typer.echo(f"paretolab {__version__}")
-        raise typer.Exit()
-
-
-@app.callback(epilog=EXIT_CODES)
-def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="print the version and exit")] = False,
-) -> None:
-    """Find the trade-off front between competing training objectives."""
-
-
-def user_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """A user's mistake prints one message and exits 2: no traceback, nothing half-written."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except UserError as exc:
-            typer.echo(f"error: {exc.render()}", err=True)
-            raise typer.Exit(code=exc.exit_code) from None
-
-    return wrapper
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _check(path: Path, **updates: Any) -> Any:
-    """Load and check a study file; ``updates`` (e.g. ``storage`` from a flag) replace fields."""
-    from paretolab.spec import check_study, load_spec
-
-    spec = load_spec(path)
-    updates = {k: v for k, v in updates.items() if v is not None}
-    if updates:
-        spec = spec.model_copy(update=updates)
-    return check_study(spec)
-
-
-@app.command(cls=Command)
-@user_errors
-def validate(
-    study: Annotated[Path, typer.Argument(help="the study file")],
-    no_run: Annotated[bool, typer.Option("--no-run", help="skip the trial run of the task (one "
-                                         "batch and one evaluation on CPU)")] = False,
-) -> None:
-    """Check a study file (schema, task, losses, objectives, balancers, sampler, storage, and
-    that a study it resumes is unchanged), then run the task once on CPU to check what it
-    really returns."""
-    checked = _check(study)
-    spec = checked.spec
-    from paretolab.spec.resume import check_stored_study
-
-    check_stored_study(spec)
-    trial = None
-    if not no_run and spec.task is not None:
-        from paretolab.spec.trial_run import trial_run
-
-        trial = trial_run(checked)
-    what = f"task {spec.task.ref}" if spec.task is not None else "trainer " + spec.trainer.kind
-    out.print(f"[green]ok[/] {_escape(str(study))}: study {_escape(spec.name)!s}, "
-              f"{_escape(what)}, losses {_escape(', '.join(checked.balanced_names))}, "
-              f"objectives {_escape(', '.join(f'{o.name} ({o.direction})' for o in spec.objectives))}")
-    if trial is not None:
-        out.print(f"trial run on cpu ({trial.seconds:.1f} s): every loss and metric returned, all finite")
-
-
-@app.command(cls=Command)
-def schema() -> None:
-    """Print the JSON Schema of study files (for editors)."""
-    from paretolab.spec import json_schema
-
-    sys.stdout.write(json.dumps(json_schema(), indent=2) + "\n")
-
-
-@app.command(cls=Command)
-@user_errors
-def run(
-    study: Annotated[Path, typer.Argument(help="the study file")],
-    workers: Annotated[str | None, typer.Option(help="worker processes (N or auto)")] = None,
-    storage: Annotated[str | None, typer.Option(
-        help="storage URL, e.g. postgresql://user:pass@host/db to share the study with "
-        "'paretolab worker' on other machines (default: the file's, else SQLite in the study "
-        "directory)")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
-) -> None:
-    """Run (or resume) a study to its trial budget, then print the front.
-
-    Exit code: 0 done; 2 a user error (bad file, unreachable storage, a task failing every
-    trial); 130 Ctrl-C, 143 SIGTERM (run again to resume); 1 no trial completed, or the tables
-    or the report could not be written.
-    """
-    checked = _check(study, storage=storage)
-    from paretolab.logs import setup_worker_logging
-    from paretolab.runner import run_study
-    from paretolab.worker import SignalsAsInterrupts, interrupt_signal
-
-    setup_worker_logging(checked.spec.study_dir, 0)
-    if not no_progress:
-        from paretolab.locate import spec_target
-
-        target = _escape(spec_target(checked.spec))
-        err.print(f"[dim]the report can be regenerated at any time from storage, also while this runs: "
-                  f"paretolab report {target}; progress from anywhere: paretolab status {target}[/]")
-    try:
-        with SignalsAsInterrupts():
-            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
-    except KeyboardInterrupt as exc:  # before any trial started
-        err.print("[yellow]interrupted[/]: run the same command again to resume.")
-        raise typer.Exit(code=128 + interrupt_signal(exc)) from None
-    print_outcome(outcome)
-    for problem in outcome.problems:
-        err.print(f"[red]error[/]: {_escape(problem)}")
-    if outcome.interrupted:
-        err.print("[yellow]interrupted[/]: run the same command again to resume.")
-        raise typer.Exit(code=128 + (outcome.stop_signal or 2))
-    if outcome.problems:
-        raise typer.Exit(code=1)
-    if not outcome.counts["COMPLETE"]:
-        err.print("[red]error[/]: no trial completed; the reasons are above and in trials.csv "
-                  "(column failure)")
-        raise typer.Exit(code=1)
-
-
-def _workers(value: str | None) -> int | str | None:
-    if value is None or value == "auto":
-        return value
-    if not value.isdigit() or int(value) < 1:
-        raise UserError(f"--workers must be a positive number or 'auto', got {value!r}")
-    return int(value)
-
-
-def print_outcome(outcome: Any) -> None:
-    """The front as a table, the counts, and where the files are."""
-    meta, front = outcome.meta, outcome.front
-    c = outcome.counts
-    table = Table(title=f"Pareto front of {meta.name} ({len(front.numbers)} of {c['COMPLETE']} "
-                  "complete trials)", title_justify="left")
-    table.add_column("trial", justify="right")
-    for name, direction in zip(meta.objectives, meta.directions):
-        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
-    table.add_column("feasible")
-
-    index = {n: i for i, n in enumerate(front.complete)}
-    order = sorted(front.numbers, key=lambda n: front.values[index[n], 0],
-                   reverse=meta.directions[0] == "maximize")
-    for number in order:
-        row = front.values[index[number]]
-        table.add_row(str(number), *(f"{v:.4g}" for v in row),
-                      "yes" if front.feasible[index[number]] else "[red]no[/]")
-    out.print(table)
-    ref = ", ".join(f"{r:.4g}" for r in front.ref_point)
-    out.print(f"trials: {c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned; "
-              f"hypervolume {front.hypervolume:.6g} (reference point {ref})")
-    if c["FAIL"]:
-        for number, reason in outcome.failures[-5:]:
-            out.print(f"  trial {number} failed: {_escape(reason)}")
-    if not front.feasible.any() and c["COMPLETE"]:
-        out.print("[yellow]no trial meets every constraint[/]: the front shows the least-violating trials")
-    from paretolab.storage import redact
-
-    out.print(f"study storage: {_escape(redact(outcome.storage_url))}")
-    if outcome.tables:
-        out.print(f"tables: {_escape(str(outcome.tables[0]))}  {_escape(str(outcome.tables[1]))}")
-    html = outcome.study_dir / "report.html"
-    if html.is_file():
-        out.print(f"report: {_escape(str(html))}")
-    if front.numbers:
-        from paretolab.locate import storage_target
-
-        target = storage_target(outcome.storage_url, meta.name, outcome.study_dir)
-        out.print(f"next: paretolab pick {_escape(target)}   "
-                  "(knee point; --method asf --prefer ... for a preference)")
 
 
 @app.command(cls=Command)
@@ -411,8 +194,8 @@ def verify(
     """Retrain the front's configurations with fresh seeds: which points of the front are real?"""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
     from paretolab.verify import verify as run_verify
-    from paretolab.worker import SignalsAsInterrupts, interrupt_signal
 
     bar = Progress(TextColumn("[bold]repeats"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
                    TimeRemainingColumn(), console=err, auto_refresh=sys.stderr.isatty())
@@ -482,66 +265,3 @@ def train_pick(
                   "weights")
     if done.folder is not None:
         out.print(f"its folder (trial.json, logs, what it saved): {_escape(str(done.folder))}")
-
-
-@app.command(cls=Command)
-@user_errors
-def worker(
-    study: Annotated[Path, typer.Argument(help="the study file (the same one 'paretolab run' uses)")],
-    storage: Annotated[str | None, typer.Option(
-        help="the shared storage URL, e.g. postgresql://user:pass@host/db (default: the file's)")] = None,
-    device: Annotated[str | None, typer.Option(
-        help="auto, cpu, cuda, cuda:1, ... (default: the file's)")] = None,
-    heartbeat_interval: Annotated[int | None, typer.Option(help="seconds between heartbeats")] = None,
-    grace_period: Annotated[int | None, typer.Option(
-        help="seconds without heartbeat after which a trial counts as lost")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="re-runs of a lost trial's params")] = None,
-    storage_patience: Annotated[float | None, typer.Option(
-        help="seconds to keep retrying a lost storage before stopping")] = None,
-) -> None:
-    """Join a running study as one more worker (another machine, same storage) until its budget."""
-    import os
-    import socket
-
-    from paretolab.devices import resolve_device
-    from paretolab.logs import setup_worker_logging
-    from paretolab.storage import redact
-    from paretolab.worker import (
-        SignalsAsInterrupts,
-        WorkerOptions,
-        interrupt_signal,
-        open_worker_study,
-        run_worker,
-    )
-
-    checked = _check(study, storage=storage, device=device)
-    spec = checked.spec
-    if spec.storage_url.startswith("sqlite"):
-        err.print("[yellow]note[/]: SQLite storage: only workers on this machine can share it; "
-                  "use --storage postgresql://... for several machines")
-    options = WorkerOptions.from_spec(spec, heartbeat_interval=heartbeat_interval,
-                                      grace_period=grace_period, max_retries=max_retries,
-                                      storage_patience=storage_patience)
-    label = f"{socket.gethostname()}-{os.getpid()}"
-    setup_worker_logging(spec.study_dir, label)
-    try:
-        with SignalsAsInterrupts():
-            opened = open_worker_study(checked, options, label)  # the study must exist
-            err.print(f"worker {_escape(label)} joined study {_escape(spec.name)} at "
-                      f"{_escape(redact(spec.storage_url))}")
-            stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=label,
-                                 opened=opened)
-    except KeyboardInterrupt as exc:
-        stopped = interrupt_signal(exc)
-    if stopped:
-        err.print("[yellow]interrupted[/]: this worker's trial is redone by the study.")
-        raise typer.Exit(code=128 + stopped)
-    err.print("budget reached: worker done.")
-
-
-def main() -> None:  # pragma: no cover - console script entry
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()
