@@ -120,6 +120,11 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
         if con.metric not in info.metrics:
             raise SpecError(f"constraint on {con.metric!r}, which the task does not measure",
                             where=spec.where("constraints", i), hint=did_you_mean(con.metric, info.metrics))
+    watched = spec.train.curriculum_metric
+    if spec.trainer is None and spec.train.curriculum == "adaptive" and watched not in info.metrics:
+        raise SpecError(f"the adaptive curriculum watches {watched!r}, which the task does not measure",
+                        where=spec.where("train", "curriculum_metric"),
+                        hint=did_you_mean(str(watched), info.metrics))
     balanced = spec.losses.balanced_names(info.losses)
     weights = spec.search.weights
     named = {**weights.fixed, **weights.ranges}
