@@ -333,3 +333,33 @@ def test_the_report_draws_each_objective_along_the_soups_interpolation_path():
     assert list(path_b.x) == [0.0, 0.5, 1.0] and list(path_b.y) == [1.0, 0.8, 0.0]
     assert list(straight_b.y) == [1.0, 0.0]  # the middle point sits 0.3 above it: a barrier
     assert interpolation_figure([], ["a", "b"]) is None
+
+
+@pytest.mark.slow
+def test_a_soup_on_posttrain_fine_tunes_from_its_cached_checkpoint(tmp_path, monkeypatch):
+    """The posttrain task's build_model() returns its pre-trained checkpoint: that is the soup's
+    shared start; theta at a vertex is the specialist trained alone at its preference."""
+    from paretolab.one_run.soup import train_soup
+    from paretolab.tasks import make_task
+    from paretolab.tasks.posttrain.pretrain import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    torch.set_num_threads(1)
+    tiny = {"layers": 1, "width": 16, "heads": 2, "pretrain_steps": 3, "group": 4, "eval_prompts": 8,
+            "max_new": 8}
+    names = ["correct", "brief", "format", "kl"]
+    config = TrialConfig(
+        weights={n: 0.25 for n in names}, balancer={"method": "static", "settings": {}},
+        train={"lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0, "momentum": 0.9, "batch_size": 2,
+               "grad_clip": 1.0, "lr_schedule": "constant", "warmup_steps": 0},
+        task="posttrain", task_params=tiny, loss_groups={n: {n: 1.0} for n in names}, seed=0, steps=2,
+        eval_every=2, extra={"one_run": {"method": "soup", "preferences": 4, "corner": 0.7}})
+    outcome = train_soup(config, "cpu")
+    assert outcome.steps == 4 * 2 and len(outcome.metrics) == 4  # 4 specialists; the vertices
+    start = make_task("posttrain", tiny).starting_state_dict()
+    for state in outcome.state["specialists"]:  # fine-tuned from the checkpoint: changed, nearby
+        assert any(not torch.equal(state[k], start[k]) for k in start)
+    corner = {"correct": 0.7, "brief": 0.1, "format": 0.1, "kl": 0.1}
+    assert outcome.preferences[0] == pytest.approx(corner)
+    alone = train(replace(config, weights=corner, extra={}), "cpu")
+    assert outcome.metrics[0] == pytest.approx(alone.metrics, rel=1e-6)
