@@ -40,6 +40,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -139,7 +140,10 @@ def run_job(job: tuple[str, str, int, int]) -> dict:
     return run_one_run(job) if is_one_run(job[1]) else run_per_weight(job)
 
 
-def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
+def summarise(results: list[dict], trials: int, methods: list[str], *, label: str = "one-run",
+              mine: Callable[[str], bool] = is_one_run) -> str:
+    """The per-task table and the ``<label> / best per-weight steps to 95%`` line; ``mine``
+    tells the methods on the label's side (default: the one-run methods)."""
     lines = []
     for task in TASKS:
         runs = [r for r in results if r["task"] == task]
@@ -166,7 +170,7 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             med95[method] = reach[0.95][0]
             cells = [f"{med:.0f} ({reached}/{len(mruns)})" if math.isfinite(med)
                      else f"not reached ({reached}/{len(mruns)})" for med, reached in reach.values()]
-            one = is_one_run(method)
+            one = mine(method)
             n_main = np.median([sum(row["state"] in (("RUN", "FAIL") if one else
                                                     ("COMPLETE", "PRUNED", "FAIL")) for row in r["rows"])
                                 for r in mruns])
@@ -174,8 +178,8 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
             wall = np.median([r["wall_s"] for r in mruns])
             lines.append(f"| {method} | {' / '.join(f'{a:.3f}' for a in at)} | {cells[0]} | {cells[1]} | "
                          f"{n_main:.0f} | {n_points:.0f} | {wall:.0f} |")
-        one_run = {m: v for m, v in med95.items() if is_one_run(m)}
-        per_weight = {m: v for m, v in med95.items() if not is_one_run(m)}
+        one_run = {m: v for m, v in med95.items() if mine(m)}
+        per_weight = {m: v for m, v in med95.items() if not mine(m) and not is_one_run(m)}
         if one_run and per_weight:
             ma, a = min(one_run.items(), key=lambda kv: (kv[1], -final[kv[0]]))
             mb, b = min(per_weight.items(), key=lambda kv: (kv[1], -final[kv[0]]))
@@ -191,9 +195,9 @@ def summarise(results: list[dict], trials: int, methods: list[str]) -> str:
                 met = "met" if a <= 0.25 * budget else "not met"
             else:
                 ratio, met = "n/a", "not met"
-            lines.append(f"\none-run / best per-weight steps to 95%: {show(a)} / {show(b)} = {ratio} "
+            lines.append(f"\n{label} / best per-weight steps to 95%: {show(a)} / {show(b)} = {ratio} "
                          f"(goal <= 0.25: {met})")
-            lines.append(f"(best one-run method: {ma}; best per-weight method: {mb})")
+            lines.append(f"(best {label} method: {ma}; best per-weight method: {mb})")
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 __version__ = "0.1.0"
 # what users import; the rest of the package is internal (its modules may move)
 __all__ = ["Balancer", "ParetoManifold", "Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "UserError",
-           "__version__", "check_balancer", "load_pick"]
+           "__version__", "check_balancer", "load_pick", "soup"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from paretolab.one_run.manifold import ParetoManifold
 
         return ParetoManifold
+    if name == "soup":
+        from paretolab.one_run.soup import soup
+
+        return soup
     if name == "TrialContext":
         from paretolab.trials.context import TrialContext
 

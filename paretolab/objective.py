@@ -63,7 +63,9 @@ class Objective:
     :class:`~paretolab.records.RepeatRecord`) trains its recorded seed once, never pruned.
 
     In a study with ``one_run`` the trial is a run (:mod:`paretolab.one_run.trial`): it trains a
-    Pareto manifold, adds one trial per evaluated preference and records its own cost once.
+    Pareto manifold or a soup, adds one trial per evaluated preference and records its own cost
+    once; with ``then: sampler`` only the first is (:mod:`paretolab.one_run.refine`). With
+    ``init`` a trial starts from its nearest completed trial (:mod:`paretolab.warm_start`).
     """
 
     def __init__(self, checked: CheckedStudy, device: str, worker: int = 0, host: str | None = None):
@@ -76,8 +78,13 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> list[float]:
         spec = self.checked.spec
         dashboard = dashboard_constraints(trial.study)
+        as_run = False
         try:
-            if spec.one_run is not None:  # one training run, many points (paretolab.one_run)
+            if spec.one_run is not None:
+                from paretolab.one_run.refine import is_run
+
+                as_run = is_run(trial, spec)
+            if as_run:  # one training run, many points (paretolab.one_run)
                 from paretolab.one_run.trial import suggest_run_config
 
                 config = suggest_run_config(trial, spec, self.checked.balanced_names,
@@ -97,9 +104,14 @@ class Objective:
             repeat = RepeatRecord.read(trial)
             if repeat is not None:
                 config.seed = repeat.seed
+            init_state, source = None, None
+            if spec.init is not None and not as_run:  # a warm start (paretolab.warm_start)
+                from paretolab.warm_start import prepare
+
+                init_state, source = prepare(trial, config, spec)
             start = TrialStart(config.to_dict(), self.worker, self.host)
             start.write(trial)
-            if spec.one_run is not None:
+            if as_run:
                 from paretolab.one_run.trial import run_one_run
 
                 result, values, violations = run_one_run(trial, config, spec, self.device, start,
@@ -124,8 +136,15 @@ class Objective:
                                        device=self.device, number=trial.number,
                                        objectives=spec.objective_names, required=required, on_eval=on_eval,
                                        timeout=spec.budget.trial_timeout)
-                return TrialResult.from_training(train(cfg, self.device, base_dir=spec.base_dir,
-                                                       on_eval=on_eval, eval_steps=rungs))
+                done = train(cfg, self.device, base_dir=spec.base_dir, on_eval=on_eval,
+                             eval_steps=rungs, init_state=init_state, keep_state=spec.init is not None)
+                if done.state is not None and not folder_suffix:  # a later trial's warm start
+                    from paretolab.warm_start import WarmStartRecord, save_final
+
+                    save_final(spec, trial.number, done.state)
+                    if source is not None:
+                        WarmStartRecord(source, done.start_metrics).write(trial)
+                return TrialResult.from_training(done)
 
             result = run_once(config, on_eval=on_eval, rungs=rungs)
             seeds = [{"seed": config.seed, "metrics": dict(result.metrics)}]

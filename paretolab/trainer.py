@@ -17,7 +17,7 @@ import torch
 
 from paretolab.balancers import Balancer
 from paretolab.errors import TrialFailure
-from paretolab.recipe import Recipe, torch_device
+from paretolab.recipe import Recipe, evaluate, torch_device
 from paretolab.search_space import TrialConfig
 
 
@@ -34,6 +34,8 @@ class TrainResult:
     conflict: dict[str, list[Any]] = field(default_factory=dict)  # "step", "cos:a|b" per record
     norm_ratio: dict[str, list[Any]] = field(default_factory=dict)  # "step", "ratio:a|b"
     balancer_stats: dict[str, list[float]] = field(default_factory=dict)  # "step", method numbers
+    start_metrics: dict[str, float] = field(default_factory=dict)  # with init_state: before step 1
+    state: dict[str, Any] | None = None  # with keep_state: the final state dict
 
 
 def wants_conflict_stats(mode: str, balancer: Balancer) -> bool:
@@ -52,8 +54,13 @@ def _append(series: dict[str, list[Any]], step: int, values: Mapping[str, Any], 
 def train(config: TrialConfig, device: str | torch.device = "auto", *,
           base_dir: Path | None = None,
           on_eval: Callable[[int, dict[str, float]], None] | None = None,
-          balancer: Balancer | None = None, eval_steps: Iterable[int] = ()) -> TrainResult:
+          balancer: Balancer | None = None, eval_steps: Iterable[int] = (),
+          init_state: Mapping[str, Any] | None = None, keep_state: bool = False) -> TrainResult:
     """Run one training run as ``config`` says and return the measured metrics and curves.
+
+    ``init_state``: a state dict the model starts from instead of its seeded initialisation (a
+    warm start, a soup's specialist); the metrics it starts at are then kept (``start_metrics``).
+    ``keep_state``: also return the final state dict (``state``).
 
     The run is the trial's :class:`~paretolab.recipe.Recipe` step after step; it evaluates
     every ``config.eval_every`` steps, at the last step and at each of ``eval_steps`` (the
@@ -64,7 +71,7 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
     """
     try:
         return _train(config, device, base_dir=base_dir, on_eval=on_eval, balancer=balancer,
-                      eval_steps=eval_steps)
+                      eval_steps=eval_steps, init_state=init_state, keep_state=keep_state)
     except torch.OutOfMemoryError as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         if torch.cuda.is_available():
@@ -76,11 +83,16 @@ def train(config: TrialConfig, device: str | torch.device = "auto", *,
 def _train(config: TrialConfig, device: str | torch.device = "auto", *,
            base_dir: Path | None = None,
            on_eval: Callable[[int, dict[str, float]], None] | None = None,
-           balancer: Balancer | None = None, eval_steps: Iterable[int] = ()) -> TrainResult:
+           balancer: Balancer | None = None, eval_steps: Iterable[int] = (),
+           init_state: Mapping[str, Any] | None = None, keep_state: bool = False) -> TrainResult:
     start = time.perf_counter()
     recipe = Recipe(config, base_dir, torch_device(device))
     task = recipe.make_task()
     model = recipe.build_model(task)
+    start_metrics: dict[str, float] = {}
+    if init_state is not None:
+        model.load_state_dict(dict(init_state))
+        start_metrics = evaluate(task, model, recipe.torch_device, 0)
     run = recipe.start(model, task, balancer=balancer)
     balancer = run.balancer
     batches = recipe.batches(task)
@@ -123,4 +135,7 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
     return TrainResult(metrics=metrics, curves=curves, wall_time_s=time.perf_counter() - start,
                        device=str(recipe.torch_device), steps=config.steps,
                        balancer_state=balancer.to_config(), conflict=conflict,
-                       norm_ratio=norm_ratio, balancer_stats=balancer_stats)
+                       norm_ratio=norm_ratio, balancer_stats=balancer_stats,
+                       start_metrics=start_metrics,
+                       state={k: v.detach().clone() for k, v in model.state_dict().items()}
+                       if keep_state else None)

@@ -45,6 +45,26 @@ def report(
 
 @app.command(cls=Command)
 @user_errors
+def analyze(
+    target: Annotated[str, typer.Argument(help="a study directory, a study file, or a storage URL")],
+    trial: Annotated[int, typer.Option("--trial", help="the trial to measure")],
+    study: Annotated[str | None, typer.Option(
+        "--study", help="the study's name (with a storage URL)")] = None,
+    probes: Annotated[int, typer.Option(min=1, max=50, help="steps at which to measure")] = 5,
+    device: Annotated[str, typer.Option(help="cpu, cuda, ...")] = "cpu",
+) -> None:
+    """Retrain a trial and store per-layer gradient norms of each loss beside the study (drawn in the report)."""
+    from paretolab.analyze import analyze_trial
+    from paretolab.locate import open_source
+
+    source = open_source(target, study)
+    path = analyze_trial(source, trial, probes=probes, device=device)
+    out.print(f"wrote {_escape(str(path))}")
+    out.print(f"next: paretolab report {_escape(target)}   (draws it under 'Gradient flow')")
+
+
+@app.command(cls=Command)
+@user_errors
 def status(
     target: Annotated[str, typer.Argument(help="a study directory, a study file, or a storage URL")],
     study: Annotated[str | None, typer.Option(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,39 +19,11 @@ import torch
 
 from paretolab.errors import TrialFailure
 from paretolab.one_run.manifold import ParetoManifold, anchor_count, preference_grid
+from paretolab.one_run.outcome import ONE_RUN_EXTRA, OneRunResult, run_settings
 from paretolab.recipe import Recipe, evaluate, seed_everything, torch_device
 from paretolab.search_space import TrialConfig, mixed_seed
 
-ONE_RUN_EXTRA = "one_run"  # TrialConfig.extra key: the run's settings (or a point's link)
-
-
-@dataclass
-class OneRunResult:
-    """What one run measured: the metrics of every evaluated preference, and its cost."""
-
-    preferences: list[dict[str, float]]
-    metrics: list[dict[str, float]]
-    eval_time_s: list[float]
-    steps: int  # optimizer steps (batches)
-    train_time_s: float
-    device: str
-    curves: dict[str, list[float]] = field(default_factory=dict)  # "step", "loss:<name>"
-    manifold: ParetoManifold | None = None
-    samples_per_step: int = 1
-
-    @property
-    def passes(self) -> int:
-        """Forward-backward passes: what the run cost in per-weight training steps."""
-        return self.steps * self.samples_per_step
-
-
-def run_settings(config: TrialConfig) -> dict[str, Any]:
-    """The run's own settings from its config (degree, concentration, samples_per_step, ...)."""
-    settings = config.extra.get(ONE_RUN_EXTRA)
-    if not isinstance(settings, dict) or "degree" not in settings:
-        raise ValueError("this configuration is not a one-run configuration")
-    return settings
-
+__all__ = ["ONE_RUN_EXTRA", "OneRunResult", "build_manifold", "load_point_model", "run_settings", "train_run"]
 
 def build_manifold(recipe: Recipe, task: Any, model: torch.nn.Module, settings: dict[str, Any]
                    ) -> ParetoManifold:
@@ -74,8 +45,13 @@ def build_manifold(recipe: Recipe, task: Any, model: torch.nn.Module, settings: 
 
 def train_run(config: TrialConfig, device: str | torch.device = "auto", *,
               base_dir: Path | None = None) -> OneRunResult:
-    """Train the manifold as ``config`` says and evaluate it on the preference grid."""
+    """Train the manifold (or the soup's specialists: :mod:`paretolab.one_run.soup`) as
+    ``config`` says and evaluate it on the preference grid."""
     try:
+        if run_settings(config).get("method") == "soup":
+            from paretolab.one_run.soup import train_soup
+
+            return train_soup(config, device, base_dir=base_dir)
         return _train_run(config, device, base_dir)
     except torch.OutOfMemoryError:
         if torch.cuda.is_available():
@@ -158,6 +134,11 @@ def load_point_model(config: TrialConfig, anchors_file: Path, preference: dict[s
     task = recipe.make_task()
     model = recipe.build_model(task)
     state = torch.load(anchors_file, map_location=recipe.torch_device, weights_only=True)
+    if state.get("method") == "soup":  # a soup run's specialists, mixed by the point's coefficients
+        from paretolab.one_run.soup import soup_state_dict
+
+        model.load_state_dict(soup_state_dict(state, run_settings(config)["mix"]))
+        return task, model
     manifold = ParetoManifold.from_state(model, state)
     a = [float(preference[n]) for n in recipe.loss_names]
     model.load_state_dict(manifold.state_dict_at(a))

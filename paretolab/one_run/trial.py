@@ -23,6 +23,7 @@ import optuna
 
 from paretolab import measure
 from paretolab.errors import TrialFailure
+from paretolab.one_run.refine import point_params
 from paretolab.one_run.train import ONE_RUN_EXTRA, OneRunResult, train_run
 from paretolab.records import OneRunRecord, TrialResult, TrialStart, point_trial
 from paretolab.search_space import TrialConfig, suggest_config
@@ -54,6 +55,9 @@ def suggest_run_config(trial: optuna.Trial, spec: StudySpec, balanced_names: lis
                                    "concentration": float(concentration),
                                    "samples_per_step": one.samples_per_step,
                                    "preferences": one.preferences, "init": one.init}
+    if one.method == "soup":
+        config.extra[ONE_RUN_EXTRA].update(corner=one.corner, pretrain_steps=one.pretrain_steps,
+                                           specialists=one.specialists)
     return config
 
 
@@ -72,9 +76,8 @@ def run_one_run(trial: optuna.Trial, config: TrialConfig, spec: StudySpec, devic
     folder = run_dir(spec, trial.number)
     folder.mkdir(parents=True, exist_ok=True)
     anchors = folder / ANCHORS_FILE
-    assert outcome.manifold is not None
     tmp = anchors.with_suffix(".pt.tmp")
-    torch.save(outcome.manifold.anchor_state(), tmp)
+    torch.save(outcome.saved_state(), tmp)
     tmp.replace(anchors)
     points: list[tuple[list[float], dict[str, float], dict[str, float], dict[str, float], float]] = []
     for pref, metrics, spent in zip(outcome.preferences, outcome.metrics, outcome.eval_time_s):
@@ -82,12 +85,17 @@ def run_one_run(trial: optuna.Trial, config: TrialConfig, spec: StudySpec, devic
         if not all(v == v for v in values):
             raise TrialFailure(f"an objective is NaN at preference {pref}")
         points.append((values, measure.violations(metrics, spec.constraints), pref, metrics, spent))
-    params, distributions = dict(trial.params), dict(trial.distributions)
-    for values, violations, pref, metrics, spent in points:
+    mixes: list[list[float] | None] = [None] * len(points)
+    if outcome.mixes is not None:
+        mixes = list(outcome.mixes)
+    for (values, violations, pref, metrics, spent), mix in zip(points, mixes):
+        link = {"run": trial.number, "preference": dict(pref)}
+        if mix is not None:  # a soup's point: its specialists' mixing coefficients
+            link["mix"] = [float(m) for m in mix]
         point_config = TrialConfig.from_dict({**config.to_dict(), "weights": dict(pref),
                                               "extra": {**config.extra, ONE_RUN_EXTRA: {
-                                                  **config.extra[ONE_RUN_EXTRA], "run": trial.number,
-                                                  "preference": dict(pref)}}})
+                                                  **config.extra[ONE_RUN_EXTRA], **link}}})
+        params, distributions = point_params(trial, spec, pref)
         frozen = point_trial(
             values, TrialStart(point_config.to_dict(), start.worker, start.host),
             TrialResult(metrics=dict(metrics), steps=0, wall_time_s=spent, device=outcome.device),

@@ -51,6 +51,9 @@ def write_report(meta: StudyMeta, records: list[TrialRecord], study_dir: Path, *
     study_dir.mkdir(parents=True, exist_ok=True)
     data = ReportData.build(meta, records, summary, target or _folder_target(study_dir))
     data.logs = trial_logs(study_dir, records)
+    from paretolab.analyze import load_analyses
+
+    data.analyses = load_analyses(study_dir)
     page = build_page(data)
     path = study_dir / "report.html"
     tmp = path.with_suffix(".html.tmp")

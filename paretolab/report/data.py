@@ -73,6 +73,7 @@ class ReportData:
     knee: int | None = None  # index into complete
     verification: Any = None  # paretolab.verification.Verification (repeats of ``paretolab verify``)
     logs: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # see trial_logs
+    analyses: dict[int, dict[str, Any]] = field(default_factory=dict)  # paretolab.analyze, by trial
 
     @classmethod
     def build(cls, meta: StudyMeta, records: list[TrialRecord], summary: FrontSummary | None = None,

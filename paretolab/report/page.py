@@ -14,8 +14,10 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.io.json import to_json_plotly
 
+from paretolab.analyze import gradient_flow_figure
 from paretolab.report import figures as F
 from paretolab.report.data import ReportData, constraint_metric, esc, fmt, param_importance, param_names, verified_cells
+from paretolab.report.landscape import interpolation_figure
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -301,6 +303,23 @@ def build_page(data: ReportData) -> Page:
     else:
         sec.body.append(_missing("no complete trial yet."))
     sections.append(sec)
+
+    path = interpolation_figure(data.complete, list(meta.objectives))
+    if path is not None:  # a rewarded soup: the objectives between its specialists
+        sec = Section("soup-path", "Along the interpolation path",
+                      "Each objective of the soup's interpolated models between each pair of specialists "
+                      "(the soup's own evaluations), the straight line between the two ends dashed: a bump "
+                      "above it is a barrier, a sign the specialists are not linearly connected.")
+        add(sec, "fig-soup-path", path, "")
+        sections.append(sec)
+
+    if data.analyses:  # paretolab analyze <study> --trial N
+        sec = Section("gradient-flow", "Gradient flow",
+                      "Per-layer gradient norm of each loss at a few steps of training, for the trials "
+                      "measured with <code>paretolab analyze</code> (log scale): a loss whose gradient is "
+                      "orders of magnitude below the others' in a layer barely trains it.")
+        add(sec, "fig-gradient-flow", gradient_flow_figure(data.analyses), "")
+        sections.append(sec)
 
     shown = len(F.curve_trials(data))
     total = int(data.on_front.sum())

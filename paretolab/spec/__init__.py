@@ -28,6 +28,7 @@ from paretolab.spec.models import (
     Constraint,
     FaultSpec,
     FloatRange,
+    InitSpec,
     IntRange,
     Knob,
     LossesSpec,
@@ -52,7 +53,8 @@ __all__ = [
     "GRACE_PERIOD_S", "HEARTBEAT_INTERVAL_S", "MAX_CONSECUTIVE_FAILURES", "MAX_FILE_BYTES",
     "MAX_RETRIES", "MAX_VALUES", "SAMPLERS", "STORAGE_PATIENCE_S", "TRAIN_KNOBS", "BalancerChoice",
     "BudgetSpec", "CheckedStudy", "Choice", "Constraint", "FaultSpec", "FloatRange", "IntRange",
-    "Knob", "LossesSpec", "Objective", "OneRunSpec", "PruningSpec", "SamplerSpec", "SearchSpec", "StudySpec",
+    "InitSpec", "Knob", "LossesSpec", "Objective", "OneRunSpec", "PruningSpec", "SamplerSpec", "SearchSpec",
+    "StudySpec",
     "TaskSpec", "TrainSpec", "WeightsSpec", "check_study", "definition_changes", "json_schema", "load_spec",
     "parse_spec", "study_slug",
 ]

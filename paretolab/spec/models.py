@@ -33,6 +33,7 @@ from paretolab.spec.settings import (
     TRAIN_KNOBS,
     BudgetSpec,
     FaultSpec,
+    InitSpec,
     LogSpec,
     MlflowLog,
     OneRunSpec,
@@ -48,7 +49,7 @@ from paretolab.spec.settings import (
 
 __all__ = [
     "SAMPLERS", "TRAIN_KNOBS", "BalancerChoice", "BudgetSpec", "Choice", "Constraint", "Direction",
-    "FaultSpec", "FloatRange", "IntRange", "JsonSchema", "Knob", "LogSpec", "LossesSpec", "MlflowLog",
+    "FaultSpec", "FloatRange", "InitSpec", "IntRange", "JsonSchema", "Knob", "LogSpec", "LossesSpec", "MlflowLog",
     "Objective", "OneRunSpec", "PruningMethod", "PruningSpec", "SamplerName", "SamplerSpec",
     "SearchSpec", "StudySpec", "TaskSpec", "TensorboardLog", "TrainSpec", "TrainerSpec", "WandbLog",
     "WeightsSpec", "study_slug",
@@ -70,6 +71,8 @@ class StudySpec(_Model):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     one_run: OneRunSpec | None = Field(None, description="learn the whole front in one training run "
                                        "per trial (Pareto manifold learning); off by default")
+    init: InitSpec | None = Field(None, description="warm starts: {from: nearest} starts a trial "
+                                  "from the nearest completed trial's final checkpoint")
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruning: PruningSpec = Field(default_factory=PruningSpec)
     storage: str | None = Field(None, description="Optuna storage URL; default: SQLite file in "
@@ -145,6 +148,8 @@ class StudySpec(_Model):
                                      "or 'task.<param>' for a task parameter")
         if self.one_run is not None:
             self._check_one_run()
+        if self.init is not None and self.trainer is not None:
+            raise ValueError("init (warm starts) loads a task's model: it needs 'task', not 'trainer'")
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"an objective is listed twice: {names}")
@@ -163,9 +168,19 @@ class StudySpec(_Model):
                              "it adds at its end (set pruning: none)")
         if self.budget.repeats != 1:
             raise ValueError("one_run and budget.repeats cannot be combined (set repeats: 1)")
-        if self.search.weights.model_dump() != WeightsSpec().model_dump():
+        one = self.one_run
+        assert one is not None
+        if one.then is None and self.search.weights.model_dump() != WeightsSpec().model_dump():
             raise ValueError("one_run evaluates its own grid of preferences: remove search.weights "
                              "(one_run.preferences sets how many)")
+        if one.then == "sampler" and self.search.weights.mode != "simplex":
+            raise ValueError("one_run.then: sampler gives the run's points to the sampler as weights "
+                             "it searches: use search.weights spread log or uniform")
+        if one.method == "pml" and (one.specialists is not None or one.pretrain_steps):
+            raise ValueError("one_run.specialists and pretrain_steps are for method: soup")
+        if one.method == "soup" and one.model_fields_set & {"degree", "concentration", "samples_per_step", "init"}:
+            raise ValueError("one_run.degree, concentration, samples_per_step and init are for method: pml "
+                             "(a soup interpolates its specialists linearly)")
 
     # --- derived ---------------------------------------------------------------------------
     @property

@@ -21,7 +21,7 @@ from paretolab.spec.models import StudySpec
 
 MEANING: tuple[tuple[str, ...], ...] = (
     ("task",), ("losses",), ("objectives",), ("constraints",), ("budget", "steps"),
-    ("search",), ("train",), ("one_run",), ("trainer",),
+    ("search",), ("train",), ("one_run",), ("trainer",), ("init",),
 )
 """The parts of a study file that decide what a trial's result means."""
 _NOT_MEANING = {("train", "conflict_stats"),  # what is recorded, not how a trial trains

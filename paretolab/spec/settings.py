@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from paretolab.spec.base import SAMPLERS, JsonSchema, SamplerName, _Model
 from paretolab.spec.defaults import (
@@ -262,9 +262,27 @@ class OneRunSpec(_Model):
     simplex; each becomes a trial of the study. ``degree`` 1 is the paper's one anchor per loss;
     2 or more mixes with a Bezier simplex of that degree (more anchors, a curved front).
     A list of degrees or ``[low, high]`` concentrations is searched per run.
+
+    ``method: soup`` (rewarded soups, Rame et al., NeurIPS 2023) instead fine-tunes one
+    specialist per loss (or per listed ``specialists`` preference) from the task's shared
+    starting checkpoint and evaluates their weight interpolations on the grid
+    (:mod:`paretolab.one_run.soup`). ``then: sampler`` makes only the first trial a run and the
+    rest per-weight trials of the study's sampler (:mod:`paretolab.one_run.refine`).
     """
 
-    method: Literal["pml"] = Field("pml", description="pml: Pareto manifold learning")
+    method: Literal["pml", "soup"] = Field("pml", description="pml: Pareto manifold learning; "
+                                           "soup: fine-tune one specialist per loss from one "
+                                           "checkpoint and interpolate their weights (rewarded soups)")
+    specialists: list[dict[str, float]] | None = Field(None, description="soup: the preference each "
+                                                       "specialist is fine-tuned at (default: one "
+                                                       "per loss at its corner)")
+    corner: float = Field(0.9, gt=0, le=1, description="soup: the default specialists' weight on "
+                          "their own loss (the rest spread evenly over the others)")
+    pretrain_steps: int = Field(0, ge=0, description="soup: steps at the centre preference before "
+                                "the specialists branch off (for tasks without a pre-trained start)")
+    then: Literal["sampler"] | None = Field(None, description="sampler: after the first run, the "
+                                            "rest of budget.trials are per-weight trials of the "
+                                            "study's sampler, which sees the run's points")
     degree: int | list[int] = Field(1, description="1: one anchor per loss (the paper); 2-4: a "
                                     "Bezier simplex of that degree (more anchors); a list: searched")
     concentration: float | list[float] = Field(1.0, description="Dirichlet concentration of the "
@@ -278,6 +296,17 @@ class OneRunSpec(_Model):
     init: Literal["independent", "same"] = Field("independent", description="anchors start from "
                                                  "independently seeded models (the paper) or all "
                                                  "from the trial's model")
+
+    @field_validator("specialists")
+    @classmethod
+    def _specialists(cls, value: Any) -> Any:
+        if value is not None:
+            if len(value) < 2:
+                raise ValueError("a soup needs at least 2 specialists")
+            for pref in value:
+                if any(not v >= 0 for v in pref.values()) or not sum(pref.values()) > 0:
+                    raise ValueError(f"a specialist's preference has non-negative weights, not all 0: {pref}")
+        return value
 
     @field_validator("degree")
     @classmethod
@@ -301,3 +330,17 @@ class OneRunSpec(_Model):
         return value
 
 
+
+
+class InitSpec(_Model):
+    """Where a per-weight trial's model starts (Pareto continuation, Ma et al., ICML 2020):
+    ``from: nearest`` loads the final checkpoint of the completed trial nearest in preference
+    space (every trial then saves its final state dict in its trial folder); ``steps``: how long
+    a warm-started trial trains (default: budget.steps); a trial with no source yet starts fresh."""
+
+    source: Literal["nearest"] = Field("nearest", alias="from", description="nearest: the completed "
+                                       "trial nearest in preference space")
+    steps: int | None = Field(None, ge=1, description="training steps of a warm-started trial "
+                              "(default: budget.steps)")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True)

@@ -22,6 +22,11 @@ defaults for the optional ones):
                       the submodule whose output is the shared representation, for balancers
                       that work on it (MGDA-UB); the trainer captures that output with a hook
                       during ``compute_losses``, so the losses depend on it.
+``initial_state()`` (optional)
+                      the shared starting checkpoint (a state dict of ``build_model()``'s model,
+                      e.g. a pre-trained model read from a cache) that ``one_run: {method: soup}``
+                      fine-tunes its specialists from; None, or absent: the model
+                      ``build_model()`` gives at the trial's seed.
 
 The study file names a task as a built-in name (``toy``), ``package.module:attr`` or
 ``path/to/file.py:attr``; ``attr`` is a class or a function called with the study's
@@ -57,6 +62,9 @@ class Task:
 
     def shared_parameters(self, model: nn.Module) -> Sequence[nn.Parameter]:
         return [p for p in model.parameters() if p.requires_grad]
+
+    def initial_state(self) -> Mapping[str, Any] | None:
+        return None
 
 
 def infinite_minibatches(
