@@ -212,8 +212,8 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
     A one-run point (its pick has a checkpoint) is retrained as a fixed-weight model with its
     preference as the weights (and its run's balancer); with ``checkpoint`` its saved model is
     also loaded and evaluated (:attr:`Retrained.checkpoint`)."""
+    from paretolab import kinds
     from paretolab.errors import TrialFailure
-    from paretolab.trainer import train
 
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be a positive number, got {steps}")
@@ -221,16 +221,13 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
     every = max(1, min(p.config.eval_every * n // max(1, p.config.steps), n)) if steps else \
         p.config.eval_every
     config = dataclasses.replace(p.config, steps=n, eval_every=every)
-    folder = None
+    kind = kinds.for_config(config)
+    # your own training code runs again in a folder of its own ({steps}: n)
+    folder = (p.source.parent if p.source else Path.cwd()).resolve() / "train" / f"trial-{p.trial}" \
+        if kind.uses_folder else None
     try:
-        if config.extra.get("trainer"):  # a function or command trial: run it again ({steps}: n)
-            from paretolab.trials.run import run_trainer
-
-            folder = (p.source.parent if p.source else Path.cwd()).resolve() / "train" / f"trial-{p.trial}"
-            result: Any = run_trainer(config, folder, device=device, number=p.trial,
-                                      required=list(p.objectives))
-        else:
-            result = train(config, device, base_dir=p.base_dir)
+        result = kind.reproduce(config, device=device, base_dir=p.base_dir, folder=folder or Path.cwd(),
+                                number=p.trial, required=list(p.objectives))
     except TrialFailure as exc:
         raise UserError(f"retraining failed: {exc}") from None
     rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
