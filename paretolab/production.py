@@ -84,9 +84,9 @@ class Pick:
     def balancer(self) -> BalancerConfig:
         """The trial's balancer config (method, losses, preference weights, settings);
         ``pick.balancer()`` builds a fresh balancer from it."""
-        config = BalancerConfig(method=self.config.balancer["method"], losses=self.loss_names,
+        config = BalancerConfig(method=self.config.balancer.method, losses=self.loss_names,
                                 weights=dict(self.config.weights),
-                                settings=dict(self.config.balancer.get("settings") or {}))
+                                settings=dict(self.config.balancer.settings))
         config.base_dir = self.base_dir
         return config
 

@@ -166,12 +166,11 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     records = done.records
     counts = {state: sum(1 for r in records if r.state == state)
               for state in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
-    failures = [(r.number, str(r.failure.reason if r.failure and r.failure.reason else _lost_reason(r.user_attrs)))
+    failures = [(r.number, str(r.failure.reason if r.failure and r.failure.reason else _lost_reason(r.host)))
                 for r in records if r.state == "FAIL"]
     return RunOutcome(study_dir, spec.storage_url, counts, done.summary, meta, done.tables,
                       stopped is not None, failures, stopped, done.problems)
 
 
-def _lost_reason(attrs: dict[str, Any]) -> str:
-    host = attrs.get("host")
+def _lost_reason(host: str | None) -> str:
     return f"lost (worker {host} died or stopped beating); redone" if host else "lost (worker died); redone"

@@ -63,12 +63,14 @@ class Repeated:
             return self.inner.run(trial, config, ctx)
         on_eval, rungs = pruning_hook(trial, ctx) if self.repeat is None else (None, ())
         result = self.inner.train_once(trial, config, ctx, on_eval=on_eval, rungs=rungs)
-        seeds = [{"seed": config.seed, "metrics": dict(result.metrics)}]
+        runs = [dict(result.metrics)]
         for k in range(1, self.seeds):  # the objectives are the seeds' means
             again = self.inner.train_once(trial, replace(config, seed=repeat_seed(config.seed, k)), ctx,
                                           folder_suffix=f"seed-{k}")
-            seeds.append({"seed": repeat_seed(config.seed, k), "metrics": dict(again.metrics)})
-        metrics = mean_metrics([s["metrics"] for s in seeds]) if self.seeds > 1 else result.metrics
+            runs.append(dict(again.metrics))
+        seeds: list[dict[str, Any]] = [{"seed": repeat_seed(config.seed, k), "metrics": m}
+                                       for k, m in enumerate(runs)]
+        metrics = mean_metrics(runs) if self.seeds > 1 else result.metrics
         values, violations = measured(metrics, ctx.spec)
         if self.seeds > 1:
             result.metrics, result.seeds = dict(metrics), seeds
