@@ -114,10 +114,11 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
               console: Any = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, max_retries: int | None = None,
               storage_patience: float | None = None, report_every: float | None = None,
-              trials_per_gpu: int | None = None) -> RunOutcome:
+              trials_per_gpu: int | None = None, target: str | None = None) -> RunOutcome:
     """Run (or resume) the study to its trial budget and write trials.csv / front.csv / report.
 
-    The keyword options override the study file's fault settings (see ``WorkerOptions``).
+    The keyword options override the study file's fault settings (see ``WorkerOptions``);
+    ``target``: how suggested commands name the study (default: :func:`~paretolab.locate.spec_target`).
     Raises StudyStopped when its trials keep failing, StorageError when the storage is lost.
     """
     spec = checked.spec
@@ -133,9 +134,10 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     n_workers = resolve_workers(workers if workers is not None else spec.workers, spec.device,
                                 options.trials_per_gpu)
     deadline = time.time() + spec.budget.timeout if spec.budget.timeout else None
-    from paretolab.locate import spec_target
+    if target is None:
+        from paretolab.locate import spec_target
 
-    target = spec_target(spec)
+        target = spec_target(spec)
     from paretolab.trackers import open_trackers
 
     trackers = open_trackers(spec, meta)  # a missing library stops here; creates a tracker's store once
@@ -150,7 +152,8 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
                     refresh()
 
                 stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=0,
-                                     deadline=deadline, after_trial=after_trial, opened=opened)
+                                     deadline=deadline, after_trial=after_trial, opened=opened,
+                                     trackers=trackers)
             else:
                 from paretolab.pool import run_pool
 
