@@ -6,7 +6,7 @@ import traceback
 
 import optuna
 
-from paretolab import kinds, measure
+from paretolab import kinds, measure, threads
 from paretolab.errors import TrialFailure
 from paretolab.kinds.repeat import mean_metrics, repeat_seed
 from paretolab.pruning import RungPruned, make_pruner
@@ -69,6 +69,7 @@ class Objective:
         try:
             kind = kinds.for_trial(spec, RepeatRecord.read(trial))
             config = kind.build_config(trial, self.checked)
+            config.extra[threads.KEY] = threads.current()  # results depend on it: pick trains with it
             lost = TrialStart.read(trial)  # a retry of a lost attempt: same seed
             if lost is not None and lost.seed is not None:
                 config.seed = lost.seed
@@ -86,8 +87,8 @@ class Objective:
             raise
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:
-            interrupted().write(trial)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated: signum 15)
+            interrupted(getattr(exc, "signum", 2)).write(trial)
             raise
         except TrialFailure as exc:
             FailureRecord(str(exc)).write(trial)

@@ -10,7 +10,7 @@ reproduces the trial; :func:`retrain` is ``paretolab train``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,12 +206,13 @@ def checkpoint_metrics(p: Pick, device: str = "auto") -> dict[str, float]:
 
 
 def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
-            checkpoint: bool = True) -> Retrained:
+            checkpoint: bool = True, progress: Callable[[int, int], None] | None = None) -> Retrained:
     """Train the picked configuration again (``steps`` overrides the trial's budget).
 
     A one-run point (its pick has a checkpoint) is retrained as a fixed-weight model with its
     preference as the weights (and its run's balancer); with ``checkpoint`` its saved model is
-    also loaded and evaluated (:attr:`Retrained.checkpoint`)."""
+    also loaded and evaluated (:attr:`Retrained.checkpoint`). ``progress(step, steps)`` is called
+    at each evaluation (a progress bar); training uses the trial's torch thread count."""
     from paretolab import kinds
     from paretolab.errors import TrialFailure
 
@@ -225,11 +226,21 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
     # your own training code runs again in a folder of its own ({steps}: n)
     folder = (p.source.parent if p.source else Path.cwd()).resolve() / "train" / f"trial-{p.trial}" \
         if kind.uses_folder else None
+    from paretolab.threads import set_threads, use_recorded
+
+    def on_eval(step: int, metrics: Any) -> None:
+        if progress is not None:
+            progress(step, n)
+
+    before = set_threads(None)
+    use_recorded(config)
     try:
         result = kind.reproduce(config, device=device, base_dir=p.base_dir, folder=folder or Path.cwd(),
-                                number=p.trial, required=list(p.objectives))
+                                number=p.trial, required=list(p.objectives), on_eval=on_eval)
     except TrialFailure as exc:
         raise UserError(f"retraining failed: {exc}") from None
+    finally:
+        set_threads(before)
     rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
             for name, value in p.objectives.items()]
     loaded = checkpoint_metrics(p, device) if checkpoint and p.checkpoint is not None else None

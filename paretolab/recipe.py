@@ -6,8 +6,10 @@ with the trial's seed, so the model starts from the trial's weights without the 
 to remember it), the data order, the balancer, the optimizer, the learning-rate schedule and
 the loss groups. :meth:`Recipe.start` returns a :class:`TrainingRun` whose :meth:`~TrainingRun.step`
 is one training step (zero_grad, balancer backward, gradient clipping, optimizer step, schedule
-step). ``paretolab.trainer.train`` is this recipe plus evaluation and records, so a loop
-written with it reproduces the trial exactly (same device, same step count).
+step), after which a task with ``set_curriculum(progress, difficulty)`` hears where the trial's
+curriculum (``train.curriculum``, :mod:`paretolab.curriculum`) stands for the next batch.
+``paretolab.trainer.train`` is this recipe plus evaluation and records, so a loop written with
+it reproduces the trial exactly (same device, same step count).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from paretolab.curriculum import Curriculum
 from paretolab.errors import TrialFailure
 from paretolab.search_space import TrialConfig
 
@@ -211,6 +214,9 @@ class Recipe:
         total = int(total_steps or self.config.steps)
         if total < 1:
             raise ValueError(f"total_steps must be positive, got {total}")
+        from paretolab.threads import use_recorded
+
+        use_recorded(self.config)  # the trial's torch thread count: CPU results depend on it
         if shared_params is None:
             shared_params = (task.shared_parameters(model) if task is not None
                              and hasattr(task, "shared_parameters")
@@ -227,9 +233,18 @@ class Recipe:
         except ValueError as exc:
             raise TrialFailure(str(exc)) from None
         optimizer = self.optimizer(shared + heads, balancer)
-        return TrainingRun(model=model, task=task, recipe=self, balancer=balancer, shared=shared,
-                           heads=heads, optimizer=optimizer, schedule=self.scheduler(optimizer, total),
-                           total_steps=total)
+        run = TrainingRun(model=model, task=task, recipe=self, balancer=balancer, shared=shared,
+                          heads=heads, optimizer=optimizer, schedule=self.scheduler(optimizer, total),
+                          total_steps=total, curriculum=self.curriculum())
+        run.tell_curriculum()
+        return run
+
+    def curriculum(self) -> Curriculum | None:
+        """The trial's curriculum schedule (``train.curriculum``), None without one."""
+        try:
+            return Curriculum.from_train(self.config.train)
+        except ValueError as exc:  # searched ends that this schedule cannot run
+            raise TrialFailure(str(exc)) from None
 
 
 @dataclass
@@ -246,6 +261,13 @@ class TrainingRun:
     schedule: torch.optim.lr_scheduler.LRScheduler
     total_steps: int
     done: int = 0  # steps taken
+    curriculum: Curriculum | None = None
+
+    def tell_curriculum(self) -> None:
+        """Hand the task the curriculum's progress and difficulty for the next batch (a task
+        that defines ``set_curriculum(progress, difficulty)``; nothing without a curriculum)."""
+        if self.curriculum is not None and self.task is not None:
+            self.curriculum.apply(self.task, self.done / self.total_steps)
 
     def losses(self, batch: Any) -> dict[str, torch.Tensor]:
         """The task's losses on ``batch``, summed into the balanced losses (NaN/inf checked)."""
@@ -275,9 +297,13 @@ class TrainingRun:
         self.optimizer.step()
         self.schedule.step()
         self.done = number
+        self.tell_curriculum()
         return stats
 
     def evaluate(self, task: Any = None) -> dict[str, float]:
         """The task's metrics now (under no_grad, in eval mode; back to train mode after)."""
         task = task if task is not None else self.task
-        return evaluate(task, self.model, self.recipe.torch_device, self.done)
+        metrics = evaluate(task, self.model, self.recipe.torch_device, self.done)
+        if self.curriculum is not None and self.curriculum.observe(metrics):
+            self.tell_curriculum()  # an adaptive schedule moved on what it measured
+        return metrics

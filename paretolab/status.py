@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
+from paretolab.records.tally import interrupted_text, tally
 
 
 @dataclass
@@ -36,7 +37,7 @@ def read_status(study: optuna.Study, meta: StudyMeta) -> StudyStatus:
     """Read the study's trials back from storage and compute its current front."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     records = load_records(study)
-    counts = {s: sum(1 for r in records if r.state == s) for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+    counts = tally(records)
     counts["done"] = sum(1 for r in records if r.counts_toward_budget)
     now = datetime.now(UTC)
     running = []
@@ -60,13 +61,15 @@ def render_status(status: StudyStatus) -> RenderableType:
     when = status.read_at.astimezone().strftime("%H:%M:%S")
     lines.append(Text.from_markup(
         f"[bold]{escape(meta.name)}[/]: {c['done']} of {meta.trials_budget} trials done "
-        f"({c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned), "
+        f"({c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned{interrupted_text(c)}), "
         f"{c['RUNNING']} running  [dim](read {when})[/]"))
     for number, host, seconds in status.running:
         age = "" if seconds is None else f" for {seconds:.0f} s"
         lines.append(Text(f"  trial {number} running on {host}{age}"))
-    table = Table(title=f"current front ({len(front.numbers)} of {c['COMPLETE']} complete trials)",
-                  title_justify="left")
+    extra = len(front.numbers) - len(front.points)
+    table = Table(title=f"current front ({len(front.points)} points"
+                  + (f", {len(front.numbers)} trials" if extra else "")
+                  + f" of {c['COMPLETE']} complete trials)", title_justify="left")
     table.add_column("trial", justify="right")
     for name, direction in zip(meta.objectives, meta.directions):
         table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
@@ -74,12 +77,12 @@ def render_status(status: StudyStatus) -> RenderableType:
     table.add_column("balancer")
     index = {n: i for i, n in enumerate(front.complete)}
     by_number = {r.number: r for r in status.records}
-    order = sorted(front.numbers, key=lambda n: front.values[index[n], 0],
+    order = sorted((p[0] for p in front.points), key=lambda n: front.values[index[n], 0],
                    reverse=meta.directions[0] == "maximize")
     for number in order:
         row = front.values[index[number]]
         method = by_number[number].balancer_method
-        table.add_row(str(number), *(f"{v:.4g}" for v in row),
+        table.add_row(", ".join(map(str, front.point_of(number))), *(f"{v:.4g}" for v in row),
                       "yes" if front.feasible[index[number]] else "[red]no[/]", escape(str(method)))
     lines.append(table)
     if front.numbers:

@@ -101,5 +101,5 @@ def test_a_registered_kind_runs_the_trials_of_its_studies(tmp_path: Path, monkey
     study.optimize(Objective(checked, "cpu"), n_trials=2)
     records = load_records(study)
     assert [r.values for r in records] == [[1.0, 2.0], [1.0, 2.0]]
-    assert all(r.config["extra"] == {"constant": True} and r.metrics == {"loss1": 1.0, "loss2": 2.0}
+    assert all(r.config["extra"]["constant"] is True and r.metrics == {"loss1": 1.0, "loss2": 2.0}
                for r in records)

@@ -76,9 +76,9 @@ class TrialKind(Protocol):
         ...
 
     def reproduce(self, config: TrialConfig, *, device: str, base_dir: Path | None, folder: Path,
-                  number: int | None, required: list[str]) -> Any:
-        """Train ``config`` again (``paretolab train``); returns a result with ``metrics``,
-        ``wall_time_s`` and ``device``."""
+                  number: int | None, required: list[str], on_eval: OnEval | None = None) -> Any:
+        """Train ``config`` again (``paretolab train``; ``on_eval(step, metrics)`` at each
+        evaluation); returns a result with ``metrics``, ``wall_time_s`` and ``device``."""
         ...
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from paretolab.kinds.base import Outcome, RunContext
+from paretolab.kinds.base import OnEval, Outcome, RunContext
 from paretolab.search_space import TrialConfig
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ class OneRunKind:
                 "checkpoint": CHECKPOINT_FILE}
 
     def reproduce(self, config: TrialConfig, *, device: str, base_dir: Path | None, folder: Path,
-                  number: int | None, required: list[str]) -> Any:
+                  number: int | None, required: list[str], on_eval: OnEval | None = None) -> Any:
         """A point retrains as a fixed-weight model with its preference as the weights."""
         from paretolab.trainer import train
 
-        return train(config, device, base_dir=base_dir)
+        return train(config, device, base_dir=base_dir, on_eval=on_eval)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from paretolab.kinds.base import Outcome, RunContext, TrainingKind, TrialKind, measured, pruning_hook
+from paretolab.kinds.base import OnEval, Outcome, RunContext, TrainingKind, TrialKind, measured, pruning_hook
 from paretolab.search_space import TrialConfig, mixed_seed
 
 if TYPE_CHECKING:
@@ -81,6 +81,6 @@ class Repeated:
         return self.inner.pick_fields(record, config)
 
     def reproduce(self, config: TrialConfig, *, device: str, base_dir: Path | None, folder: Path,
-                  number: int | None, required: list[str]) -> Any:
+                  number: int | None, required: list[str], on_eval: OnEval | None = None) -> Any:
         return self.inner.reproduce(config, device=device, base_dir=base_dir, folder=folder,
-                                    number=number, required=required)
+                                    number=number, required=required, on_eval=on_eval)

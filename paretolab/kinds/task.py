@@ -41,5 +41,5 @@ class TaskKind(TrainingKind):
                                                on_eval=on_eval, eval_steps=rungs))
 
     def reproduce(self, config: TrialConfig, *, device: str, base_dir: Path | None, folder: Path,
-                  number: int | None, required: list[str]) -> Any:
-        return train(config, device, base_dir=base_dir)
+                  number: int | None, required: list[str], on_eval: OnEval | None = None) -> Any:
+        return train(config, device, base_dir=base_dir, on_eval=on_eval)

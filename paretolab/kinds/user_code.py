@@ -50,5 +50,6 @@ class UserCodeKind(TrainingKind):
         return {"params": trial_params(config)}  # every param your code got, in one place
 
     def reproduce(self, config: TrialConfig, *, device: str, base_dir: Path | None, folder: Path,
-                  number: int | None, required: list[str]) -> Any:
-        return run_trainer(config, folder, device=device, number=number, required=required)
+                  number: int | None, required: list[str], on_eval: OnEval | None = None) -> Any:
+        return run_trainer(config, folder, device=device, number=number, objectives=required,
+                           required=required, on_eval=on_eval)

@@ -48,6 +48,12 @@ def _check_trainer(spec: StudySpec) -> tuple[str, TaskInfo]:
     losses = tuple(spec.losses.terms or [t for members in spec.losses.groups.values() for t in members])
     info = TaskInfo(losses=losses, metrics=())
     if trainer.function is not None:
+        if spec.budget.trial_timeout is not None:
+            raise SpecError("budget.trial_timeout applies to command trainers only: a trainer function "
+                            "runs inside the worker, where it cannot be stopped", where=spec.where(
+                                "budget", "trial_timeout"),
+                            hint="remove it, or run your training as a command (trainer: {command: "
+                            "[...]}), which is killed at the timeout")
         ref = resolve_task_ref(trainer.function, spec.base_dir)
         load_task_factory(ref, spec.base_dir, where=spec.where("trainer", "function"))
         return ref, info
@@ -120,6 +126,11 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
         if con.metric not in info.metrics:
             raise SpecError(f"constraint on {con.metric!r}, which the task does not measure",
                             where=spec.where("constraints", i), hint=did_you_mean(con.metric, info.metrics))
+    watched = spec.train.curriculum_metric
+    if spec.trainer is None and spec.train.curriculum == "adaptive" and watched not in info.metrics:
+        raise SpecError(f"the adaptive curriculum watches {watched!r}, which the task does not measure",
+                        where=spec.where("train", "curriculum_metric"),
+                        hint=did_you_mean(str(watched), info.metrics))
     balanced = spec.losses.balanced_names(info.losses)
     weights = spec.search.weights
     named = {**weights.fixed, **weights.ranges}

@@ -35,6 +35,28 @@ class TrainSpec(_Model):
         "auto", description="record gradient cosine similarity at every evaluation: auto = when "
         "the balancer computes task gradients anyway (free), on = always (one extra pass for "
         "loss-level methods), off = never")
+    # a curriculum the task sees (paretolab.curriculum): progress in [0, 1] -> difficulty
+    curriculum: Literal["none", "linear", "exponential", "adaptive"] = Field(
+        "none", description="the difficulty schedule handed to a task's set_curriculum(progress, "
+        "difficulty): linear or exponential from curriculum_initial to curriculum_final over the "
+        "run, adaptive a step of curriculum_increment each time an evaluation's curriculum_metric "
+        "reaches curriculum_target")
+    curriculum_initial: float = Field(0.0, description="the difficulty at the start")
+    curriculum_final: float = Field(1.0, description="the difficulty at the end")
+    curriculum_metric: str | None = Field(None, description="adaptive: the metric it watches")
+    curriculum_target: float | None = Field(None, description="adaptive: the metric's value that "
+                                            "moves it on")
+    curriculum_direction: Literal["maximize", "minimize"] = Field(
+        "maximize", description="adaptive: whether the metric must reach the target from below or above")
+    curriculum_increment: float = Field(0.25, gt=0, le=1, description="adaptive: the fraction of the "
+                                        "way from initial to final of one step")
+
+    @model_validator(mode="after")
+    def _curriculum(self) -> TrainSpec:
+        from paretolab.curriculum import Curriculum
+
+        Curriculum.from_train(self.model_dump())  # raises ValueError on a schedule it cannot run
+        return self
 
 
 _NOT_KNOBS = ("conflict_stats",)  # what is recorded, not how the model trains
@@ -82,7 +104,7 @@ class PruningSpec(_Model):
 
     Rungs at ``min_steps * eta**k`` steps below ``budget.steps``; at each rung a trial continues
     only if it is within the top ``1/eta`` of the trials that reached it (non-dominated rank,
-    then hypervolume contribution). See :mod:`paretolab.pruning`.
+    then crowding distance). See :mod:`paretolab.pruning`.
     """
 
     method: PruningMethod = "none"

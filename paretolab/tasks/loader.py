@@ -18,6 +18,7 @@ BUILTIN_TASKS: dict[str, str] = {
     "digits": "paretolab.tasks.digits:DigitsTask",
     "multitask_regression": "paretolab.tasks.multitask_regression:MultitaskRegressionTask",
     "rl": "paretolab.tasks.rl:RLTask",  # needs paretolab[rl] (mo-gymnasium)
+    "posttrain": "paretolab.tasks.posttrain:PostTrainTask",
 }
 
 REQUIRED_MEMBERS = ("build_model", "batches", "compute_losses", "evaluate")
