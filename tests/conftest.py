@@ -46,3 +46,28 @@ def system_missing(what: str) -> NoReturn:
     if os.environ.get("PARETOLAB_REQUIRE_SYSTEM") == "1":
         pytest.fail(f"PARETOLAB_REQUIRE_SYSTEM=1 but {what}")
     pytest.skip(what)
+
+
+@pytest.fixture
+def posttrain_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``posttrain`` cache folder (``PARETOLAB_POSTTRAIN_CACHE``) in which the starting checkpoint
+    of ``studies/posttrain.yaml`` is a stand-in pre-trained for 3 steps instead of 1,500 (same
+    architecture, saved under the study's hash): validating the shipped study runs its one batch
+    without minutes of pre-training, and a test never writes the user's cache."""
+    import dataclasses
+
+    import torch
+    import yaml
+
+    from paretolab.tasks import make_task
+    from paretolab.tasks.posttrain.pretrain import CACHE_ENV, checkpoint_path, pretrain
+
+    folder = tmp_path / "posttrain-cache"
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    params = yaml.safe_load((REPO / "studies" / "posttrain.yaml").read_text())["task"]["params"]
+    config = make_task("posttrain", params).pretrain_config
+    state, _ = pretrain(dataclasses.replace(config, steps=3))
+    path = checkpoint_path(config)
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+    return folder

@@ -60,7 +60,7 @@ def test_full_study_file_loads_with_every_section(tmp_path: Path) -> None:
     assert spec.storage_url.endswith("reports/full/study.db")
 
 
-def test_quickstart_and_shipped_studies_validate() -> None:
+def test_quickstart_and_shipped_studies_validate(posttrain_standin: Path) -> None:
     for path in sorted(Path("studies").glob("*.yaml")):
         result = runner.invoke(app, ["validate", str(path)])
         assert result.exit_code == 0, (path, result.output)
