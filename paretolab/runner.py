@@ -1,7 +1,8 @@
 """Running a study to its budget (``run_study``) and writing what it found (``finalize``).
 
 ``run_study`` opens the study once, runs worker 0 in this process (:mod:`paretolab.worker`)
-and, with ``workers: N``, N-1 more processes (:mod:`paretolab.pool`), shows progress, and at the
+and, with ``workers: N``, N-1 more processes (:mod:`paretolab.pool`) or, with ``workers: {engine:
+ray}``, every worker as a Ray task (:mod:`paretolab.engines.ray`), shows progress, and at the
 end, also after Ctrl-C or an error, calls :func:`finalize`: the records, the front, trials.csv /
 front.csv and report.html. ``paretolab report`` calls the same ``finalize`` on a stored study.
 It installs no logging handler and no signal or thread hook: the process entry points (the CLI,
@@ -25,6 +26,7 @@ from paretolab.progress import StudyProgress
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
 from paretolab.records.tally import is_failure, tally
 from paretolab.spec.checks import CheckedStudy
+from paretolab.spec.engines import RayWorkers
 from paretolab.storage import redact, storage_cause, storage_failure
 from paretolab.tables import write_tables
 from paretolab.worker import WorkerOptions, open_worker_study, run_worker
@@ -111,8 +113,8 @@ class RunOutcome:
     problems: list[str] = field(default_factory=list)  # output files that could not be written
 
 
-def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progress: bool = True,
-              console: Any = None, heartbeat_interval: int | None = None,
+def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None = None,
+              progress: bool = True, console: Any = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, max_retries: int | None = None,
               storage_patience: float | None = None, report_every: float | None = None,
               trials_per_gpu: int | None = None, progress_every: float | None = None,
@@ -129,13 +131,18 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
                                       grace_period=grace_period, max_retries=max_retries,
                                       storage_patience=storage_patience, report_every=report_every,
                                       trials_per_gpu=trials_per_gpu)
+    chosen = workers if workers is not None else spec.workers
+    engine = chosen if isinstance(chosen, RayWorkers) else None
+    if engine is not None:  # a missing Ray says so before anything is created
+        from paretolab.engines import require
+
+        require("ray", "ray", "workers: {engine: ray}")
     study_dir = spec.study_dir
     study_dir.mkdir(parents=True, exist_ok=True)
     opened = open_worker_study(checked, options, 0, create=True)
     study = opened[1]
     meta = StudyMeta.from_study(study)
-    n_workers = resolve_workers(workers if workers is not None else spec.workers, spec.device,
-                                options.trials_per_gpu)
+    n_workers = 0 if isinstance(chosen, RayWorkers) else resolve_workers(chosen, spec.device, options.trials_per_gpu)
     deadline = time.time() + spec.budget.timeout if spec.budget.timeout else None
     if target is None:
         from paretolab.locate import spec_target
@@ -149,7 +156,11 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     stopped: int | None = None
     try:
         with view:
-            if n_workers == 1:
+            if engine is not None:
+                from paretolab.engines.ray import run_ray
+
+                stopped = run_ray(checked, engine, opened, deadline, view, options, refresh)
+            elif n_workers == 1:
                 def after_trial() -> None:
                     view.update()
                     refresh()

@@ -50,6 +50,9 @@ def read_status(study: optuna.Study, meta: StudyMeta) -> StudyStatus:
             started = started if started.tzinfo else started.astimezone()
             seconds = max(0.0, (now - started).total_seconds())
         host = r.host or r.worker
+        label = r.worker
+        if isinstance(label, str) and label != host:  # a named worker: a Ray task, a Slurm job
+            host = f"{host} (worker {label})"
         running.append((r.number, "?" if host is None else str(host), seconds))
     return StudyStatus(meta, records, front_summary(meta, records), counts, running, now)
 

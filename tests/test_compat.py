@@ -89,3 +89,16 @@ def test_torchjd_nash_mtl_problem_can_be_rebuilt() -> None:
     assert callable(getattr(weighting, "_init_optim_problem", None)), \
         "torchjd's Nash-MTL weighting has no _init_optim_problem any more"
     ti.rebuild_nash_mtl_problem(weighting)
+
+
+def test_submitit_sbatch_text_and_settings_are_still_where_submit_reads_them(tmp_path) -> None:
+    pytest.importorskip("submitit")
+    from paretolab._compat import submitit_internals as si
+
+    settings = si.sbatch_settings()
+    assert {"partition", "gpus_per_task", "time", "array_parallelism"} <= set(settings), \
+        "submitit's SlurmExecutor._valid_parameters changed"
+    text = si.sbatch_script(tmp_path, 3, {"partition": "gpu", "time": 30, "array_parallelism": 3})
+    for line in ("#SBATCH --array=0-2%3", "#SBATCH --partition=gpu", "#SBATCH --time=30",
+                 f"-m submitit.core._submit {tmp_path}"):
+        assert line in text, f"submitit's slurm._make_sbatch_string changed: {line!r} not in its text"

@@ -141,3 +141,14 @@ def test_status_of_a_stored_study_with_failures_and_constraints(tmp_path: Path) 
     rows = {int(line.split()[1]) for line in out.splitlines()
             if line.startswith("│") and line.split()[1].isdigit()}
     assert rows == set(summary.numbers)
+
+
+@pytest.mark.slow
+def test_status_names_the_cluster_worker_of_a_running_trial(toy_run: tuple[Path, str], tmp_path: Path) -> None:
+    """A Slurm job's (or Ray task's) trial shows its worker label beside its node."""
+    copy = _copy(toy_run[0], tmp_path)
+    study = optuna.load_study(study_name="toy-status", storage=f"sqlite:///{copy / 'study.db'}")
+    running = study.ask()
+    running.set_user_attr("start", {"config": {}, "worker": "slurm-4711_1", "host": "node7:99"})
+    out = invoke("status", str(copy))
+    assert f"trial {running.number} running on node7:99 (worker slurm-4711_1)" in out

@@ -2,8 +2,8 @@
 
 :mod:`.app` holds the application and what every command shares; the commands live in
 :mod:`.study` (validate, schema, run), :mod:`.results` (report, status, balancers, version,
-pick, verify, train) and :mod:`.worker` (worker), registered on import in that order (the order
-of ``paretolab --help``).
+pick, verify, train), :mod:`.worker` (worker) and :mod:`.submit` (submit), registered on import
+in that order (the order of ``paretolab --help``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from paretolab.cli import study  # noqa: F401
 from paretolab.cli import results  # noqa: F401
 from paretolab.cli import worker  # noqa: F401
+from paretolab.cli import submit  # noqa: F401
 # isort: on
 from paretolab.cli.app import app
 

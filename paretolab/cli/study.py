@@ -77,6 +77,9 @@ def run(
     threads: Annotated[int | None, typer.Option(
         min=1, help="torch threads per worker (default: the file's threads:, else the cores split "
         "between the workers)")] = None,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="<address>", help="run the workers as Ray tasks on this cluster: auto, local, "
+        "host:port or ray://host:10001 (--workers: how many)")] = None,
 ) -> None:
     """Run (or resume) a study to its trial budget, then print the front.
 
@@ -98,8 +101,9 @@ def run(
                   f"paretolab report {shown}; progress from anywhere: paretolab status {shown}[/]")
     try:
         with SignalsAsInterrupts():
-            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err,
-                                progress_every=progress_every, target=target)
+            outcome = run_study(checked, workers=_engine(checked.spec, _workers(workers), ray),
+                                progress=not no_progress, console=err, progress_every=progress_every,
+                                target=target)
     except KeyboardInterrupt as exc:  # before any trial started
         err.print("[yellow]interrupted[/]: run the same command again to resume.")
         raise typer.Exit(code=128 + interrupt_signal(exc)) from None
@@ -123,6 +127,21 @@ def _workers(value: str | None) -> int | str | None:
     if not value.isdigit() or int(value) < 1:
         raise UserError(f"--workers must be a positive number or 'auto', got {value!r}")
     return int(value)
+
+
+def _engine(spec: Any, workers: int | str | None, ray: str | None) -> Any:
+    """``--ray ADDRESS``: the study's workers on that Ray cluster; a file's Ray workers with
+    ``--workers N``: N of them there; else ``--workers`` as given."""
+    from paretolab.spec.engines import RayWorkers, ray_workers
+
+    if ray is None and isinstance(spec.workers, RayWorkers) and workers is not None:
+        ray = spec.workers.address
+    if ray is None:
+        return workers
+    try:
+        return ray_workers(spec.workers, ray, workers)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def print_outcome(outcome: Any) -> None:

@@ -10,7 +10,7 @@ import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-from paretolab.errors import SpecError
+from paretolab.errors import SpecError, StorageError
 from paretolab.locate import locate_folder, stored_study_names
 from paretolab.spec.models import StudySpec
 from paretolab.tasks.loader import BUILTIN_TASKS, TaskInfo, load_task_factory, task_info
@@ -92,6 +92,16 @@ def _check_folder(spec: StudySpec) -> None:
                         hint="give this study a folder of its own (output_dir: ...) or another name")
 
 
+def _check_engine_storage(spec: StudySpec) -> None:
+    """Workers on a Ray cluster at another machine's address need a storage every node reaches."""
+    from paretolab.spec.engines import ACROSS_NODES_HINT, RayWorkers, storage_across_nodes
+
+    if isinstance(spec.workers, RayWorkers) and spec.workers.multi_node:
+        problem = storage_across_nodes(spec.storage_url, f"Ray cluster at {spec.workers.address}")
+        if problem:
+            raise StorageError(problem, where=spec.where("storage"), hint=ACROSS_NODES_HINT)
+
+
 def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> CheckedStudy:
     """Run every cross-check; raise a SpecError/TaskError/StorageError naming the field."""
     from paretolab.samplers import check_sampler_options
@@ -156,6 +166,7 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
     except SpecError as exc:
         raise SpecError(exc.message, where=spec.where("sampler", "options"), hint=exc.hint) from None
     _check_folder(spec)
+    _check_engine_storage(spec)
     if check_storage_reachable:
         from paretolab.storage import check_storage
 

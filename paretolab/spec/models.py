@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from paretolab.spec.base import SAMPLERS, Direction, JsonSchema, SamplerName, _Model, _or_single
+from paretolab.spec.engines import RayWorkers, parse_workers
 from paretolab.spec.folders import study_slug
 from paretolab.spec.goals import Constraint, LossesSpec, Objective, _objectives_schema
 from paretolab.spec.search import (
@@ -74,8 +75,9 @@ class StudySpec(_Model):
     storage: str | None = Field(None, description="Optuna storage URL; default: SQLite file in "
                                 "the study directory")
     output_dir: str | None = Field(None, description="default: reports/<name>")
-    workers: int | Literal["auto"] = Field(1, description="worker processes: N, or auto (one "
-                                           "per GPU, else one per CPU core)")
+    workers: int | Literal["auto"] | RayWorkers = Field(
+        1, description="worker processes: N, or auto (one per GPU, else one per CPU core), or "
+        "{engine: ray, address: ..., count: N} for workers on a Ray cluster")
     trials_per_gpu: int = Field(1, ge=1, description="with workers: auto, workers per GPU")
     threads: int | None = Field(None, ge=1, description="torch threads per worker (default: the usable "
                                 "cores split between the local workers); recorded with each trial")
@@ -109,6 +111,11 @@ class StudySpec(_Model):
     @classmethod
     def _constraint_one(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers_engine(cls, value: Any) -> Any:
+        return parse_workers(value)
 
     @field_validator("workers")
     @classmethod
