@@ -106,7 +106,7 @@ def breakdown(root: Path, trials: int, steps: int) -> None:
     import collections
     import functools
 
-    import paretolab.objective as objective_mod
+    import paretolab.kinds.task as objective_mod  # the task kind trains
     import paretolab.worker as runner_mod  # the trial loop lives in worker.py
 
     spent: dict[str, float] = collections.defaultdict(float)

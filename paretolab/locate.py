@@ -241,15 +241,18 @@ def storage_target(storage_url: str, name: str, study_dir: Path) -> str:
     return command_target(storage_url, name)
 
 
-def spec_target(spec: Any) -> str:
+def spec_target(spec: Any, file_storage_url: str | None = None) -> str:
     """How suggested commands name the study of a (checked) study spec: the study file when it
     leads to the same storage (a ``--storage`` flag may have replaced it), else
-    :func:`storage_target`."""
+    :func:`storage_target`. ``file_storage_url``: the storage the file itself names, from a
+    caller that read it (the file is then not read again)."""
     if spec.source:
         try:
-            from paretolab.spec import load_spec
+            if file_storage_url is None:
+                from paretolab.spec import load_spec
 
-            if load_spec(spec.source).storage_url == spec.storage_url:
+                file_storage_url = load_spec(spec.source).storage_url
+            if file_storage_url == spec.storage_url:
                 return command_target(str(spec.source))
         except UserError:
             pass

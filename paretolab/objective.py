@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import traceback
-from dataclasses import replace
 
 import optuna
 
-from paretolab import measure, threads
+from paretolab import kinds, measure, threads
 from paretolab.errors import TrialFailure
+from paretolab.kinds.repeat import mean_metrics, repeat_seed
 from paretolab.pruning import RungPruned, make_pruner
 from paretolab.records import (
     FailureRecord,
     RepeatRecord,
-    TrialResult,
     TrialStart,
     dashboard_constraints,
     interrupted,
     write_constraints,
 )
-from paretolab.search_space import mixed_seed, suggest_config
 from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import storage_failure
-from paretolab.trainer import train
 
-
-def repeat_seed(seed: int, k: int) -> int:
-    """The seed of a configuration's ``k``-th training (``k = 0``: the trial's own seed, so a
-    study with ``budget.repeats: 1`` trains exactly as before)."""
-    return int(seed) if k == 0 else mixed_seed(int(seed), 7919, int(k))
-
-
-def mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Each metric's mean over the seeds (metrics every seed returned as numbers)."""
-    keys = [k for k in runs[0] if all(isinstance(r.get(k), int | float) for r in runs)]
-    return {k: float(sum(float(r[k]) for r in runs) / len(runs)) for k in keys}
+__all__ = ["Objective", "mean_metrics", "repeat_seed"]
 
 
 class Objective:
@@ -65,7 +52,10 @@ class Objective:
     In a study with ``one_run`` the trial is a run (:mod:`paretolab.one_run.trial`): it trains a
     Pareto manifold or a soup, adds one trial per evaluated preference and records its own cost
     once; with ``then: sampler`` only the first is (:mod:`paretolab.one_run.refine`). With
-    ``init`` a trial starts from its nearest completed trial (:mod:`paretolab.warm_start`).
+    ``init`` a trial starts from its nearest completed trial (:mod:`paretolab.kinds.warm_start`).
+
+    What a trial samples and trains is its kind's (:mod:`paretolab.kinds`: task, function,
+    command, one-run, repeat); this class only dispatches and writes what every kind writes.
     """
 
     def __init__(self, checked: CheckedStudy, device: str, worker: int = 0, host: str | None = None):
@@ -78,82 +68,17 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> list[float]:
         spec = self.checked.spec
         dashboard = dashboard_constraints(trial.study)
-        as_run = False
         try:
-            if spec.one_run is not None:
-                from paretolab.one_run.refine import is_run
-
-                as_run = is_run(trial, spec)
-            if as_run:  # one training run, many points (paretolab.one_run)
-                from paretolab.one_run.trial import suggest_run_config
-
-                config = suggest_run_config(trial, spec, self.checked.balanced_names,
-                                            self.checked.loss_groups)
-            else:
-                config = suggest_config(trial, spec, self.checked.balanced_names, self.checked.loss_groups)
-            if spec.trainer is not None:  # the user's own training code (paretolab.trials)
-                from paretolab.trials.run import trainer_entry
-
-                config.extra["trainer"] = trainer_entry(spec, self.checked.task_ref)
-            else:
-                config.task = self.checked.task_ref
+            kind = kinds.for_trial(spec, RepeatRecord.read(trial), trial)
+            config = kind.build_config(trial, self.checked)
             config.extra[threads.KEY] = threads.current()  # results depend on it: pick trains with it
             lost = TrialStart.read(trial)  # a retry of a lost attempt: same seed
             if lost is not None and lost.seed is not None:
                 config.seed = lost.seed
-            repeat = RepeatRecord.read(trial)
-            if repeat is not None:
-                config.seed = repeat.seed
-            init_state, source = None, None
-            if spec.init is not None and not as_run:  # a warm start (paretolab.warm_start)
-                from paretolab.warm_start import prepare
-
-                init_state, source = prepare(trial, config, spec)
             start = TrialStart(config.to_dict(), self.worker, self.host)
             start.write(trial)
-            if as_run:
-                from paretolab.one_run.trial import run_one_run
-
-                result, values, violations = run_one_run(trial, config, spec, self.device, start,
-                                                         dashboard=dashboard)
-                result.write(trial)
-                write_constraints(trial, violations, dashboard=dashboard)
-                return values
-            on_eval, rungs = None, ()
-            if self.pruner is not None and repeat is None:
-                # evaluate exactly at the rungs, so every trial is judged at the same step
-                on_eval, rungs = self.pruner.hook(trial), tuple(self.pruner.rungs)
-            n_seeds = 1 if repeat is not None else int(getattr(spec.budget, "repeats", 1))
-
-            def run_once(cfg, folder_suffix: str = "", on_eval=None, rungs=()) -> TrialResult:
-                if spec.trainer is not None:
-                    from paretolab.trials import trial_dir
-                    from paretolab.trials.run import run_trainer
-
-                    required = [*spec.objective_names, *(c.metric for c in spec.constraints)]
-                    folder = trial_dir(spec, trial.number)
-                    return run_trainer(cfg, folder / folder_suffix if folder_suffix else folder,
-                                       device=self.device, number=trial.number,
-                                       objectives=spec.objective_names, required=required, on_eval=on_eval,
-                                       timeout=spec.budget.trial_timeout)
-                done = train(cfg, self.device, base_dir=spec.base_dir, on_eval=on_eval,
-                             eval_steps=rungs, init_state=init_state, keep_state=spec.init is not None)
-                if done.state is not None and not folder_suffix:  # a later trial's warm start
-                    from paretolab.warm_start import WarmStartRecord, save_final
-
-                    save_final(spec, trial.number, done.state)
-                    if source is not None:
-                        WarmStartRecord(source, done.start_metrics).write(trial)
-                return TrialResult.from_training(done)
-
-            result = run_once(config, on_eval=on_eval, rungs=rungs)
-            seeds = [{"seed": config.seed, "metrics": dict(result.metrics)}]
-            for k in range(1, n_seeds):  # budget.repeats: the objectives are the seeds' means
-                again = run_once(replace(config, seed=repeat_seed(config.seed, k)), f"seed-{k}")
-                seeds.append({"seed": repeat_seed(config.seed, k), "metrics": dict(again.metrics)})
-            metrics = mean_metrics([s["metrics"] for s in seeds]) if n_seeds > 1 else result.metrics
-            values = measure.objective_values(metrics, spec.objective_names)
-            violations = measure.violations(metrics, spec.constraints)
+            ctx = kinds.RunContext(self.checked, self.device, start, dashboard, self.pruner)
+            result, values, violations = kind.run(trial, config, ctx)
         except RungPruned as pruned:
             pruned.result.write(trial)
             try:  # the last rung's feasibility, for the tables
@@ -175,9 +100,6 @@ class Objective:
                 raise
             FailureRecord(f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)).write(trial)
             raise
-        if n_seeds > 1:
-            result.metrics, result.seeds = dict(metrics), seeds
-            result.wall_time_s = None  # the K trainings' wall time: the trial's duration
         result.write(trial)
         write_constraints(trial, violations, dashboard=dashboard)
         return values

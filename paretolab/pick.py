@@ -18,14 +18,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from paretolab import __version__, decision
+from paretolab import __version__, decision, kinds
 from paretolab.errors import UserError
 from paretolab.locate import StudySource, open_source
 from paretolab.records import StudyMeta, TrialRecord, front_candidates, trial_record
 from paretolab.search_space import TrialConfig
 
 PICK_FILE = "pick.yaml"
-CHECKPOINT_FILE = "pick.pt"  # beside pick.yaml: the picked model of a one-run point (a state dict)
 #: the fields of pick.yaml that say what production trains (read back by ``load_pick``), in
 #: the order they are written
 RUN_FIELDS = ("weights", "balancer", "params", "train", "task", "task_params", "loss_groups", "seed",
@@ -226,8 +225,7 @@ def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
         "knobs": choice.knobs,
         "base_dir": str(source.base_dir.resolve()) if source.base_dir else None,
         "weights": dict(config.weights),
-        "balancer": {"method": config.balancer["method"],
-                     "settings": dict(config.balancer.get("settings") or {})},
+        "balancer": config.balancer.to_attr(),
         "train": dict(config.train),
         "task": config.task,
         "task_params": dict(config.task_params),
@@ -236,15 +234,10 @@ def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
         "steps": config.steps,
         "eval_every": config.eval_every,
     }
-    link = r.one_run
-    if link is not None and link.role == "point":  # a point of a one-run study: its model is saved
-        doc["preference"] = dict(link.preference)
-        doc["one_run"] = {"run": link.run}
-        doc["checkpoint"] = CHECKPOINT_FILE
+    kind = kinds.for_config(config)
+    doc.update(kind.pick_fields(r, config))  # a one-run point's checkpoint, a trainer's params
     if config.extra:
         doc["extra"] = dict(config.extra)
-    if config.extra.get("trainer"):  # your own training code: every param it got, in one place
-        doc["params"] = {**config.train, **config.task_params}
     return _plain(doc)
 
 

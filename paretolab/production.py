@@ -84,9 +84,9 @@ class Pick:
     def balancer(self) -> BalancerConfig:
         """The trial's balancer config (method, losses, preference weights, settings);
         ``pick.balancer()`` builds a fresh balancer from it."""
-        config = BalancerConfig(method=self.config.balancer["method"], losses=self.loss_names,
+        config = BalancerConfig(method=self.config.balancer.method, losses=self.loss_names,
                                 weights=dict(self.config.weights),
-                                settings=dict(self.config.balancer.get("settings") or {}))
+                                settings=dict(self.config.balancer.settings))
         config.base_dir = self.base_dir
         return config
 
@@ -213,8 +213,8 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
     preference as the weights (and its run's balancer); with ``checkpoint`` its saved model is
     also loaded and evaluated (:attr:`Retrained.checkpoint`). ``progress(step, steps)`` is called
     at each evaluation (a progress bar); training uses the trial's torch thread count."""
+    from paretolab import kinds
     from paretolab.errors import TrialFailure
-    from paretolab.trainer import train
 
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be a positive number, got {steps}")
@@ -222,7 +222,10 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
     every = max(1, min(p.config.eval_every * n // max(1, p.config.steps), n)) if steps else \
         p.config.eval_every
     config = dataclasses.replace(p.config, steps=n, eval_every=every)
-    folder = None
+    kind = kinds.for_config(config)
+    # your own training code runs again in a folder of its own ({steps}: n)
+    folder = (p.source.parent if p.source else Path.cwd()).resolve() / "train" / f"trial-{p.trial}" \
+        if kind.uses_folder else None
     from paretolab.threads import set_threads, use_recorded
 
     def on_eval(step: int, metrics: Any) -> None:
@@ -232,15 +235,8 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
     before = set_threads(None)
     use_recorded(config)
     try:
-        if config.extra.get("trainer"):  # a function or command trial: run it again ({steps}: n)
-            from paretolab.trials.run import run_trainer
-
-            folder = (p.source.parent if p.source else Path.cwd()).resolve() / "train" / f"trial-{p.trial}"
-            result: Any = run_trainer(config, folder, device=device, number=p.trial,
-                                      objectives=list(p.objectives), required=list(p.objectives),
-                                      on_eval=on_eval)
-        else:
-            result = train(config, device, base_dir=p.base_dir, on_eval=on_eval)
+        result = kind.reproduce(config, device=device, base_dir=p.base_dir, folder=folder or Path.cwd(),
+                                number=p.trial, required=list(p.objectives), on_eval=on_eval)
     except TrialFailure as exc:
         raise UserError(f"retraining failed: {exc}") from None
     finally:

@@ -175,8 +175,8 @@ class Recipe:
         from paretolab.balancers import make_balancer
 
         names = list(loss_names) if loss_names is not None else self.loss_names
-        return make_balancer(self.config.balancer["method"], names, self.config.weights,
-                             self.config.balancer.get("settings"), base_dir=self.base_dir)
+        return make_balancer(self.config.balancer.method, names, self.config.weights,
+                             self.config.balancer.settings, base_dir=self.base_dir)
 
     def optimizer(self, params: Iterable[Any], balancer: Balancer | None = None) -> torch.optim.Optimizer:
         """The trial's optimizer over ``params`` (tensors or param groups), plus the balancer's

@@ -117,11 +117,13 @@ def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None =
               progress: bool = True, console: Any = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, max_retries: int | None = None,
               storage_patience: float | None = None, report_every: float | None = None,
-              trials_per_gpu: int | None = None, progress_every: float | None = None) -> RunOutcome:
+              trials_per_gpu: int | None = None, progress_every: float | None = None,
+              target: str | None = None) -> RunOutcome:
     """Run (or resume) the study to its trial budget and write trials.csv / front.csv / report.
 
     The keyword options override the study file's fault settings (see ``WorkerOptions``).
     ``progress_every``: seconds between progress lines when the console is no terminal (30).
+    ``target``: how suggested commands name the study (default: :func:`~paretolab.locate.spec_target`).
     Raises StudyStopped when its trials keep failing, StorageError when the storage is lost.
     """
     spec = checked.spec
@@ -140,11 +142,12 @@ def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None =
     opened = open_worker_study(checked, options, 0, create=True)
     study = opened[1]
     meta = StudyMeta.from_study(study)
-    n_workers = 0 if engine is not None else resolve_workers(chosen, spec.device, options.trials_per_gpu)
+    n_workers = 0 if isinstance(chosen, RayWorkers) else resolve_workers(chosen, spec.device, options.trials_per_gpu)
     deadline = time.time() + spec.budget.timeout if spec.budget.timeout else None
-    from paretolab.locate import spec_target
+    if target is None:
+        from paretolab.locate import spec_target
 
-    target = spec_target(spec)
+        target = spec_target(spec)
     from paretolab.trackers import open_trackers
 
     trackers = open_trackers(spec, meta)  # a missing library stops here; creates a tracker's store once
@@ -167,7 +170,8 @@ def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None =
                 before = set_threads(spec.threads)  # one worker: every core, unless threads: says
                 try:
                     stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=0,
-                                         deadline=deadline, after_trial=after_trial, opened=opened)
+                                         deadline=deadline, after_trial=after_trial, opened=opened,
+                                         trackers=trackers)
                 finally:
                     set_threads(before)
             else:
@@ -184,12 +188,11 @@ def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None =
             trackers.on_study_end([by_number[n] for n in done.summary.numbers], done.summary.hypervolume)
     records = done.records
     counts = tally(records)
-    failures = [(r.number, str(r.failure.reason if r.failure and r.failure.reason else _lost_reason(r.user_attrs)))
+    failures = [(r.number, str(r.failure.reason if r.failure and r.failure.reason else _lost_reason(r.host)))
                 for r in records if is_failure(r)]
     return RunOutcome(study_dir, spec.storage_url, counts, done.summary, meta, done.tables,
                       stopped is not None, failures, stopped, done.problems)
 
 
-def _lost_reason(attrs: dict[str, Any]) -> str:
-    host = attrs.get("host")
+def _lost_reason(host: str | None) -> str:
     return f"lost (worker {host} died or stopped beating); redone" if host else "lost (worker died); redone"

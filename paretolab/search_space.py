@@ -20,8 +20,6 @@ the stored trial format, defined in :mod:`paretolab.records`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,32 +29,10 @@ import optuna
 from paretolab.balancers import Setting, get_balancer_class
 from paretolab.errors import SpecError, UserError
 from paretolab.records import LOG_RATIO_PARAM, RANGE_PARAM, UNIFORM_PARAM, weight_param
+from paretolab.records.config import TrialBalancer, TrialConfig
 from paretolab.spec import BalancerChoice, Choice, FloatRange, IntRange, StudySpec
 
 _U_LOW = 1e-9  # keeps -log(u) finite
-
-
-@dataclass
-class TrialConfig:
-    """Everything that defines one training run; stored with the trial, loaded by ``pick``."""
-
-    weights: dict[str, float]
-    balancer: dict[str, Any]  # {"method": str, "settings": {...}}
-    train: dict[str, Any]
-    task: str
-    task_params: dict[str, Any]
-    loss_groups: dict[str, dict[str, float]]
-    seed: int
-    steps: int
-    eval_every: int
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrialConfig:
-        return cls(**dict(data))
 
 
 def mixed_seed(*parts: int) -> int:
@@ -194,7 +170,7 @@ def suggest_config(trial: optuna.Trial, spec: StudySpec, balanced_names: list[st
             train[key] = value
     return TrialConfig(
         weights=weights,
-        balancer={"method": method, "settings": settings},
+        balancer=TrialBalancer(method, settings),
         train=train,
         task=spec.task.ref if trainer is None else trainer.kind,
         task_params=task_params,

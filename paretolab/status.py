@@ -49,8 +49,8 @@ def read_status(study: optuna.Study, meta: StudyMeta) -> StudyStatus:
         if started is not None:
             started = started if started.tzinfo else started.astimezone()
             seconds = max(0.0, (now - started).total_seconds())
-        host = r.user_attrs.get("host") or r.user_attrs.get("worker")
-        label = r.user_attrs.get("worker")
+        host = r.host or r.worker
+        label = r.worker
         if isinstance(label, str) and label != host:  # a named worker: a Ray task, a Slurm job
             host = f"{host} (worker {label})"
         running.append((r.number, "?" if host is None else str(host), seconds))
@@ -84,7 +84,7 @@ def render_status(status: StudyStatus) -> RenderableType:
                    reverse=meta.directions[0] == "maximize")
     for number in order:
         row = front.values[index[number]]
-        method = (by_number[number].config.get("balancer") or {}).get("method", "?")
+        method = by_number[number].balancer_method
         table.add_row(", ".join(map(str, front.point_of(number))), *(f"{v:.4g}" for v in row),
                       "yes" if front.feasible[index[number]] else "[red]no[/]", escape(str(method)))
     lines.append(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 import zlib
-from typing import Any
+from typing import Any, Literal, cast
 
 import optuna
 
@@ -86,11 +86,13 @@ def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: d
     spec = checked.spec
     if storage is None:
         storage = open_storage(spec.storage_url, **(storage_options or {}))
-    sampler = study_sampler(spec)
+    seed = None if worker is None else session_seed(spec.seed, worker, _stored_trials(storage, spec.name))
+    sampler = study_sampler(spec, seed)  # built once, with this session's seed
     meta = _redacted_meta(StudyMeta.from_spec(spec, checked.balanced_names))
     if create:
         study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler,
-                                    directions=spec.directions, load_if_exists=True)
+                                    directions=cast(list[Literal["minimize", "maximize"]], spec.directions),
+                                    load_if_exists=True)
     else:
         try:
             study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler)
@@ -122,7 +124,13 @@ def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: d
                             hint="give the study a new name to change the losses")
         if old != meta:  # budget or search changed: keep going with the new file
             study.set_user_attr(META_KEY, meta.to_attr())
-    if worker is not None:
-        before = len(study.get_trials(deepcopy=False))
-        study.sampler = study_sampler(spec, session_seed(spec.seed, worker, before))
     return study
+
+
+def _stored_trials(storage: optuna.storages.BaseStorage, name: str) -> int:
+    """How many trials the study ``name`` holds in ``storage`` (0: no such study yet)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return 0
+    return len(storage.get_all_trials(study_id, deepcopy=False))

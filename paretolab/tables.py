@@ -22,7 +22,6 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
     check = verification(meta, records)
     rows = []
     for r in records:
-        cfg = r.config
         row: dict = {"trial": r.number, "state": r.state}
         for i, name in enumerate(meta.objectives):
             row[name] = r.values[i] if r.values is not None else r.metrics.get(name)
@@ -46,11 +45,11 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
         row["on_verified_front"] = r.number in check.front
         for c, v in r.violations.items():
             row[f"violation:{c}"] = v
-        for k, v in (cfg.get("weights") or {}).items():
+        for k, v in r.weights.items():
             row[f"w:{k}"] = v
-        bal = cfg.get("balancer") or {}
-        row["balancer"] = bal.get("method")
-        row["balancer_settings"] = json.dumps(bal.get("settings") or {}, sort_keys=True)
+        bal = r.balancer
+        row["balancer"] = bal.method if bal is not None else None
+        row["balancer_settings"] = json.dumps(bal.settings if bal is not None else {}, sort_keys=True)
         for k, v in r.knobs.items():
             row[f"param:{k}"] = v
         for k, v in r.metrics.items():
@@ -60,7 +59,7 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
         result = r.result
         row["train_time_s"] = result.wall_time_s
         row["device"] = result.device
-        row["seed"] = cfg.get("seed")
+        row["seed"] = r.seed
         row["failure"] = r.failure.reason if r.failure else None
         rows.append(row)
     return pd.DataFrame(rows)

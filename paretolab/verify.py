@@ -87,10 +87,10 @@ def plan(meta: StudyMeta, records: Sequence[TrialRecord], configurations: Sequen
     per_trial = int((meta.spec.get("budget") or {}).get("repeats", 1) or 1)
     out = []
     for n in configurations:
-        base = by_number[n].config.get("seed")
+        base = by_number[n].seed
         if base is None:
             continue
-        out += [(n, repeat_seed(int(base), per_trial + j)) for j in range(seeds)]
+        out += [(n, repeat_seed(base, per_trial + j)) for j in range(seeds)]
     return out
 
 

@@ -127,15 +127,21 @@ def source_state(spec: Any, study: optuna.Study, source: optuna.trial.FrozenTria
     return dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
-def prepare(trial: optuna.Trial, config: TrialConfig, spec: Any) -> tuple[dict[str, Any] | None, int | None]:
-    """Choose the trial's source and set its training length: (state dict, source number), or
-    (None, None) when no trial has completed yet. Records the source in ``config.extra``."""
+def choose_source(trial: optuna.Trial, config: TrialConfig, spec: Any) -> int | None:
+    """Choose the trial's source and set its training length; the source's number (recorded in
+    ``config.extra``, so a lost attempt's retry and ``pick`` see it), or None when no trial has
+    completed yet (the trial starts fresh)."""
     source = nearest_source(trial.study, config.weights, exclude=trial.number)
     if source is None:
-        return None, None
-    state = source_state(spec, trial.study, source)
+        return None
     if spec.init.steps:
         config.steps = int(spec.init.steps)
         config.eval_every = min(config.eval_every, config.steps)
     config.extra[WARM_START_KEY] = {"from": source.number}
-    return state, source.number
+    return source.number
+
+
+def recorded_source(config: TrialConfig) -> int | None:
+    """The source a configuration recorded (:func:`choose_source`)."""
+    entry = config.extra.get(WARM_START_KEY)
+    return int(entry["from"]) if isinstance(entry, Mapping) and "from" in entry else None

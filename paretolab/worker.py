@@ -353,9 +353,10 @@ def open_worker_study(checked: CheckedStudy, options: WorkerOptions, worker: int
 
 def run_worker(checked: CheckedStudy, options: WorkerOptions, *, device: str, worker: int | str,
                deadline: float | None = None, after_trial: Callable[[], None] | None = None,
-               opened: tuple[Any, optuna.Study] | None = None) -> int | None:
+               opened: tuple[Any, optuna.Study] | None = None, trackers: Any = None) -> int | None:
     """One worker on an existing study until its budget: in ``run``'s own process, a spawned
-    process, or ``paretolab worker``. ``opened``: the (storage, study) this process already has.
+    process, or ``paretolab worker``. ``opened``: the (storage, study) this process already has;
+    ``trackers``: the study file's trackers this process already opened.
 
     Returns the signal that stopped it (SIGINT for Ctrl-C, SIGTERM), None when the budget is
     reached. Raises StorageError when the storage is gone for good.
@@ -366,7 +367,7 @@ def run_worker(checked: CheckedStudy, options: WorkerOptions, *, device: str, wo
 
     host = f"{socket.gethostname()}:{os.getpid()}"
     objective = Objective(checked, device, worker=worker, host=host)  # type: ignore[arg-type]
-    objective, after_trial = _tracked(spec, storage, study, objective, after_trial)
+    objective, after_trial = _tracked(spec, storage, study, objective, after_trial, trackers)
     lock = StudyLock(spec.storage_url, spec.name)
     poll = max(0.2, min(2.0, options.heartbeat_interval / 2))
     try:
@@ -383,13 +384,17 @@ Callback = Callable[[], None]
 
 
 def _tracked(spec: Any, storage: Any, study: optuna.Study, objective: Callable[[optuna.Trial], Any],
-             after_trial: Callback | None) -> tuple[Callable[[optuna.Trial], Any], Callback | None]:
+             after_trial: Callback | None, trackers: Any = None,
+             ) -> tuple[Callable[[optuna.Trial], Any], Callback | None]:
     """The objective and after-trial callback, extended to send each trial this worker finished,
-    read back from storage, to the study file's trackers (``log:``); unchanged without any."""
+    read back from storage, to the study file's trackers (``log:``; opened here unless given);
+    unchanged without any."""
     from paretolab.records import StudyMeta, trial_record
-    from paretolab.trackers import open_trackers
 
-    trackers = open_trackers(spec, StudyMeta.from_study(study))
+    if trackers is None:
+        from paretolab.trackers import open_trackers
+
+        trackers = open_trackers(spec, StudyMeta.from_study(study))
     if not trackers:
         return objective, after_trial
     numbers: list[int] = []

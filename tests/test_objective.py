@@ -74,16 +74,16 @@ def test_a_missing_constraint_metric_fails_the_trial(tmp_path, monkeypatch) -> N
 def test_a_non_finite_objective_fails_the_trial_with_its_reason_and_counts(tmp_path, monkeypatch) -> None:
     """A trainer (or, later, a user's own trial function) that hands back an infinite or NaN
     objective: Optuna alone would fail the trial without a reason, which counts as lost."""
-    import paretolab.objective as objective_module
+    import paretolab.kinds.task as kinds_task
 
-    real_train = objective_module.train
+    real_train = kinds_task.train
 
     def infinite(*args, **kwargs):
         result = real_train(*args, **kwargs)
         result.metrics["loss2"] = math.inf
         return result
 
-    monkeypatch.setattr(objective_module, "train", infinite)
+    monkeypatch.setattr(kinds_task, "train", infinite)
     study = _run(tmp_path, monkeypatch, "infinite", "toy")
     _assert_two_failures(study, "objective 'loss2' is not finite (inf)")
 

@@ -215,9 +215,9 @@ def test_resume_after_interruption_continues_to_the_budget(tmp_path: Path, monke
         objectives: [loss1, loss2]
         budget: {trials: 5, steps: 20}
     """)
-    import paretolab.objective as objective_module
+    import paretolab.kinds.task as kinds_task
 
-    real_train = objective_module.train
+    real_train = kinds_task.train
     calls = {"n": 0}
 
     def interrupt_third(*args, **kwargs):
@@ -226,7 +226,7 @@ def test_resume_after_interruption_continues_to_the_budget(tmp_path: Path, monke
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(objective_module, "train", interrupt_third)
+    monkeypatch.setattr(kinds_task, "train", interrupt_third)
     result = runner.invoke(app, ["run", str(path), "--no-progress"])
     assert result.exit_code == 130 and "resume" in result.output
     study = load(tmp_path / "reports" / "resume", "resume")
@@ -235,7 +235,7 @@ def test_resume_after_interruption_continues_to_the_budget(tmp_path: Path, monke
     assert trial_attrs(study.trials[2])["interrupted"] is True
     assert (tmp_path / "reports" / "resume" / "trials.csv").is_file()  # tables written on Ctrl-C
 
-    monkeypatch.setattr(objective_module, "train", real_train)
+    monkeypatch.setattr(kinds_task, "train", real_train)
     run_cli("run", str(path), "--no-progress")
     study = load(tmp_path / "reports" / "resume", "resume")
     states = [t.state.name for t in study.trials]

@@ -469,11 +469,11 @@ def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_run_goes_on(tmp
     """Another worker failed this worker's trial as stale (this one was paused, or beat slower
     than that worker's grace period); when the trial then ended, `Cannot tell a FAIL trial`
     crashed `paretolab run`. Now: one log line, the trial is redone, the run ends normally."""
-    import paretolab.objective as objective_module
+    import paretolab.kinds.task as kinds_task
 
     monkeypatch.chdir(tmp_path)
     path = study_file(tmp_path, "taken", trials=3, steps=20)
-    real_train, taken = objective_module.train, []
+    real_train, taken = kinds_task.train, []
 
     def train_while_another_worker_fails_the_trial(*args, **kwargs):
         result = real_train(*args, **kwargs)
@@ -485,7 +485,7 @@ def test_a_trial_taken_over_by_another_worker_is_dropped_and_the_run_goes_on(tmp
             taken.append(running.number)
         return result
 
-    monkeypatch.setattr(objective_module, "train", train_while_another_worker_fails_the_trial)
+    monkeypatch.setattr(kinds_task, "train", train_while_another_worker_fails_the_trial)
     result = runner.invoke(app, ["run", str(path), "--no-progress"])
     assert result.exit_code == 0, result.output
     trials = sqlite_study(tmp_path, "taken").trials

@@ -86,12 +86,18 @@ def _escape(text: str) -> str:
 
 def _check(path: Path, **updates: Any) -> Any:
     """Load and check a study file; ``updates`` (e.g. ``storage`` from a flag) replace fields."""
+    return _check_keeping_url(path, **updates)[0]
+
+
+def _check_keeping_url(path: Path, **updates: Any) -> tuple[Any, str]:
+    """:func:`_check`, and the storage URL the file itself names (read in the same, one parse)."""
     from paretolab.spec import check_study, load_spec
 
     spec = load_spec(path)
+    file_storage_url = spec.storage_url
     updates = {k: v for k, v in updates.items() if v is not None}
     if updates:
         spec = spec.model_copy(update=updates)
-    return check_study(spec)
+    return check_study(spec), file_storage_url
 
 

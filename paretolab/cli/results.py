@@ -170,7 +170,7 @@ def pick(
     for r in neighbours(choice, meta):
         mark = "[bold green]->[/]" if r.number == choice.record.number else ""
         table.add_row(mark, str(r.number), *(f"{v:.4g}" for v in r.values or []),
-                      _escape(str(r.config.get("balancer", {}).get("method", "?"))))
+                      _escape(r.balancer_method))
     out.print(table)
     if not choice.on_front:
         out.print(f"[yellow]trial {choice.record.number} is not on the front[/]")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from paretolab.cli.app import Command, _check, _escape, app, err, out, user_errors
+from paretolab.cli.app import Command, _check, _check_keeping_url, _escape, app, err, out, user_errors
 from paretolab.errors import UserError
 
 
@@ -87,22 +87,23 @@ def run(
     trial); 130 Ctrl-C, 143 SIGTERM (run again to resume); 1 no trial completed, or the tables
     or the report could not be written.
     """
-    checked = _check(study, storage=storage, threads=threads)
+    checked, file_storage_url = _check_keeping_url(study, storage=storage, threads=threads)
     from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
+    from paretolab.locate import spec_target
     from paretolab.logs import setup_worker_logging
     from paretolab.runner import run_study
 
     setup_worker_logging(checked.spec.study_dir, 0)
+    target = spec_target(checked.spec, file_storage_url)
     if not no_progress:
-        from paretolab.locate import spec_target
-
-        target = _escape(spec_target(checked.spec))
+        shown = _escape(target)
         err.print(f"[dim]the report can be regenerated at any time from storage, also while this runs: "
-                  f"paretolab report {target}; progress from anywhere: paretolab status {target}[/]")
+                  f"paretolab report {shown}; progress from anywhere: paretolab status {shown}[/]")
     try:
         with SignalsAsInterrupts():
             outcome = run_study(checked, workers=_engine(checked.spec, _workers(workers), ray),
-                                progress=not no_progress, console=err, progress_every=progress_every)
+                                progress=not no_progress, console=err, progress_every=progress_every,
+                                target=target)
     except KeyboardInterrupt as exc:  # before any trial started
         err.print("[yellow]interrupted[/]: run the same command again to resume.")
         raise typer.Exit(code=128 + interrupt_signal(exc)) from None

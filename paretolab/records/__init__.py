@@ -2,10 +2,12 @@
 
 The only reader and writer of study and trial attributes: :mod:`~paretolab.records.stored` is
 the trial format (typed start, result, rung and failure records, the weight params, the
-constraints), :mod:`~paretolab.records.view` reads a study back (metadata, one
+constraints), :mod:`~paretolab.records.config` the typed trial configuration,
+:mod:`~paretolab.records.view` reads a study back (metadata, one
 :class:`TrialRecord` per trial, the constraint-aware front).
 """
 
+from paretolab.records.config import TrialBalancer, TrialConfig
 from paretolab.records.stored import (
                                       CONSTRAINT_LIST_KEY,
                                       CONSTRAINT_PREFIX,
@@ -56,7 +58,7 @@ __all__ = [
     "RANGE_PARAM",
     "REPEAT_KEY", "RESULT_KEY", "RUNG_PREFIX", "START_KEY", "UNIFORM_PARAM", "WEIGHT_ATTR_PREFIX",
     "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "OneRunRecord", "RepeatRecord", "RungRecord", "StudyMeta",
-    "TrialRecord", "TrialResult", "TrialStart", "count_done", "counts_toward_budget",
+    "TrialBalancer", "TrialConfig", "TrialRecord", "TrialResult", "TrialStart", "count_done", "counts_toward_budget",
     "dashboard_constraints", "front_candidates", "front_summary", "interrupted", "is_weight_param", "knobs",
     "load_records", "point_trial", "read_rungs", "read_violations", "reference_point", "rung_key",
     "trial_attrs", "trial_record", "weight_param", "write_constraints",

@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import TrialState
 
 from paretolab import dominance
+from paretolab.records.config import TrialBalancer
 from paretolab.records.stored import (
     KNOBS_KEY,
     RESULT_KEY,
@@ -145,6 +146,46 @@ class TrialRecord:
     def one_run(self) -> OneRunRecord | None:
         """In a one-run study: the run trial, or a point it added (``None``: an ordinary trial)."""
         return OneRunRecord.from_attrs(self.user_attrs)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The preference weights it trained with (empty when it stored none)."""
+        return {str(k): float(v) for k, v in (self.config.get("weights") or {}).items()}
+
+    @property
+    def balancer(self) -> TrialBalancer | None:
+        """Its balancer (``None`` for a trial lost before it wrote its configuration)."""
+        return TrialBalancer.read(self.config.get("balancer"))
+
+    @property
+    def balancer_method(self) -> str:
+        """Its balancer's method, ``?`` when unknown."""
+        balancer = self.balancer
+        return str(balancer.method) if balancer is not None else "?"
+
+    @property
+    def seed(self) -> int | None:
+        """The seed it trained with."""
+        seed = self.config.get("seed")
+        return None if seed is None else int(seed)
+
+    @property
+    def steps(self) -> int | None:
+        """The training steps its configuration gave."""
+        steps = self.config.get("steps")
+        return None if steps is None else int(steps)
+
+    @property
+    def host(self) -> str | None:
+        """The machine that ran it (``None``: not recorded)."""
+        host = self.user_attrs.get("host")
+        return None if host is None else str(host)
+
+    @property
+    def worker(self) -> int | str | None:
+        """The worker that ran it (``None``: not recorded)."""
+        worker = self.user_attrs.get("worker")
+        return None if worker is None else worker
 
     @property
     def knobs(self) -> dict[str, Any]:

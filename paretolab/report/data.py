@@ -100,14 +100,14 @@ class ReportData:
 
     # --- per-trial attributes -------------------------------------------------------------
     def weights(self, r: TrialRecord) -> dict[str, float]:
-        return {str(k): float(v) for k, v in (r.config.get("weights") or {}).items()}
+        return r.weights
 
     def balancer(self, r: TrialRecord) -> str:
-        return str((r.config.get("balancer") or {}).get("method") or "?")
+        return r.balancer_method
 
     def settings(self, r: TrialRecord) -> str:
-        settings = (r.config.get("balancer") or {}).get("settings") or {}
-        return json.dumps(settings, sort_keys=True, default=str)
+        balancer = r.balancer
+        return json.dumps(balancer.settings if balancer is not None else {}, sort_keys=True, default=str)
 
     def _hover(self, i: int) -> str:
         r = self.complete[i]

@@ -29,17 +29,16 @@ class Tracker(Protocol):
 
 def trial_params(record: TrialRecord) -> dict[str, Any]:
     """A trial's params as trackers show them: weights, balancer and its settings, searched knobs."""
-    config = record.config
-    out: dict[str, Any] = {f"weight.{k}": float(v) for k, v in (config.get("weights") or {}).items()}
-    balancer = config.get("balancer") or {}
-    out["balancer"] = str(balancer.get("method", "?"))
-    for key, value in (balancer.get("settings") or {}).items():
+    out: dict[str, Any] = {f"weight.{k}": v for k, v in record.weights.items()}
+    out["balancer"] = record.balancer_method
+    for key, value in (record.balancer.settings if record.balancer is not None else {}).items():
         out[f"balancer.{key}"] = value
     for key, value in record.knobs.items():
         out.setdefault(f"param.{key}", value)
-    for key in ("seed", "steps"):
-        if key in config:
-            out[key] = config[key]
+    if record.seed is not None:
+        out["seed"] = record.seed
+    if record.steps is not None:
+        out["steps"] = record.steps
     return out
 
 

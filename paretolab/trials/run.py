@@ -31,8 +31,7 @@ def trial_document(config: TrialConfig, number: int | None, device: str) -> dict
     """The trial's configuration as ``trial.json`` holds it."""
     return {"trial": number, "weights": dict(config.weights), "params": trial_params(config),
             "seed": config.seed, "steps": config.steps, "losses": list(config.loss_groups),
-            "balancer": {"method": config.balancer["method"],
-                         "settings": dict(config.balancer.get("settings") or {})},
+            "balancer": config.balancer.to_attr(),
             "device": "cuda" if device.startswith("cuda:") else device,
             "threads": config.extra.get("threads"), "dry_run": bool(config.extra.get("dry_run"))}
 
