@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["ParetoManifold", "Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "__version__", "load_pick"]
+__all__ = ["ParetoManifold", "Pick", "Recipe", "StudyResults", "Task", "TrialContext", "TrialPruned", "__version__",
+           "load_pick", "open_study", "retrain"]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,7 +31,11 @@ def __getattr__(name: str) -> Any:
         import optuna
 
         return optuna.TrialPruned
-    if name in ("load_pick", "Pick"):
+    if name in ("open_study", "StudyResults"):
+        from paretolab import results
+
+        return getattr(results, name)
+    if name in ("load_pick", "Pick", "retrain"):
         from paretolab import production
 
         return getattr(production, name)

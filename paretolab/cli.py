@@ -86,11 +86,16 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _check(path: Path, **updates: Any) -> Any:
-    """Load and check a study file; ``updates`` (e.g. ``storage`` from a flag) replace fields."""
+OVERRIDES_HELP = ("study-file fields to set, dotted.key=value (values read as YAML), e.g. "
+                  "budget.trials=60 sampler=tpe search.params.lr.high=0.1")
+
+
+def _check(path: Path, overrides: list[str] | None = None, **updates: Any) -> Any:
+    """Load and check a study file with command-line ``overrides`` (``key=value``); ``updates``
+    (e.g. ``storage`` from a flag) replace fields."""
     from paretolab.spec import check_study, load_spec
 
-    spec = load_spec(path)
+    spec = load_spec(path, overrides or ())
     updates = {k: v for k, v in updates.items() if v is not None}
     if updates:
         spec = spec.model_copy(update=updates)
@@ -101,13 +106,14 @@ def _check(path: Path, **updates: Any) -> Any:
 @user_errors
 def validate(
     study: Annotated[Path, typer.Argument(help="the study file")],
+    overrides: Annotated[list[str] | None, typer.Argument(help=OVERRIDES_HELP, show_default=False)] = None,
     no_run: Annotated[bool, typer.Option("--no-run", help="skip the trial run of the task (one "
                                          "batch and one evaluation on CPU)")] = False,
 ) -> None:
     """Check a study file (schema, task, losses, objectives, balancers, sampler, storage, and
     that a study it resumes is unchanged), then run the task once on CPU to check what it
     really returns."""
-    checked = _check(study)
+    checked = _check(study, overrides)
     spec = checked.spec
     from paretolab.spec.resume import check_stored_study
 
@@ -137,6 +143,7 @@ def schema() -> None:
 @user_errors
 def run(
     study: Annotated[Path, typer.Argument(help="the study file")],
+    overrides: Annotated[list[str] | None, typer.Argument(help=OVERRIDES_HELP, show_default=False)] = None,
     workers: Annotated[str | None, typer.Option(help="worker processes (N or auto)")] = None,
     storage: Annotated[str | None, typer.Option(
         help="storage URL, e.g. postgresql://user:pass@host/db to share the study with "
@@ -150,10 +157,13 @@ def run(
     trial); 130 Ctrl-C, 143 SIGTERM (run again to resume); 1 no trial completed, or the tables
     or the report could not be written.
     """
-    checked = _check(study, storage=storage)
+    checked = _check(study, overrides, storage=storage)
     from paretolab.logs import setup_worker_logging
     from paretolab.runner import run_study
+    from paretolab.spec.resume import check_stored_study
     from paretolab.worker import SignalsAsInterrupts, interrupt_signal
+
+    check_stored_study(checked.spec)  # a resume that changes what a trial means stops before it starts
 
     setup_worker_logging(checked.spec.study_dir, 0)
     if not no_progress:
@@ -468,6 +478,8 @@ def train_pick(
 @user_errors
 def worker(
     study: Annotated[Path, typer.Argument(help="the study file (the same one 'paretolab run' uses)")],
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help=OVERRIDES_HELP + " (the same as the run's)", show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(
         help="the shared storage URL, e.g. postgresql://user:pass@host/db (default: the file's)")] = None,
     device: Annotated[str | None, typer.Option(
@@ -494,7 +506,7 @@ def worker(
         run_worker,
     )
 
-    checked = _check(study, storage=storage, device=device)
+    checked = _check(study, overrides, storage=storage, device=device)
     spec = checked.spec
     if spec.storage_url.startswith("sqlite"):
         err.print("[yellow]note[/]: SQLite storage: only workers on this machine can share it; "

@@ -685,6 +685,7 @@ class StudySpec(_Model):
     source: SkipJsonSchema[str | None] = Field(None, exclude=True)
     _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
     _filename: str = PrivateAttr(default="<study>")
+    _overrides: list[str] = PrivateAttr(default_factory=list)  # key=value from the command line
 
     def where(self, *path: str | int) -> str:
         """'file:line: field' for a field path, for error messages."""
