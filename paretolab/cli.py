@@ -35,7 +35,13 @@ class _FlagsAsFlags:
         for param in params:
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""
+            if param.param_type_name == "argument" and param.nargs == -1:  # not <list[str]>
+                shown = f"<{_VARIADIC.get(param.name, 'value')}>..."
+                param.display_type_rich = lambda ctx, shown=shown: shown
         return params
+
+
+_VARIADIC = {"overrides": "key=value", "targets": "study"}  # the type column of variadic arguments
 
 
 class Command(_FlagsAsFlags, TyperCommand):
@@ -202,23 +208,18 @@ def _workers(value: str | None) -> int | str | None:
 
 def print_outcome(outcome: Any) -> None:
     """The front as a table, the counts, and where the files are."""
+    from paretolab.front_view import balancer_searched, counts_line, front_table
+
     meta, front = outcome.meta, outcome.front
     c = outcome.counts
-    table = Table(title=f"Pareto front of {meta.name} ({len(front.numbers)} of {c['COMPLETE']} "
-                  "complete trials)", title_justify="left")
-    table.add_column("trial", justify="right")
-    for name, direction in zip(meta.objectives, meta.directions):
-        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
-    table.add_column("feasible")
-
+    by_number = {r.number: r for r in outcome.records}
     index = {n: i for i, n in enumerate(front.complete)}
     order = sorted(front.numbers, key=lambda n: front.values[index[n], 0],
                    reverse=meta.directions[0] == "maximize")
-    for number in order:
-        row = front.values[index[number]]
-        table.add_row(str(number), *(f"{v:.4g}" for v in row),
-                      "yes" if front.feasible[index[number]] else "[red]no[/]")
-    out.print(table)
+    complete = [by_number[n] for n in front.complete if n in by_number]
+    out.print(front_table(meta, [by_number[n] for n in order if n in by_number],
+                          title=f"Pareto front of {meta.name} {counts_line(meta, complete, front.numbers)}",
+                          searched=balancer_searched(outcome.records)))
     ref = ", ".join(f"{r:.4g}" for r in front.ref_point)
     out.print(f"trials: {c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned; "
               f"hypervolume {front.hypervolume:.6g} (reference point {ref})")
@@ -366,17 +367,12 @@ def pick(
     if choice.verified:
         out.print(f"chosen among the {len(choice.front)} verified points (objectives: means over seeds; "
                   "--raw chooses on the raw front)")
-    table = Table(title=f"trial {choice.record.number} ({choice.method}) beside its neighbours on "
-                  f"the front of {meta.name}", title_justify="left")
-    table.add_column("")
-    table.add_column("trial", justify="right")
-    for name, direction in zip(meta.objectives, meta.directions):
-        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
-    table.add_column("balancer")
-    for r in neighbours(choice, meta):
-        mark = "[bold green]->[/]" if r.number == choice.record.number else ""
-        table.add_row(mark, str(r.number), *(f"{v:.4g}" for v in r.values or []),
-                      _escape(str(r.config.get("balancer", {}).get("method", "?"))))
+    from paretolab.front_view import balancer_searched, front_table
+
+    near = neighbours(choice, meta)
+    table = front_table(meta, near, title=f"trial {choice.record.number} ({choice.method}) beside its "
+                        f"neighbours on the front of {meta.name}", mark=choice.record.number,
+                        searched=balancer_searched(choice.front + [choice.record]))
     out.print(table)
     if not choice.on_front:
         out.print(f"[yellow]trial {choice.record.number} is not on the front[/]")
@@ -465,6 +461,10 @@ def train_pick(
                       "n/a" if before is None else f"{before:.4g}", *saved,
                       "n/a" if after is None else f"{after:.4g}")
     out.print(table)
+    from paretolab.front_view import configuration_lines
+
+    for line in configuration_lines(picked):
+        out.print(_escape(line))
     if loaded is not None and picked.checkpoint is not None:
         weights = ", ".join(f"{k}={v:.3g}" for k, v in (picked.preference or {}).items())
         out.print(f"saved model: {_escape(str(picked.checkpoint))} (theta(a) of its one-run training at "
@@ -537,7 +537,8 @@ def compare(
     targets: Annotated[list[str], typer.Argument(
         help="two or more studies: study directories, study files or storage URLs", show_default=False)],
     study: Annotated[list[str] | None, typer.Option(
-        "--study", help="the study's name with a storage URL: once for all, or once per study")] = None,
+        "--study", metavar="<name>", help="the study's name with a storage URL: once for all, or once per "
+        "study")] = None,
     output: Annotated[Path, typer.Option("--out", help="the comparison page to write")] = Path("compare.html"),
 ) -> None:
     """Compare studies of the same objectives: hypervolume against one reference point, the

@@ -107,6 +107,7 @@ class RunOutcome:
     failures: list[tuple[int, str]] = field(default_factory=list)
     stop_signal: int | None = None  # SIGINT (Ctrl-C) or SIGTERM when interrupted
     problems: list[str] = field(default_factory=list)  # output files that could not be written
+    records: list[TrialRecord] = field(default_factory=list)  # every trial, as stored at the end
 
 
 def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progress: bool = True,
@@ -168,7 +169,7 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     failures = [(r.number, str(r.failure.reason if r.failure and r.failure.reason else _lost_reason(r.user_attrs)))
                 for r in records if r.state == "FAIL"]
     return RunOutcome(study_dir, spec.storage_url, counts, done.summary, meta, done.tables,
-                      stopped is not None, failures, stopped, done.problems)
+                      stopped is not None, failures, stopped, done.problems, records)
 
 
 def _lost_reason(attrs: dict[str, Any]) -> str:

@@ -61,7 +61,8 @@ def test_a_run_records_its_overrides_and_a_resume_compares_the_effective_study(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     write(tmp_path, STUDY)
-    cli("run", "study.yaml", "budget.trials=3", "train.lr=0.02", "search.params={}", "--no-progress")
+    output = cli("run", "study.yaml", "budget.trials=3", "train.lr=0.02", "search.params={}", "--no-progress")
+    assert "w:loss1" in output and "of 3 complete trials)" in output
     results = paretolab.open_study("reports/tiny")
     assert len(results.trials) == 3
     assert results.meta.overrides == ["budget.trials=3", "train.lr=0.02", "search.params={}"]

@@ -114,7 +114,8 @@ def test_pick_from_python_chooses_what_the_command_chooses(root: Path, monkeypat
     results = paretolab.open_study("study.yaml")  # a study file names the same study
     picked = results.pick(method="asf", prefer={"loss1": 0.8, "loss2": 0.2}, write=False)
     assert not (root / "reports" / "my-study" / "pick.yaml").exists()
-    cli("pick", "reports/my-study", "--method", "asf", "--prefer", "loss1=0.8,loss2=0.2")
+    output = cli("pick", "reports/my-study", "--method", "asf", "--prefer", "loss1=0.8,loss2=0.2")
+    assert "w:loss1" in output and "w:loss2" in output  # the table shows each point's weights
     written = paretolab.load_pick(root / "reports" / "my-study" / "pick.yaml")
     assert picked.trial == written.trial and picked.weights == written.weights
     assert picked.params == written.params and picked.params["lr"] == 0.05
@@ -140,6 +141,9 @@ def test_a_trainer_pick_lists_only_what_the_trainer_is_given(root: Path, monkeyp
     assert picked.params["depth"] == doc["params"]["depth"] and picked.params["width"] == 3
     with pytest.raises(UserError, match="recipes are for built-in tasks.*retrain"):
         picked.recipe()
+    output = cli("train", "reports/fn/pick.yaml")  # the configuration next to its results
+    assert f"weights: a={doc['weights']['a']:.4g}, b={doc['weights']['b']:.4g}" in output
+    assert "balancer: static" in output and f"depth={doc['params']['depth']}" in output
     # retraining gives the function what the trial gave it
     done = paretolab.retrain(picked)
     values = dict((name, after) for name, _, _, after in done.rows)
