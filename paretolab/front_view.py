@@ -14,22 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from paretolab.records import StudyMeta, TrialRecord
-from paretolab.report.data import constraint_metric
+from paretolab.report.data import constraint_metric, settings_text
 
 MAX_WEIGHT_COLUMNS = 4  # more losses than this: the weights share one column
-
-
-def settings_text(settings: Mapping[str, Any]) -> str:
-    """Balancer settings as text, ``alpha=1.5, schedule=linear`` (numbers to 4 digits)."""
-    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(settings.items())) or "-"
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_short(v) for v in value) + "]"
-    return str(value)
 
 
 def balancer_searched(records: Iterable[TrialRecord]) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,19 @@ def knee_point(values: Any, directions: Any = None) -> int:
     span = np.where(high > low, high - low, 1.0)
     scaled = (points - low) / span
     return int(np.argmin(np.sqrt((scaled ** 2).sum(axis=1))))
+
+
+def settings_text(settings: Any) -> str:
+    """Settings as text, ``alpha=1.5, schedule=linear`` (numbers to 4 digits; ``-`` for none)."""
+    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(dict(settings).items())) or "-"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
 
 
 def fmt(value: Any) -> str:
@@ -93,8 +105,8 @@ class ReportData:
         return str((r.config.get("balancer") or {}).get("method") or "?")
 
     def settings(self, r: TrialRecord) -> str:
-        settings = (r.config.get("balancer") or {}).get("settings") or {}
-        return json.dumps(settings, sort_keys=True, default=str)
+        """The balancer's settings as text: ``alpha=1.5, schedule=linear``."""
+        return settings_text((r.config.get("balancer") or {}).get("settings") or {})
 
     def _hover(self, i: int) -> str:
         r = self.complete[i]
@@ -294,6 +306,11 @@ def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str
     dists = {k: d for k, v in columns.items() if (d := _distribution(v)) is not None}
     if not dists:
         return {}, "no searched param or weight varies between the complete trials."
+    if len(dists) < 2:  # one thing explains all of whatever it explains: nothing to rank
+        only = next(iter(dists))
+        return {}, (f"only one thing was searched ({esc(only)}"
+                    + (", the weight that stands for both losses" if only.startswith("w:") else "")
+                    + "): importance ranks two or more; see its effect in the views above.")
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per report
     try:
@@ -325,3 +342,22 @@ def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str
             continue
         out[name] = {k: float(v) for k, v in found.items()}
     return out, ("no importance for " + "; ".join(skipped) + ".") if skipped else ""
+
+
+def conflict_reason(data: ReportData) -> str:
+    """Why the study has no gradient-conflict records, in one sentence the page shows instead."""
+    spec = data.meta.spec or {}
+    why = "Gradient conflict: not recorded"
+    if spec.get("trainer"):
+        return (f"{why}: your own training code trains the model, and paretolab sees only the metrics "
+                "it reports, not its gradients.")
+    mode = (spec.get("train") or {}).get("conflict_stats")
+    methods = sorted({data.balancer(data.complete[i]) for i in np.flatnonzero(data.on_front)})
+    if mode == "off":
+        return f"{why}: the study file sets train.conflict_stats: off."
+    if mode == "auto":
+        return (f"{why}: with train.conflict_stats: auto it is recorded only by balancers that compute "
+                f"each loss's gradient anyway, and the front's balancers ({esc(', '.join(methods))}) work on "
+                "the summed losses. Set train.conflict_stats: on to record it (one extra backward pass "
+                "per loss at each evaluation).")
+    return f"{why} for this study."
