@@ -143,9 +143,24 @@ def test_a_trainer_pick_lists_only_what_the_trainer_is_given(root: Path, monkeyp
         picked.recipe()
     output = cli("train", "reports/fn/pick.yaml")  # the configuration next to its results
     assert f"weights: a={doc['weights']['a']:.4g}, b={doc['weights']['b']:.4g}" in output
-    assert "balancer: static" in output and f"depth={doc['params']['depth']}" in output
+    assert "balancer: static" in output and f"depth={doc['params']['depth']:.4g}" in output
     # retraining gives the function what the trial gave it
     done = paretolab.retrain(picked)
     values = dict((name, after) for name, _, _, after in done.rows)
     assert values["loss1"] == pytest.approx(doc["weights"]["b"] + doc["params"]["depth"])
     assert np.isfinite(values["loss2"])
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs(root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The README's 'Results from Python' block, on the toy study (its objectives renamed)."""
+    from conftest import README
+
+    section = README.read_text().split("### Results from Python", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"error"', '"loss1"').replace('"sparsity"', '"loss2"').replace('"out/"', repr(str(tmp_path)))
+    monkeypatch.chdir(root)
+    namespace: dict = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    assert namespace["pick"].weights and (tmp_path / "report.html").is_file()
+    assert len(namespace["study"].front) >= 1
