@@ -54,6 +54,7 @@ def test_validate_takes_overrides(tmp_path: Path) -> None:
     assert "ok" in cli("validate", str(path), "budget.steps=5", "--no-run")
     output = cli("validate", str(path), "budget.steps=0", "--no-run", code=2)
     assert "command line: budget.steps=0" in output
+    assert "command line: budget.trials=lots" in cli("worker", str(path), "budget.trials=lots", code=2)
 
 
 @pytest.mark.slow
@@ -73,5 +74,7 @@ def test_a_run_records_its_overrides_and_a_resume_compares_the_effective_study(
     # a changed search space is refused before the run says it started
     output = cli("run", "study.yaml", "budget.trials=5", "train.lr=0.02", code=2)
     assert "ran with another definition" in output and "search.params" in output
+    assert "it last ran with the overrides budget.trials=4 train.lr=0.02 search.params={}: give them again" \
+        in output
     assert "the report can be regenerated" not in output
     assert len(paretolab.open_study("reports/tiny").trials) == 4
