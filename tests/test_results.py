@@ -14,6 +14,9 @@ import yaml
 
 import paretolab
 from paretolab.errors import UserError
+from paretolab.locate import StudySource
+from paretolab.records import StudyMeta
+from paretolab.results import StudyResults
 
 from conftest import cli
 from test_report import synthetic_study
@@ -26,8 +29,10 @@ def stored(tmp_path: Path) -> str:
     return url
 
 
-def test_trials_front_and_hypervolume_match_the_tables_and_the_status(stored: str, tmp_path: Path) -> None:
-    results = paretolab.open_study(stored, study="one")
+def test_trials_front_and_hypervolume_match_the_tables_and_the_status() -> None:
+    study = synthetic_study(30, name="one", constrained=True)
+    source = StudySource(study, StudyMeta.from_study(study), Path("reports/one"), None)
+    results = StudyResults(source)
     trials = results.trials
     assert len(trials) == 30 and set(trials["state"]) == {"COMPLETE", "FAIL", "PRUNED"}
     for column in ("error", "sparsity", "feasible", "violation:violation <= 0", "w:loss0", "w:loss1",
@@ -36,10 +41,8 @@ def test_trials_front_and_hypervolume_match_the_tables_and_the_status(stored: st
     front = results.front
     assert front["on_front"].all() and list(front["error"]) == sorted(front["error"])
     # the same front and hypervolume as paretolab status prints
-    from paretolab.locate import open_source
     from paretolab.status import read_status
 
-    source = open_source(stored, "one")
     status = read_status(source.study, source.meta)
     assert sorted(front["trial"]) == sorted(status.summary.numbers)
     assert results.hypervolume() == pytest.approx(status.summary.hypervolume)
@@ -49,13 +52,16 @@ def test_trials_front_and_hypervolume_match_the_tables_and_the_status(stored: st
     assert "front of" in repr(results)
 
 
-def test_unknown_study_is_a_user_error(stored: str, tmp_path: Path) -> None:
+@pytest.mark.slow  # a SQLite storage
+def test_a_storage_url_opens_and_an_unknown_study_is_a_user_error(stored: str, tmp_path: Path) -> None:
+    assert len(paretolab.open_study(stored, study="one").trials) == 30
     with pytest.raises(UserError, match="no study named 'two'"):
         paretolab.open_study(stored, study="two")
     with pytest.raises(UserError, match="no such study"):
         paretolab.open_study(tmp_path / "nowhere")
 
 
+@pytest.mark.slow  # a SQLite storage and a report
 def test_report_writes_the_page_and_tables(stored: str, tmp_path: Path) -> None:
     out = paretolab.open_study(stored, study="one").report(tmp_path / "out")
     assert out == tmp_path / "out" / "report.html" and out.is_file()
