@@ -12,8 +12,14 @@ trial's GPU.
     GPU only, no two workers on the same GPU.
 (c) **Command trial.** The same with a command trial: the program must get its worker's GPU in
     ``CUDA_VISIBLE_DEVICES``, see exactly one GPU, and that GPU's UUID must be the worker's.
+(d) **Post-training speed.** The built-in ``posttrain`` task (``studies/posttrain.yaml``'s task
+    and batch, GRPO: sampling, rewards, the policy and reference passes, the update): marginal
+    steps per second on the CPU and on ``cuda:0`` over ``--posttrain-steps``, and the ratio.
+(e) **Post-training workers.** A short ``posttrain`` study with ``workers: auto``: every trial
+    completes on a GPU (one worker per GPU, as (b) checks), with its steps per second.
 
-Without CUDA it says so in one line and runs (a) on the CPU only (exit 0). On one H200 the
+Without CUDA it says so in one line and runs (a) on the CPU only (exit 0; (d) and (e) are
+skipped: their CPU part is ``posttrain_table(["cpu"], ...)``). On one H200 the
 whole run is meant to take a few minutes at the defaults.
 
 Run: ``PYTHONPATH=$PWD python -m benchmarks.bench_gpu [--steps 300] [--hidden 64] [--batch-size 64]
@@ -34,6 +40,7 @@ from pathlib import Path
 
 import optuna
 import torch
+import yaml
 
 from paretolab.records import load_records
 from paretolab.runner import run_study
@@ -96,6 +103,42 @@ def speed_table(devices: Sequence[str], steps: int, hidden: int, batch_size: int
         if len(devices) == 2:
             print(f"{balancer:8s} ratio   {rates[balancer, devices[1]] / rates[balancer, devices[0]]:9.2f}x "
                   f"({devices[1]} / {devices[0]})")
+    return rates
+
+
+# --- (d) posttrain: GRPO steps on CUDA against the CPU ----------------------------------------
+
+def posttrain_config(steps: int, params: dict | None = None, batch_size: int | None = None) -> TrialConfig:
+    """``studies/posttrain.yaml``'s task and training settings, equal weights, ``steps`` GRPO steps."""
+    spec = check_study(load_spec(ROOT / "studies" / "posttrain.yaml"), check_storage_reachable=False)
+    names = list(spec.loss_groups)
+    train_settings = {**spec.spec.train.model_dump(), "lr": 1e-3}
+    if batch_size:
+        train_settings["batch_size"] = batch_size
+    return TrialConfig(weights={n: 1 / len(names) for n in names}, balancer={"method": "static", "settings": {}},
+                       train=train_settings, task=spec.task_ref,
+                       task_params={**spec.spec.task.params, **(params or {})},
+                       loss_groups=spec.loss_groups, seed=0, steps=steps, eval_every=steps)
+
+
+def posttrain_table(devices: Sequence[str], steps: int, params: dict | None = None,
+                    batch_size: int | None = None, repeats: int = 3) -> dict[str, float]:
+    """Marginal GRPO steps per second of the posttrain task on each device (as in (a)); the
+    first run pre-trains the starting model when it is not cached (reported as set-up)."""
+    print(f"## (d) posttrain GRPO speed: marginal {steps} steps (time of {2 * steps} less time of "
+          f"{steps}, fastest of {repeats}), the study file's task and batch")
+    start = time.perf_counter()
+    timed_train(posttrain_config(1, params, batch_size), "cpu")  # pre-trains once if not cached
+    print(f"starting checkpoint ready in {time.perf_counter() - start:.1f} s (pre-training if not cached)")
+    rates: dict[str, float] = {}
+    for device in devices:
+        timed_train(posttrain_config(1, params, batch_size), device)  # warm-up: CUDA context
+        short = min(timed_train(posttrain_config(steps, params, batch_size), device) for _ in range(repeats))
+        long = min(timed_train(posttrain_config(2 * steps, params, batch_size), device) for _ in range(repeats))
+        rates[device] = steps / (long - short) if long > short else float("nan")
+        print(f"posttrain {device:7s} {rates[device]:9.2f} steps/s   set-up {max(0.0, 2 * short - long):.2f} s")
+    if len(devices) == 2:
+        print(f"posttrain ratio   {rates[devices[1]] / rates[devices[0]]:9.2f}x ({devices[1]} / {devices[0]})")
     return rates
 
 
@@ -181,6 +224,29 @@ def run_gpu_study(root: Path, name: str, trainer: str, trials: int) -> list[dict
     return seen
 
 
+def posttrain_workers(root: Path, trials: int, steps: int, gpus: int) -> bool:
+    """A posttrain study with ``workers: auto``: every trial completes on a GPU; the trials'
+    devices and their GRPO steps per second (trial wall time, evaluation included)."""
+    study = yaml.safe_load((ROOT / "studies" / "posttrain.yaml").read_text())
+    study.update(name="gpu-posttrain", workers="auto", device="auto",
+                 budget={"trials": trials, "steps": steps, "eval_every": steps})
+    path = root / "gpu-posttrain.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    checked = check_study(load_spec(path))
+    start = time.perf_counter()
+    run_study(checked, progress=False, report_every=0)
+    wall = time.perf_counter() - start
+    spec = checked.spec
+    records = load_records(optuna.load_study(study_name=spec.name, storage=open_storage(spec.storage_url)))
+    done = [r for r in records if r.state == "COMPLETE"]
+    for r in done:
+        rate = steps / r.result.wall_time_s if r.result.wall_time_s else float("nan")
+        print(f"  trial {r.number}: {r.result.device}, {rate:.2f} steps/s")
+    on_gpu = all(str(r.result.device).startswith("cuda") for r in done)
+    print(f"  {len(done)}/{trials} complete in {wall:.1f} s on {gpus} GPU(s); all on a GPU: {on_gpu}")
+    return len(done) == trials and on_gpu
+
+
 def check_workers(seen: list[dict], uuids: dict[str, str]) -> bool:
     """Print what each trial saw; True when each trial saw exactly the one GPU its
     ``CUDA_VISIBLE_DEVICES`` names and each worker kept to one GPU of its own."""
@@ -209,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--balancers", default="static,upgrad")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each length (the fastest counts)")
+    parser.add_argument("--posttrain-steps", type=int, default=20,
+                        help="(d) marginal GRPO steps of the posttrain task (0: skip (d))")
     parser.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     args = parser.parse_args(argv)
     balancers = [b for b in args.balancers.split(",") if b]
@@ -222,12 +290,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if cuda:
             n = torch.cuda.device_count()
             print(f"(b) {2 * n} function trials, (c) {2 * n} command trials, workers: auto on {n} GPU(s)")
+            if args.posttrain_steps:
+                print(f"(d) posttrain: {args.posttrain_steps} and {2 * args.posttrain_steps} GRPO steps x "
+                      f"{args.repeats} on cpu, cuda:0; (e) {2 * n} posttrain trials, workers: auto")
         return 0
     if not cuda:
         speed_table(["cpu"], args.steps, args.hidden, args.batch_size, balancers, args.repeats)
         return 0
     print(f"GPUs: {torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}; torch {torch.__version__}")
     speed_table(["cpu", "cuda:0"], args.steps, args.hidden, args.batch_size, balancers, args.repeats)
+    if args.posttrain_steps:
+        posttrain_table(["cpu", "cuda:0"], args.posttrain_steps, repeats=args.repeats)
     uuids = gpu_uuids()
     os.environ["PYTHONPATH"] = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
     ok = True
@@ -244,6 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"## (c) workers: auto, command trials ({len(uuids)} GPU(s))")
             command = '{command: ["{python}", gpu_script.py]}'
             ok &= check_workers(run_gpu_study(root, "gpu-command", command, 2 * len(uuids)), uuids)
+            if args.posttrain_steps:
+                print(f"## (e) workers: auto, posttrain trials ({len(uuids)} GPU(s))")
+                ok &= posttrain_workers(root, 2 * len(uuids), args.posttrain_steps, len(uuids))
         finally:
             os.chdir(cwd)
     print("GPU checks: " + ("all passed" if ok else "FAILED"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["ParetoManifold", "Pick", "Recipe", "StudyResults", "Task", "TrialContext", "TrialPruned", "__version__",
-           "load_pick", "open_study", "retrain"]
+# what users import; the rest of the package is internal (its modules may move)
+__all__ = ["Balancer", "ParetoManifold", "Pick", "Recipe", "StudyResults", "Task", "TrialContext", "TrialPruned",
+           "UserError", "__version__", "check_balancer", "load_pick", "open_study", "retrain"]
 
 
 def __getattr__(name: str) -> Any:
@@ -31,6 +32,14 @@ def __getattr__(name: str) -> Any:
         import optuna
 
         return optuna.TrialPruned
+    if name in ("Balancer", "check_balancer"):
+        from paretolab import balancers
+
+        return getattr(balancers, name)
+    if name == "UserError":  # the base of every error paretolab reports as one line (exit 2)
+        from paretolab.errors import UserError
+
+        return UserError
     if name in ("open_study", "StudyResults"):
         from paretolab import results
 

@@ -20,12 +20,15 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from paretolab.errors import UserError
-from paretolab.records import StudyMeta
+from paretolab.spec.folders import legacy_slug, study_slug
+
+if TYPE_CHECKING:  # reading a study file imports neither Optuna nor the records
+    import optuna
+
+    from paretolab.records import StudyMeta
 
 _URL = re.compile(r"^[a-z][a-z0-9+]*://")
 STUDY_DB = "study.db"
@@ -40,10 +43,42 @@ def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and bool(_URL.match(target))
 
 
-def slug(name: str) -> str:
-    """A study name made safe for a directory name (as the study file's ``reports/<slug>``)."""
-    text = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "study"
-    return text[:100]
+def study_folder(name: str) -> Path:
+    """The folder of the study ``name`` under ``reports/``, the same for ``paretolab run`` and for
+    every command that locates the study: ``reports/<slug>``
+    (:func:`paretolab.spec.folders.study_slug`), or the folder an earlier version gave it (named
+    without the hash) when that one holds the study and ``reports/<slug>`` does not exist yet."""
+    folder = Path("reports") / study_slug(name)
+    legacy = Path("reports") / legacy_slug(name)
+    if legacy != folder and not folder.exists() and name in stored_study_names(legacy / STUDY_DB):
+        return legacy
+    return folder
+
+
+def stored_study_names(db: Path) -> list[str]:
+    """The names of the Optuna studies in the SQLite file ``db`` (a read-only look without
+    Optuna; empty when there is no such file or it holds no studies table)."""
+    if not db.is_file():
+        return []
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return [name for (name,) in conn.execute("SELECT study_name FROM studies ORDER BY study_id")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def locate_folder(spec: Any) -> Any:
+    """Record on ``spec`` (a :class:`~paretolab.spec.StudySpec`) its :func:`study_folder` when it
+    gives no ``output_dir``; returns ``spec``. Called when a study file is read and when it is
+    checked, so that ``spec.study_dir`` itself reads no file."""
+    if not spec.output_dir and spec._folder is None:
+        spec._folder = study_folder(spec.name)
+    return spec
 
 
 @dataclass
@@ -80,6 +115,8 @@ class StudySource:
 
 
 def _names(url: str) -> list[str]:
+    import optuna
+
     from paretolab.storage import open_storage
 
     return sorted(optuna.get_all_study_names(storage=open_storage(url, create_dir=False)))
@@ -101,7 +138,7 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
         path = sqlite_path(text)
         if path is not None and not path.is_file():
             raise StudyNotFound("no such SQLite file", where=_shown(text))
-        return Location(text, study_name, Path("reports") / slug(study_name), None, "url", text, True)
+        return Location(text, study_name, study_folder(study_name), None, "url", text, True)
     path = Path(text)
     if path.is_dir():
         db = path / STUDY_DB
@@ -113,7 +150,7 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
         names = _names(url)
         if study_name:  # the folder is the study's own when it holds only that study
             own = names == [study_name]
-            return Location(url, study_name, path if own else Path("reports") / slug(study_name),
+            return Location(url, study_name, path if own else study_folder(study_name),
                             None, "dir", text, not own)
         if len(names) != 1:
             raise StudyNotFound(f"{db} holds {len(names)} studies ({', '.join(names) or 'none'})",
@@ -128,7 +165,7 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
 
         spec = load_spec(path)
         name = study_name or spec.name
-        study_dir = spec.study_dir if name == spec.name else Path("reports") / slug(name)
+        study_dir = spec.study_dir if name == spec.name else study_folder(name)
         return Location(spec.storage_url, name, study_dir, spec.base_dir, "file", text,
                         bool(study_name) and study_name != spec.name)
     raise StudyNotFound("no such study directory, study file or storage URL", where=text,
@@ -138,6 +175,8 @@ def locate(target: str | Path, study_name: str | None = None) -> Location:
 
 def load_study(storage_url: str, name: str) -> optuna.Study:
     """The study ``name`` of the storage (a user error listing the studies there when absent)."""
+    import optuna
+
     from paretolab.storage import open_storage
 
     storage = open_storage(storage_url, create_dir=False)
@@ -151,6 +190,7 @@ def load_study(storage_url: str, name: str) -> optuna.Study:
 
 def open_source(target: str | Path, study_name: str | None = None) -> StudySource:
     """:func:`locate` the study and load it (a user error when it is not there or not ours)."""
+    from paretolab.records import StudyMeta
     from paretolab.storage import sqlite_path
 
     where = locate(target, study_name)

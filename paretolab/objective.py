@@ -38,7 +38,9 @@ def mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 class Objective:
-    """Callable for ``study.optimize``; one instance per worker process.
+    """Trains one trial and returns its objective values; one instance per worker process. The
+    worker loop (:func:`paretolab.worker.run_trial`) calls it with the trial it created, not
+    ``study.optimize``: the loop owns the budget, the study lock and the interrupts.
 
     With ``pruning`` in the study file the trial records its objectives at every rung and may
     end PRUNED there (:mod:`paretolab.pruning`). Failures keep their reason (a
@@ -69,12 +71,10 @@ class Objective:
         self.device = device
         self.worker = worker
         self.host = host
-        self.current: optuna.Trial | None = None
         self.pruner = make_pruner(checked.spec)
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
         spec = self.checked.spec
-        self.current = trial
         dashboard = dashboard_constraints(trial.study)
         try:
             if spec.one_run is not None:  # one training run, many points (paretolab.one_run)
@@ -155,8 +155,6 @@ class Objective:
                 raise
             FailureRecord(f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=8)).write(trial)
             raise
-        finally:
-            self.current = None
         if n_seeds > 1:
             result.metrics, result.seeds = dict(metrics), seeds
             result.wall_time_s = None  # the K trainings' wall time: the trial's duration

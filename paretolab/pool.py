@@ -5,7 +5,7 @@ are imported once more per process, and trials begin while the others still star
 1..N-1 are spawned here on the same storage. A worker killed by a signal (OOM killer,
 ``kill -9``) is replaced while the budget is not reached; Ctrl-C or SIGTERM stops them all,
 each marking its trial interrupted. A spawned worker also stops by itself when the ``run``
-process is gone (``worker.worker_main`` watches it).
+process is gone (``worker_process.worker_main`` watches it).
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from paretolab.devices import WorkerSlot, plan_workers, resolve_device
+from paretolab.interrupts import HeldInterrupts, interrupt_signal
 from paretolab.progress import StudyProgress
 from paretolab.records import count_done
 from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import storage_failure
-from paretolab.worker import HeldInterrupts, WorkerOptions, interrupt_signal, run_worker, worker_main
+from paretolab.worker import WorkerOptions, run_worker
+from paretolab.worker_process import worker_main
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 def sigint_blocked_in_children() -> Iterator[None]:
     """Processes started inside the block begin with SIGINT blocked (a signal mask survives
     fork and exec; a Python handler does not). A spawned worker spends its first seconds
-    importing the command line, torch and the task before :func:`worker.worker_main` can
+    importing the command line, torch and the task before :func:`worker_process.worker_main` can
     handle Ctrl-C; a Ctrl-C then printed a KeyboardInterrupt traceback from the child. Now
     it stays pending until ``worker_main`` unblocks it inside its handling; ``run`` stops a
     worker still importing with SIGTERM (which ends it at once, silently).

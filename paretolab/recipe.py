@@ -6,8 +6,10 @@ with the trial's seed, so the model starts from the trial's weights without the 
 to remember it), the data order, the balancer, the optimizer, the learning-rate schedule and
 the loss groups. :meth:`Recipe.start` returns a :class:`TrainingRun` whose :meth:`~TrainingRun.step`
 is one training step (zero_grad, balancer backward, gradient clipping, optimizer step, schedule
-step). ``paretolab.trainer.train`` is this recipe plus evaluation and records, so a loop
-written with it reproduces the trial exactly (same device, same step count).
+step), after which a task with ``set_curriculum(progress, difficulty)`` hears where the trial's
+curriculum (``train.curriculum``, :mod:`paretolab.curriculum`) stands for the next batch.
+``paretolab.trainer.train`` is this recipe plus evaluation and records, so a loop written with
+it reproduces the trial exactly (same device, same step count).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from paretolab.curriculum import Curriculum
 from paretolab.errors import TrialFailure
 from paretolab.search_space import TrialConfig
 
@@ -37,7 +40,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
+def torch_device(device: str | torch.device) -> torch.device:
     """The torch device for a study file's ``device`` (``auto``: a GPU when present, else the CPU),
     as :func:`paretolab.devices.resolve_device` defines it for every part of paretolab."""
     if isinstance(device, torch.device):
@@ -139,7 +142,7 @@ class Recipe:
 
     @property
     def torch_device(self) -> torch.device:
-        return resolve_device(self.device)
+        return torch_device(self.device)
 
     def seed(self) -> None:
         """Seed Python, NumPy and torch with the trial's seed."""
@@ -227,9 +230,18 @@ class Recipe:
         except ValueError as exc:
             raise TrialFailure(str(exc)) from None
         optimizer = self.optimizer(shared + heads, balancer)
-        return TrainingRun(model=model, task=task, recipe=self, balancer=balancer, shared=shared,
-                           heads=heads, optimizer=optimizer, schedule=self.scheduler(optimizer, total),
-                           total_steps=total)
+        run = TrainingRun(model=model, task=task, recipe=self, balancer=balancer, shared=shared,
+                          heads=heads, optimizer=optimizer, schedule=self.scheduler(optimizer, total),
+                          total_steps=total, curriculum=self.curriculum())
+        run.tell_curriculum()
+        return run
+
+    def curriculum(self) -> Curriculum | None:
+        """The trial's curriculum schedule (``train.curriculum``), None without one."""
+        try:
+            return Curriculum.from_train(self.config.train)
+        except ValueError as exc:  # searched ends that this schedule cannot run
+            raise TrialFailure(str(exc)) from None
 
 
 @dataclass
@@ -246,6 +258,13 @@ class TrainingRun:
     schedule: torch.optim.lr_scheduler.LRScheduler
     total_steps: int
     done: int = 0  # steps taken
+    curriculum: Curriculum | None = None
+
+    def tell_curriculum(self) -> None:
+        """Hand the task the curriculum's progress and difficulty for the next batch (a task
+        that defines ``set_curriculum(progress, difficulty)``; nothing without a curriculum)."""
+        if self.curriculum is not None and self.task is not None:
+            self.curriculum.apply(self.task, self.done / self.total_steps)
 
     def losses(self, batch: Any) -> dict[str, torch.Tensor]:
         """The task's losses on ``batch``, summed into the balanced losses (NaN/inf checked)."""
@@ -275,9 +294,13 @@ class TrainingRun:
         self.optimizer.step()
         self.schedule.step()
         self.done = number
+        self.tell_curriculum()
         return stats
 
     def evaluate(self, task: Any = None) -> dict[str, float]:
         """The task's metrics now (under no_grad, in eval mode; back to train mode after)."""
         task = task if task is not None else self.task
-        return evaluate(task, self.model, self.recipe.torch_device, self.done)
+        metrics = evaluate(task, self.model, self.recipe.torch_device, self.done)
+        if self.curriculum is not None and self.curriculum.observe(metrics):
+            self.tell_curriculum()  # an adaptive schedule moved on what it measured
+        return metrics

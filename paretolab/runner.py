@@ -20,12 +20,13 @@ import optuna
 
 from paretolab.devices import resolve_device, resolve_workers
 from paretolab.errors import StorageError
+from paretolab.interrupts import interrupt_signal
 from paretolab.progress import StudyProgress
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
 from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import redact, storage_cause, storage_failure
 from paretolab.tables import write_tables
-from paretolab.worker import WorkerOptions, interrupt_signal, open_worker_study, run_worker
+from paretolab.worker import WorkerOptions, open_worker_study, run_worker
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
+from paretolab._compat.optuna_internals import StaleTrialsStorage
 from paretolab.errors import StorageError
-from paretolab.spec.defaults import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S  # noqa: F401 - the study file owns the fault defaults
+from paretolab.spec.defaults import GRACE_PERIOD_S, HEARTBEAT_INTERVAL_S, MAX_RETRIES, STORAGE_PATIENCE_S, grace_problem  # noqa: F401 - the study file owns the fault defaults
 
 SQLITE_BUSY_TIMEOUT_S = 300
 SQLITE_CREATE_ATTEMPTS = 5  # opening a fresh SQLite file that another process is creating
@@ -93,7 +93,7 @@ def storage_cause(exc: BaseException) -> str:
     return redact(first)
 
 
-class HeartbeatStorage(optuna.storages.RDBStorage):
+class HeartbeatStorage(StaleTrialsStorage):
     """Optuna's RDB storage, with one more kind of stale trial: a RUNNING trial that never beat.
 
     Optuna fails a RUNNING trial once its heartbeat is older than the grace period, but skips
@@ -109,25 +109,12 @@ class HeartbeatStorage(optuna.storages.RDBStorage):
         super().__init__(*args, **kwargs)
         self._no_beat_since: dict[int, float] = {}
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        stale = super()._get_stale_trial_ids(study_id)
-        from optuna.storages._rdb import models  # Optuna's own tables, as its query above uses
-
+    def more_stale_trial_ids(self, study_id: int) -> list[int]:
         grace = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 0)
-        session = self.scoped_session()
-        try:  # one query: this study's RUNNING trials without a heartbeat row
-            silent = {tid for (tid,) in session.query(models.TrialModel.trial_id)
-                      .outerjoin(models.TrialHeartbeatModel,
-                                 models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
-                      .filter(models.TrialModel.study_id == study_id,
-                              models.TrialModel.state == TrialState.RUNNING,
-                              models.TrialHeartbeatModel.trial_id.is_(None))}
-        finally:
-            self.scoped_session.remove()
+        silent = self.running_without_heartbeat(study_id)
         now = time.monotonic()
         self._no_beat_since = {tid: self._no_beat_since.get(tid, now) for tid in silent}
-        return stale + [tid for tid, since in self._no_beat_since.items()
-                        if now - since >= grace and tid not in stale]
+        return [tid for tid, since in self._no_beat_since.items() if now - since >= grace]
 
 
 def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int = HEARTBEAT_INTERVAL_S,
@@ -155,9 +142,9 @@ def open_storage(url: str, *, create_dir: bool = True, heartbeat_interval: int =
     elif not re.match(r"^[a-z0-9+]+://", url):
         raise StorageError(f"{redact(url)!r} is not a storage URL", where="storage",
                            hint="use e.g. sqlite:///path/study.db or postgresql://user@host/db")
-    if grace_period <= heartbeat_interval:
-        raise StorageError(f"grace period ({grace_period} s) must be longer than the heartbeat "
-                           f"interval ({heartbeat_interval} s)", where="storage")
+    problem = grace_problem(heartbeat_interval, grace_period)
+    if problem:
+        raise StorageError(problem, where="storage")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

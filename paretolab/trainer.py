@@ -17,15 +17,7 @@ import torch
 
 from paretolab.balancers import Balancer
 from paretolab.errors import TrialFailure
-from paretolab.recipe import (  # noqa: F401  (build_optimizer ... stay importable from here)
-    Recipe,
-    build_optimizer,
-    combine_groups,
-    lr_factor,
-    resolve_device,
-    seed_everything,
-    to_device,
-)
+from paretolab.recipe import Recipe, torch_device
 from paretolab.search_space import TrialConfig
 
 
@@ -86,7 +78,7 @@ def _train(config: TrialConfig, device: str | torch.device = "auto", *,
            on_eval: Callable[[int, dict[str, float]], None] | None = None,
            balancer: Balancer | None = None, eval_steps: Iterable[int] = ()) -> TrainResult:
     start = time.perf_counter()
-    recipe = Recipe(config, base_dir, resolve_device(device))
+    recipe = Recipe(config, base_dir, torch_device(device))
     task = recipe.make_task()
     model = recipe.build_model(task)
     run = recipe.start(model, task, balancer=balancer)

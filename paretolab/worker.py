@@ -1,4 +1,5 @@
-"""One worker on a study: the trial loop, its heartbeat, interrupts, and the process entry point.
+"""One worker on a study: the trial loop and its heartbeat (the process entry point is
+:mod:`paretolab.worker_process`, the interrupts :mod:`paretolab.interrupts`).
 
 A run's workers (``paretolab run`` in its own process plus the processes of :mod:`paretolab.pool`,
 and ``paretolab worker`` on other machines) each loop:
@@ -33,7 +34,6 @@ import math
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 import warnings
@@ -45,10 +45,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from paretolab.errors import SpecError, StorageError, StudyStopped, UserError
+from paretolab.interrupts import HeldInterrupts, interrupt_signal
 from paretolab.records import FailureRecord, counts_toward_budget, interrupted
 from paretolab.spec import defaults as _defaults
 from paretolab.spec.checks import CheckedStudy
-from paretolab.storage import StudyLock, redact, storage_cause, storage_failure, storage_full
+from paretolab.storage import StudyLock, storage_cause, storage_failure, storage_full
 
 log = logging.getLogger(__name__)
 
@@ -86,73 +87,6 @@ class WorkerOptions:
     def storage_kwargs(self) -> dict[str, int]:
         return {"heartbeat_interval": int(self.heartbeat_interval),
                 "grace_period": int(self.grace_period), "max_retries": int(self.max_retries)}
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``timeout``, systemd, Kubernetes, Slurm), handled exactly like Ctrl-C."""
-
-
-def interrupt_signal(exc: BaseException) -> int:
-    """The signal behind an interrupt: SIGTERM for :class:`Terminated`, else SIGINT."""
-    return int(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
-
-
-class SignalsAsInterrupts:
-    """While active, SIGTERM raises :class:`Terminated` in the main thread, as Ctrl-C raises
-    KeyboardInterrupt, so both stop a worker the same way. Installed by process entry points
-    only (the CLI, a spawned worker), never by ``run_study`` itself; restores what it replaced."""
-
-    def __enter__(self) -> SignalsAsInterrupts:
-        def on_term(signum: int, frame: Any) -> None:
-            raise Terminated()
-
-        self.previous = signal.signal(signal.SIGTERM, on_term)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        signal.signal(signal.SIGTERM, self.previous)
-
-
-class HeldInterrupts:
-    """While active, Ctrl-C and SIGTERM are recorded instead of raised; :meth:`deliver` (or the
-    end of the block) restores the handlers and raises the first one as they would have. Used around a trial's creation:
-    an interrupt inside ``study.ask()`` used to leave the new trial RUNNING and unmarked, as
-    nobody held it yet. Only the main thread can install handlers; elsewhere nothing is held.
-    A signal whose handler is not a Python callable (ignored, default) is left as it is."""
-
-    def __init__(self) -> None:
-        self.pending: int | None = None
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> HeldInterrupts:
-        if threading.current_thread() is not threading.main_thread():
-            return self
-
-        def hold(signum: int, frame: Any) -> None:
-            if self.pending is None:
-                self.pending = signum
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            handler = signal.getsignal(signum)
-            if callable(handler):
-                self.previous[signum] = signal.signal(signum, hold)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.deliver()  # not delivered yet (an error while holding): the interrupt still wins
-
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
-
-    def deliver(self) -> None:
-        """Restore the handlers and call the one of the held signal, if any (it raises)."""
-        self.restore()
-        signum, self.pending = self.pending, None
-        handler = signal.getsignal(signum) if signum is not None else None
-        if callable(handler):
-            handler(signum, None)  # raises KeyboardInterrupt, or Terminated (SignalsAsInterrupts)
 
 
 class Heartbeat:
@@ -479,76 +413,3 @@ def _tracked(spec: Any, storage: Any, study: optuna.Study, objective: Callable[[
             after_trial()
 
     return tracked, after
-
-
-ORPHAN_EXIT_S = 4.0  # an orphaned worker that has not stopped this long after SIGTERM exits at once
-
-
-def _watch_parent() -> None:
-    """A spawned worker ends (as on SIGTERM) as soon as the process that started it is gone,
-    even killed with SIGKILL, instead of running on to the budget unsupervised."""
-    import multiprocessing
-    from multiprocessing.connection import wait
-
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return
-
-    ppid = os.getppid()
-
-    def target() -> None:  # the sentinel closes when the parent dies; its pid, once orphaned, changes
-        while not wait([parent.sentinel], timeout=1.0) and os.getppid() == ppid:
-            pass
-        log.warning("the run that started this worker is gone; stopping")
-        os.kill(os.getpid(), signal.SIGTERM)
-        # the main thread marks its trial interrupted and exits in well under a second; one
-        # stuck in a C call (a storage call waiting on a lock) cannot handle the signal: end it
-        # anyway, its trial is then failed as stale and redone like a killed worker's
-        time.sleep(ORPHAN_EXIT_S)
-        try:  # no logging: the stuck main thread may hold the log handler's lock
-            os.write(2, f"worker {os.getpid()}: not stopped {ORPHAN_EXIT_S:g} s after its run ended; "
-                        "exiting\n".encode())
-        finally:
-            os._exit(128 + signal.SIGTERM)
-
-    threading.Thread(target=target, name="paretolab-parent-watch", daemon=True).start()
-
-
-def worker_main(spec_data: dict[str, Any], source: str | None, index: int, device: str,
-                threads: int, deadline: float | None, options: dict[str, Any]) -> None:
-    """Entry point of a spawned worker process (a clean interpreter, no inherited CUDA state).
-
-    From here on an interrupt (Ctrl-C, SIGTERM, the parent gone) ends it quietly. Exit code: 0 at the budget,
-    the UserError's code, or 128 + the signal that stopped it.
-    """
-    from paretolab.logs import setup_worker_logging
-    from paretolab.spec import StudySpec
-    from paretolab.spec.checks import check_study
-
-    code = 0
-    with SignalsAsInterrupts():
-        try:
-            # started with SIGINT blocked (pool.sigint_blocked_in_children): a Ctrl-C while this
-            # process imported is raised here, inside the handling, and ends it quietly
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-            _watch_parent()
-            import torch
-
-            torch.set_num_threads(max(1, threads))
-            spec = StudySpec.model_validate({**spec_data, "source": source})
-            checked = check_study(spec, check_storage_reachable=False)
-            setup_worker_logging(spec.study_dir, index)
-            stopped = run_worker(checked, WorkerOptions(**options), device=device, worker=index,
-                                 deadline=deadline)
-            code = 128 + stopped if stopped else 0
-        except KeyboardInterrupt as exc:  # before the loop started: nothing to mark
-            code = 128 + interrupt_signal(exc)
-        except StudyStopped as exc:  # every worker sees it; the run reports it once
-            log.error("worker %s stopped: %s", index, exc.render())
-            code = exc.exit_code
-        except UserError as exc:
-            log.error("worker %s stopped: %s", index, exc.render())
-            sys.stderr.write(f"error: worker {index}: {redact(exc.render())}\n")
-            code = exc.exit_code
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ending anyway: a late Ctrl-C prints no traceback
-    sys.exit(code)

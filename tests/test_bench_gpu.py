@@ -37,3 +37,13 @@ def test_a_trial_that_saw_another_gpu_fails_the_check(capsys):
     assert not bench_gpu.check_workers(shared, uuids)
     sees_all = [dict(good[0], count=2)]
     assert not bench_gpu.check_workers(sees_all, uuids)
+
+
+@pytest.mark.slow  # pre-trains a tiny starting model and times a few GRPO steps (seconds)
+def test_the_posttrain_timing_runs_on_the_cpu(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("PARETOLAB_POSTTRAIN_CACHE", str(tmp_path))
+    tiny = {"layers": 1, "width": 16, "heads": 2, "pretrain_steps": 3, "group": 2, "eval_prompts": 4}
+    rates = bench_gpu.posttrain_table(["cpu"], 2, params=tiny, batch_size=2, repeats=1)
+    out = capsys.readouterr().out
+    assert set(rates) == {"cpu"} and "posttrain cpu" in out and "ratio" not in out
+    assert bench_gpu.posttrain_config(3, tiny).task == "posttrain"

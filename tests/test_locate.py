@@ -163,3 +163,22 @@ def test_every_command_the_cli_and_the_reports_suggest_runs(here: Path) -> None:
     assert len(commands) >= 10
     for command in commands:
         run_suggested(command)
+
+
+@pytest.mark.parametrize("name", ["my study", "étude", "a/b"])
+def test_a_study_named_by_url_or_by_a_shared_folder_writes_where_run_wrote(tmp_path: Path, monkeypatch,
+                                                                           name: str) -> None:
+    """``report``/``pick`` given a storage URL (or a folder of several studies) and ``--study`` use
+    the folder ``paretolab run`` gave the study, not another spelling of its name."""
+    import optuna
+
+    from paretolab.spec import parse_spec
+
+    monkeypatch.chdir(tmp_path)
+    run_folder = parse_spec(f"name: '{name}'\ntask: toy\nobjectives: [loss1]\n").study_dir
+    (tmp_path / "shared").mkdir()
+    url = f"sqlite:///{(tmp_path / 'shared' / 'study.db').as_posix()}"
+    for study_name in (name, "other"):
+        optuna.create_study(study_name=study_name, storage=url)
+    assert locate(url, name).study_dir == run_folder
+    assert locate("shared", name).study_dir == run_folder

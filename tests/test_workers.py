@@ -531,7 +531,8 @@ def test_an_interrupt_while_the_trial_is_being_created_marks_it_interrupted(tmp_
     """Ctrl-C (or SIGTERM) that arrives inside `study.ask()`, after the trial exists but before
     its training started, used to leave it RUNNING with no params: the Ctrl-C test then found
     a RUNNING trial after the run ended. Now the interrupt is held until the trial can be marked."""
-    from paretolab.worker import SignalsAsInterrupts, run_trial
+    from paretolab.interrupts import SignalsAsInterrupts
+    from paretolab.worker import run_trial
 
     storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
     study = optuna.create_study(study_name="ask", storage=storage, directions=["minimize"])

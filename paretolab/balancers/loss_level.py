@@ -12,12 +12,13 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch.nn.functional import softmax
 from torchjd.scalarization import DWA, FAMO, STCH, UW, GeometricMean, Random
 
+from paretolab._compat.torchjd_internals import dwa_batches, dwa_state, load_dwa_state
 from paretolab.balancers.base import Balancer, Setting
 
 
@@ -128,7 +129,7 @@ class UncertaintyBalancer(ScalarizingBalancer):
 
     name = "uncertainty"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "multiplies each task's term of the UW objective (uniform: torchjd's UW)"
 
     def __init__(self, loss_names: Sequence[str], weights: Mapping[str, float] | None = None,
@@ -188,25 +189,21 @@ class DWABalancer(ScalarizingBalancer):
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:
         scalar = self.dwa(grad_scaled(values, len(values) * preference))
         window = self.options["epoch_steps"]
-        if window and self.dwa._n_batches >= window:  # the window of this backward is complete
+        if window and dwa_batches(self.dwa) >= window:  # the window of this backward is complete
             self.dwa.step()
         return scalar
 
     def on_epoch_end(self) -> None:
-        if self.dwa._n_batches:
+        if dwa_batches(self.dwa):
             self.dwa.step()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "loss_sum": self.dwa._loss_sum,
-                "n_batches": self.dwa._n_batches,
-                "previous_averages": list(self.dwa._previous_averages)}
+        return {**super().state_dict(), **dwa_state(self.dwa)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
         self.dwa.reset()
-        self.dwa._loss_sum = state.get("loss_sum")
-        self.dwa._n_batches = int(state.get("n_batches", 0))
-        self.dwa._previous_averages = list(state.get("previous_averages", []))
+        load_dwa_state(self.dwa, state)
 
 
 class RLWBalancer(ScalarizingBalancer):
@@ -215,7 +212,7 @@ class RLWBalancer(ScalarizingBalancer):
 
     name = "rlw"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = ("multiplies the random weights: sum_i T w_i lambda_i L_i, whose "
                           "expectation is the static sum_i w_i L_i")
 
@@ -229,7 +226,7 @@ class GLSBalancer(ScalarizingBalancer):
 
     name = "gls"
     source = "torchjd"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "exponents of the weighted geometric mean prod_i L_i^(w_i / sum w)"
 
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:

@@ -12,7 +12,7 @@ shared parameters: about the cost of the static weighted sum.
 ``backward`` uses the one of the same forward pass as the losses. ``normalization`` rescales each
 representation gradient before the min-norm problem as the paper's code does (``l2``: by its
 norm, ``loss``: by the loss value, ``loss+``: both). The preference enters as for
-:class:`~paretolab.balancers.gradient_level.MGDABalancer` (rows ``/ (T w_i)``); task-specific
+:class:`~paretolab.balancers.gradient.mgda.MGDABalancer` (rows ``/ (T w_i)``); task-specific
 parameters get the gradient of ``sum_i w_i L_i``.
 """
 

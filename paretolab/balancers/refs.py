@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import traceback
 from pathlib import Path
 from typing import Any
 
 from paretolab.errors import UserError
+from paretolab.userfiles import names_file, resolve_user_file, user_code_line
 
 
 class BalancerRefError(UserError, KeyError):
@@ -27,17 +27,14 @@ def is_reference(name: str) -> bool:
     return ":" in name
 
 
-def resolve_reference(ref: str, base_dir: Path | None, base_class: type) -> Any:
+def resolve_reference(ref: str, base_dir: Path | None, base_class: Any) -> Any:
     """The class ``ref`` names, checked to be a concrete subclass of ``base_class``."""
     module_part, _, attr = ref.rpartition(":")
     if not module_part or not attr:
         raise BalancerRefError(f"bad balancer reference {ref!r}",
                                hint="write 'pkg.module:Class' or 'path/to/file.py:Class'")
-    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
-        path = Path(module_part)
-        if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
-        path = path.resolve()
+    if names_file(module_part):
+        path = resolve_user_file(module_part, base_dir)
         module = _import_file(path, ref)
         canonical = f"{path}:{attr}"
     else:
@@ -56,18 +53,15 @@ def resolve_reference(ref: str, base_dir: Path | None, base_class: type) -> Any:
     if abstract:
         raise BalancerRefError(f"balancer {ref!r} does not implement {', '.join(abstract)}",
                                hint="implement the abstract method(s) of its base class")
-    if klass.reference is None:
-        klass.reference = canonical
-    return klass
+    balancer: Any = klass  # a Balancer subclass (checked above); this module does not import it
+    if balancer.reference is None:
+        balancer.reference = canonical
+    return balancer
 
 
-def _where(exc: BaseException, path: Path | None = None) -> str:
-    """``file:line`` of the innermost frame in the user's file (else the innermost frame)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if isinstance(exc, SyntaxError) and exc.filename:
-        return f"{exc.filename}:{exc.lineno}"
-    inside = [f for f in frames if path is not None and Path(f.filename) == path] or frames
-    return f"{inside[-1].filename}:{inside[-1].lineno}" if inside else "?"
+def _where(exc: BaseException) -> str:
+    """``file:line`` where the user's code raised (:func:`paretolab.userfiles.user_code_line`)."""
+    return user_code_line(exc) or "?"
 
 
 def _import_module(module_part: str, ref: str) -> Any:
@@ -97,6 +91,6 @@ def _import_file(path: Path, ref: str) -> Any:
     except NotPython:
         raise BalancerRefError(f"cannot import {str(path)!r} as Python") from None
     except Exception as exc:  # the user's code raised on import
-        raise BalancerRefError(f"importing {str(path)!r} failed at {_where(exc, path)}: "
+        raise BalancerRefError(f"importing {str(path)!r} failed at {_where(exc)}: "
                                f"{type(exc).__name__}: {exc}",
                                hint="fix the error in the balancer file") from None

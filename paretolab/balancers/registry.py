@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import paretolab.balancers as _package
-from paretolab.balancers.base import Balancer, _register, lookup, registered
+from paretolab.balancers.base import Balancer, lookup, registered
 from paretolab.balancers.refs import BalancerRefError, is_reference
 
 __all__ = ["BalancerRefError", "available", "describe_balancers", "get_balancer_class",
-           "is_reference", "make_balancer", "register"]
+           "is_reference", "make_balancer"]
 
 
 def _load_builtins() -> None:
@@ -30,14 +30,6 @@ def _load_builtins() -> None:
 
 
 _load_builtins()
-
-
-def register(cls: type[Balancer]) -> type[Balancer]:
-    """Register ``cls`` under its ``name`` (subclassing already does; kept for old code)."""
-    if not cls.name:
-        raise ValueError(f"{cls.__qualname__} has no name to register it under")
-    _register(cls)
-    return cls
 
 
 def available() -> dict[str, type[Balancer]]:

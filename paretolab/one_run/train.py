@@ -20,14 +20,14 @@ import torch
 
 from paretolab.errors import TrialFailure
 from paretolab.one_run.manifold import ParetoManifold, anchor_count, preference_grid
-from paretolab.recipe import Recipe, evaluate, resolve_device, seed_everything
+from paretolab.recipe import Recipe, evaluate, seed_everything, torch_device
 from paretolab.search_space import TrialConfig, mixed_seed
 
 ONE_RUN_EXTRA = "one_run"  # TrialConfig.extra key: the run's settings (or a point's link)
 
 
 @dataclass
-class RunOutcome:
+class OneRunResult:
     """What one run measured: the metrics of every evaluated preference, and its cost."""
 
     preferences: list[dict[str, float]]
@@ -73,7 +73,7 @@ def build_manifold(recipe: Recipe, task: Any, model: torch.nn.Module, settings: 
 
 
 def train_run(config: TrialConfig, device: str | torch.device = "auto", *,
-              base_dir: Path | None = None) -> RunOutcome:
+              base_dir: Path | None = None) -> OneRunResult:
     """Train the manifold as ``config`` says and evaluate it on the preference grid."""
     try:
         return _train_run(config, device, base_dir)
@@ -83,10 +83,10 @@ def train_run(config: TrialConfig, device: str | torch.device = "auto", *,
         raise TrialFailure("out of GPU memory") from None
 
 
-def _train_run(config: TrialConfig, device: str | torch.device, base_dir: Path | None) -> RunOutcome:
+def _train_run(config: TrialConfig, device: str | torch.device, base_dir: Path | None) -> OneRunResult:
     start = time.perf_counter()
     settings = run_settings(config)
-    recipe = Recipe(config, base_dir, resolve_device(device))
+    recipe = Recipe(config, base_dir, torch_device(device))
     task = recipe.make_task()
     model = recipe.build_model(task)
     manifold = build_manifold(recipe, task, model, settings)
@@ -145,7 +145,7 @@ def _train_run(config: TrialConfig, device: str | torch.device, base_dir: Path |
         evaluated.load_state_dict(manifold.state_dict_at(a))
         metrics.append(evaluate(task, evaluated, recipe.torch_device, config.steps))
         times.append(time.perf_counter() - t0)
-    return RunOutcome(preferences=[dict(zip(names, a)) for a in grid], metrics=metrics,
+    return OneRunResult(preferences=[dict(zip(names, a)) for a in grid], metrics=metrics,
                       eval_time_s=times, steps=config.steps, train_time_s=train_time,
                       device=str(recipe.torch_device), curves=curves, manifold=manifold,
                       samples_per_step=per_step)
@@ -154,7 +154,7 @@ def _train_run(config: TrialConfig, device: str | torch.device, base_dir: Path |
 def load_point_model(config: TrialConfig, anchors_file: Path, preference: dict[str, float],
                      base_dir: Path | None = None, device: str | torch.device = "cpu") -> tuple[Any, torch.nn.Module]:
     """(task, the plain model at ``preference``) from a run's saved anchors."""
-    recipe = Recipe(config, base_dir, resolve_device(device))
+    recipe = Recipe(config, base_dir, torch_device(device))
     task = recipe.make_task()
     model = recipe.build_model(task)
     state = torch.load(anchors_file, map_location=recipe.torch_device, weights_only=True)

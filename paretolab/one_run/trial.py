@@ -23,7 +23,7 @@ import optuna
 
 from paretolab import measure
 from paretolab.errors import TrialFailure
-from paretolab.one_run.train import ONE_RUN_EXTRA, RunOutcome, train_run
+from paretolab.one_run.train import ONE_RUN_EXTRA, OneRunResult, train_run
 from paretolab.records import OneRunRecord, TrialResult, TrialStart, point_trial
 from paretolab.search_space import TrialConfig, suggest_config
 from paretolab.spec import StudySpec, WeightsSpec
@@ -68,7 +68,7 @@ def run_one_run(trial: optuna.Trial, config: TrialConfig, spec: StudySpec, devic
     (result, values, violations) for the objective to record."""
     import torch
 
-    outcome: RunOutcome = train_run(config, device, base_dir=spec.base_dir)
+    outcome: OneRunResult = train_run(config, device, base_dir=spec.base_dir)
     folder = run_dir(spec, trial.number)
     folder.mkdir(parents=True, exist_ok=True)
     anchors = folder / ANCHORS_FILE

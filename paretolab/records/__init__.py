@@ -30,7 +30,6 @@ from paretolab.records.stored import (
                                       interrupted,
                                       is_weight_param,
                                       knobs,
-                                      mark_interrupted,
                                       point_trial,
                                       read_rungs,
                                       read_violations,
@@ -59,6 +58,6 @@ __all__ = [
     "WEIGHT_PARAM_PREFIXES", "FailureRecord", "FrontSummary", "OneRunRecord", "RepeatRecord", "RungRecord", "StudyMeta",
     "TrialRecord", "TrialResult", "TrialStart", "count_done", "counts_toward_budget",
     "dashboard_constraints", "front_candidates", "front_summary", "interrupted", "is_weight_param", "knobs",
-    "load_records", "mark_interrupted", "point_trial", "read_rungs", "read_violations", "reference_point", "rung_key",
+    "load_records", "point_trial", "read_rungs", "read_violations", "reference_point", "rung_key",
     "trial_attrs", "trial_record", "weight_param", "write_constraints",
 ]

@@ -1,7 +1,7 @@
 """The stored trial format: every key paretolab writes into Optuna storage, with typed records.
 
 This module is the only writer (and, through :mod:`paretolab.records.view`, the only reader)
-of a trial's user and system attributes. Storage is the single source of truth (DESIGN.md):
+of a trial's user and system attributes. Storage is the single source of truth:
 a trial writes
 
 * ``start`` once, before training: :class:`TrialStart` (configuration, worker, host), plus one
@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+
+from paretolab._compat.optuna_internals import trial_id
 
 START_KEY = "start"
 RESULT_KEY = "result"
@@ -352,12 +354,6 @@ def interrupted() -> FailureRecord:
     return FailureRecord(INTERRUPTED_REASON, interrupted=True)
 
 
-def mark_interrupted(storage: optuna.storages.BaseStorage, trial_id: int) -> None:
-    """Flag a trial as interrupted directly in storage (for a trial whose ``optuna.Trial`` object
-    is gone, e.g. after Ctrl-C outside the objective)."""
-    storage.set_trial_user_attr(trial_id, INTERRUPTED_KEY, True)
-
-
 def counts_toward_budget(state: str, user_attrs: Mapping[str, Any]) -> bool:
     """COMPLETE and PRUNED count. A FAIL counts when the trial itself failed (it recorded why);
     one interrupted by Ctrl-C, or lost with its worker (no reason recorded), is redone.
@@ -391,7 +387,7 @@ def write_constraints(trial: optuna.Trial, violations: Mapping[str, float], *, d
     for name, value in violations.items():
         trial.set_constraint(name, float(value))
     if dashboard and violations:
-        trial.storage.set_trial_system_attr(trial._trial_id, CONSTRAINT_LIST_KEY,
+        trial.storage.set_trial_system_attr(trial_id(trial), CONSTRAINT_LIST_KEY,
                                             [float(v) for v in violations.values()])
 
 

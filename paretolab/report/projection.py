@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from paretolab.report import figures as F
+from paretolab.report import plot_style as F
 from paretolab.report.data import ReportData
 
 

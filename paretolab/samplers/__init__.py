@@ -10,23 +10,43 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any
+from typing import Any, assert_never
 
 import optuna
 
 from paretolab.errors import SpecError
 from paretolab.samplers.auto import MODEL_MAX_TRIALS, MODEL_MIN_DIMENSIONS, MODEL_MIN_TRIAL_SECONDS, AutoSampler
 from paretolab.samplers.ehvi import BoTorchEHVISampler, require_botorch
+from paretolab.spec.base import SAMPLERS, SamplerName
+
+
+def _sampler_class(name: SamplerName) -> type[optuna.samplers.BaseSampler]:
+    """The class of each sampler name of the study file (the one list: ``spec.SamplerName``);
+    a name added there without a class here fails the type check and this module's import."""
+    match name:
+        case "auto":
+            return AutoSampler
+        case "tpe":
+            return optuna.samplers.TPESampler
+        case "nsga2":
+            return optuna.samplers.NSGAIISampler
+        case "nsga3":
+            return optuna.samplers.NSGAIIISampler
+        case "gp":
+            return optuna.samplers.GPSampler
+        case "random":
+            return optuna.samplers.RandomSampler
+        case "qmc":
+            return optuna.samplers.QMCSampler
+        case "botorch":
+            return BoTorchEHVISampler
+        case _:
+            assert_never(name)
+
 
 SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
-    "tpe": optuna.samplers.TPESampler,
-    "nsga2": optuna.samplers.NSGAIISampler,
-    "nsga3": optuna.samplers.NSGAIIISampler,
-    "gp": optuna.samplers.GPSampler,
-    "random": optuna.samplers.RandomSampler,
-    "qmc": optuna.samplers.QMCSampler,
-    "botorch": BoTorchEHVISampler,
-}
+    name: _sampler_class(name) for name in SAMPLERS if name != "auto"}
+"""The samplers a study file may name besides ``auto``, by name (derived from ``spec.SAMPLERS``)."""
 
 # What `auto` means is decided by AutoSampler from the benchmark's evidence (samplers/auto.py).
 AUTO_DESCRIPTION = (f"TPE, multivariate, n_startup_trials = max(5, trials // 5); then qLogNEHVI (botorch) "
@@ -35,7 +55,7 @@ AUTO_DESCRIPTION = (f"TPE, multivariate, n_startup_trials = max(5, trials // 5);
 
 
 def _valid_options(klass: type) -> list[str]:
-    params = inspect.signature(klass.__init__).parameters
+    params = inspect.signature(klass).parameters
     return [n for n, p in params.items() if n != "self" and p.kind is not p.VAR_KEYWORD]
 
 
@@ -67,6 +87,6 @@ def make_sampler(name: str, options: dict[str, Any], seed: int, n_trials: int) -
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return klass(seed=seed, **options)
+            return klass(seed=seed, **options)  # type: ignore[call-arg]  # every named sampler takes a seed
     except (TypeError, ValueError) as exc:
         raise SpecError(f"{klass.__name__} rejected the options: {exc}", where="sampler.options") from None

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paretolab.errors import SpecError
-from paretolab.spec.models import StudySpec, stored_study_names
+from paretolab.locate import locate_folder, stored_study_names
+from paretolab.spec.models import StudySpec
 from paretolab.tasks.loader import BUILTIN_TASKS, TaskInfo, load_task_factory, task_info
+from paretolab.userfiles import names_file, resolve_user_file
 
 
 @dataclass(frozen=True)
@@ -27,16 +29,12 @@ class CheckedStudy:
 
 
 def resolve_task_ref(ref: str, base_dir: Path) -> str:
-    """Make a ``path/file.py:attr`` reference absolute (relative to the study file, else cwd)."""
+    """Make a ``path/file.py:attr`` reference absolute (:func:`paretolab.userfiles.resolve_user_file`)."""
     if ref in BUILTIN_TASKS or ":" not in ref:
         return ref
     module_part, attr = ref.rsplit(":", 1)
-    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
-        path = Path(module_part)
-        if not path.is_absolute():
-            candidate = base_dir / path
-            path = candidate if candidate.exists() or not path.exists() else path.resolve()
-        return f"{path.resolve()}:{attr}"
+    if names_file(module_part):
+        return f"{resolve_user_file(module_part, base_dir)}:{attr}"
     return ref
 
 
@@ -93,9 +91,11 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
     from paretolab.samplers import check_sampler_options
     from paretolab.search_space import balancer_space
 
+    locate_folder(spec)
     if spec.trainer is not None:
         task_ref, info = _check_trainer(spec)
     else:
+        assert spec.task is not None  # StudySpec requires exactly one of task and trainer
         task_ref = resolve_task_ref(spec.task.ref, spec.base_dir)
         info = task_info(task_ref, spec.task.params, spec.base_dir, where=spec.where("task"))
     for i, term in enumerate(spec.losses.terms or []):
@@ -120,6 +120,11 @@ def check_study(spec: StudySpec, *, check_storage_reachable: bool = True) -> Che
         if con.metric not in info.metrics:
             raise SpecError(f"constraint on {con.metric!r}, which the task does not measure",
                             where=spec.where("constraints", i), hint=did_you_mean(con.metric, info.metrics))
+    watched = spec.train.curriculum_metric
+    if spec.trainer is None and spec.train.curriculum == "adaptive" and watched not in info.metrics:
+        raise SpecError(f"the adaptive curriculum watches {watched!r}, which the task does not measure",
+                        where=spec.where("train", "curriculum_metric"),
+                        hint=did_you_mean(str(watched), info.metrics))
     balanced = spec.losses.balanced_names(info.losses)
     weights = spec.search.weights
     named = {**weights.fixed, **weights.ranges}

@@ -261,7 +261,9 @@ def parse_spec(text: str, filename: str = "<study>", source: str | None = None,
     spec._lines = lines
     spec._filename = filename
     spec._overrides = [c.text for c in changes]
-    return spec
+    from paretolab.locate import locate_folder
+
+    return locate_folder(spec)
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:

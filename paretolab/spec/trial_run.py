@@ -57,7 +57,7 @@ def _value(value: Any) -> float | None:
 
 def _step(what: str, where: str, func: Any, *args: Any) -> Any:
     """Call one part of the task; an exception becomes a TaskError naming the user's line."""
-    from paretolab.tasks.loader import describe_exception
+    from paretolab.userfiles import describe_exception
 
     try:
         return func(*args)
@@ -77,6 +77,7 @@ def trial_run(checked: CheckedStudy) -> TrialRunResult:
     from paretolab.tasks.loader import make_task
 
     spec = checked.spec
+    assert spec.task is not None  # a trial run is of a task (trainers are checked otherwise)
     start = time.perf_counter()
     task = make_task(checked.task_ref, spec.task.params, spec.base_dir, where=spec.where("task"))
     torch.manual_seed(spec.seed)

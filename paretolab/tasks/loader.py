@@ -5,20 +5,20 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import sysconfig
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from paretolab.errors import TaskError
+from paretolab.userfiles import describe_exception, names_file, resolve_user_file
 
 BUILTIN_TASKS: dict[str, str] = {
     "toy": "paretolab.tasks.toy:ToyTask",
     "digits": "paretolab.tasks.digits:DigitsTask",
     "multitask_regression": "paretolab.tasks.multitask_regression:MultitaskRegressionTask",
     "rl": "paretolab.tasks.rl:RLTask",  # needs paretolab[rl] (mo-gymnasium)
+    "posttrain": "paretolab.tasks.posttrain:PostTrainTask",
 }
 
 REQUIRED_MEMBERS = ("build_model", "batches", "compute_losses", "evaluate")
@@ -30,34 +30,6 @@ class TaskInfo:
 
     losses: tuple[str, ...]
     metrics: tuple[str, ...]
-
-
-_LIBRARY_DIRS = tuple({str(Path(sysconfig.get_paths()[k]).resolve()) for k in ("stdlib", "purelib", "platlib")})
-
-
-def user_code_line(exc: BaseException) -> str | None:
-    """``file:line`` of the innermost frame of ``exc`` in the user's (or a task's) own code: not
-    in the standard library or installed packages, nor in this loader. For a SyntaxError, the
-    line that does not parse."""
-    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
-        return f"{exc.filename}:{exc.lineno}"
-    here = str(Path(__file__).resolve())
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        name = frame.filename
-        if name.startswith("<") or name == here:
-            continue
-        resolved = str(Path(name).resolve())
-        if resolved.startswith(_LIBRARY_DIRS) and "paretolab" not in Path(resolved).parts:
-            continue
-        return f"{name}:{frame.lineno}"
-    return None
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``ValueError: message (at file.py:12)``: the exception and where the user's code raised it."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    at = user_code_line(exc)
-    return f"{type(exc).__name__}{': ' + text if text else ''}" + (f" (at {at})" if at else "")
 
 
 def _import_file(path: Path, where: str) -> Any:
@@ -86,11 +58,8 @@ def load_task_factory(ref: str, base_dir: Path | None = None, where: str = "task
             "or 'path/to/file.py:attr'",
         )
     module_part, attr = target.rsplit(":", 1)
-    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
-        path = Path(module_part)
-        if not path.is_absolute() and base_dir is not None and not path.exists():
-            path = base_dir / path
-        module = _import_file(path, where)
+    if names_file(module_part):
+        module = _import_file(resolve_user_file(module_part, base_dir), where)
     else:
         try:
             module = importlib.import_module(module_part)

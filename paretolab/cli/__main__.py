@@ -1,0 +1,5 @@
+"""``python -m paretolab.cli``."""
+
+from paretolab.cli import app
+
+app()
