@@ -7,9 +7,10 @@ Methods (all on paretolab's real Objective: real training trials, static balance
   tpe-log     the competent Optuna study: the same sampler with independent per-loss weights,
               log-uniform in [1e-3, 1] (what a user who knows loss scales differ would search);
               the ratio line compares with it when it is in the run (else with tpe-indep)
-  auto        paretolab's ``sampler: auto`` with simplex weights, as it runs on trials of 10 s or
-              more (``AutoSampler(min_trial_seconds=0)``: the benchmark's trials take a fraction
-              of a second, and below 10 s auto keeps TPE whatever the dimension)
+  auto        paretolab's ``sampler: auto`` with simplex weights, as it runs on long trials
+              (``AutoSampler(max_proposal_share=None, time_limit=None)``: the benchmark's trials
+              take a fraction of a CPU second, where auto keeps TPE whatever the dimension, and
+              on a shared machine the proposal cap would make the method depend on the load)
   mtpe        multivariate TPE throughout (what auto was before issue 21); mtpe+moasha with pruning
   auto+moasha ``auto`` plus ``pruning: {method: moasha}`` (rungs ``min_steps * eta**k``, first
               rung steps / 9, agreement guard on; ``auto+moasha:<min_steps>[:<eta>]`` sets the
@@ -86,9 +87,9 @@ def make_sampler(method: str, seed: int, trials: int):
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if method in ("tpe-indep", "tpe-log", "tpe-simplex"):
             return optuna.samplers.TPESampler(seed=seed)  # Optuna 5's multi-objective default
-        if method == "auto" or method.startswith("auto+moasha"):  # the rule as on trials of 10 s or more
+        if method == "auto" or method.startswith("auto+moasha"):  # the rule as on long trials
             from paretolab.samplers.auto import AutoSampler
-            return AutoSampler(seed=seed, n_trials=trials, min_trial_seconds=0.0)
+            return AutoSampler(seed=seed, n_trials=trials, max_proposal_share=None, time_limit=None)
         if method.startswith("mtpe"):  # multivariate TPE throughout: auto before issue 21
             from paretolab.samplers.auto import startup_trials
             return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,

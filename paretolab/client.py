@@ -16,7 +16,7 @@ import math
 import os
 from typing import Any
 
-__all__ = ["config", "report", "should_stop", "trial_dir"]
+__all__ = ["config", "dry_run", "report", "should_stop", "trial_dir"]
 
 
 def trial_dir() -> str | None:
@@ -31,6 +31,12 @@ def config() -> dict[str, Any]:
         return {}
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def dry_run() -> bool:
+    """Is this the short trial run of ``paretolab validate`` (a few steps on CPU)? A program may
+    then skip slow set-up, but must still report every metric the study names."""
+    return bool(config().get("dry_run"))
 
 
 def report(step: int, **metrics: float) -> None:

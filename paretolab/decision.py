@@ -24,6 +24,12 @@ the front is 0 everywhere). So they do not depend on units or on dominated trial
     pymoo's ``PseudoWeights`` (Deb 2001, sec. 7.4): a point's pseudo-weight of objective ``i`` is
     ``(1 - f̂_i) / sum_j (1 - f̂_j)`` (how close it is to the best value of ``i``, as a share); the
     point whose pseudo-weights are closest (L1) to the preference is chosen.
+``reference``
+    Wierzbicki's reference point method (1980): the preference is a *level* per objective, in
+    the objective's own units (what you would settle for: ``kl=0.05``); the candidate
+    minimising ``max_i (f̂_i - ẑ_i)`` (plus the same tiny augmentation), ``ẑ`` the levels scaled
+    like the front, is chosen: the point that misses the levels least (or beats them most) on
+    its worst objective. Objectives without a level are left out of the max.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from numpy.typing import ArrayLike
 
 from paretolab.errors import UserError
 
-METHODS = ("knee", "asf", "pseudo-weights")
+METHODS = ("knee", "asf", "pseudo-weights", "reference")
 _AUGMENT = 1e-6
 
 
@@ -105,6 +111,33 @@ def preference_vector(prefer: Mapping[str, float], objectives: Sequence[str]) ->
     return w / w.sum()
 
 
+def reference_levels(prefer: Mapping[str, float], objectives: Sequence[str]) -> np.ndarray:
+    """Reference levels in ``objectives`` order (nan: no level); unknown names, non-finite
+    numbers or no level at all are user errors."""
+    unknown = [k for k in prefer if k not in objectives]
+    if unknown:
+        raise UserError(f"--prefer names unknown objective {unknown[0]!r}",
+                        hint=f"valid objectives: {', '.join(objectives)}")
+    z = np.array([float(prefer[name]) if name in prefer else np.nan for name in objectives])
+    if not prefer or not np.all(np.isfinite(z[~np.isnan(z)])):
+        raise UserError(f"--method reference needs a finite level per named objective; got {dict(prefer)}")
+    return z
+
+
+def reference(values: ArrayLike, directions: Sequence[str], levels: ArrayLike,
+              violations: ArrayLike | None = None) -> int:
+    """The candidate that misses the reference ``levels`` least on its worst objective."""
+    arr = np.asarray(values, dtype=float)
+    idx = np.flatnonzero(candidate_mask(arr, directions, violations))
+    points = minimisation_form(arr[idx], directions)
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    z = (minimisation_form(np.asarray(levels, dtype=float)[None, :], directions)[0] - low) / span
+    gap = ((points - low) / span - z)[:, ~np.isnan(z)]
+    score = gap.max(axis=1) + _AUGMENT * gap.sum(axis=1)
+    return int(idx[int(np.argmin(score))])
+
+
 def _choose(values: ArrayLike, directions: Sequence[str], violations: ArrayLike | None,
             score: Any) -> int:
     """Index (into ``values``) of the candidate with the smallest ``score(normalised_front)``."""
@@ -162,7 +195,10 @@ def choose(method: str, values: ArrayLike, directions: Sequence[str],
     if method not in METHODS:
         raise UserError(f"unknown pick method {method!r}", hint=f"valid methods: {', '.join(METHODS)}")
     if preference is None:
-        raise UserError(f"--method {method} needs --prefer, e.g. --prefer name=0.7,other=0.3")
+        raise UserError(f"--method {method} needs --prefer, e.g. --prefer name=0.7,other=0.3"
+                        + (" (levels in the objectives' units)" if method == "reference" else ""))
+    if method == "reference":
+        return reference(values, directions, preference, violations)
     if method == "asf":
         return asf(values, directions, preference, violations)
     return pseudo_weights(values, directions, preference, violations)

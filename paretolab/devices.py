@@ -67,22 +67,23 @@ def resolve_workers(workers: int | str, device: str, trials_per_gpu: int = 1) ->
     return usable_cores()
 
 
-def plan_workers(n_workers: int, device: str) -> list[WorkerSlot]:
+def plan_workers(n_workers: int, device: str, threads: int | None = None) -> list[WorkerSlot]:
     """Device, environment and torch thread count of each local worker process.
 
     GPU: worker i sees only GPU ``i mod n_gpus`` (``CUDA_VISIBLE_DEVICES``) and uses ``cuda:0``.
     CPU: the usable cores are split evenly (the first ``cores mod n`` workers get one more), and
     OpenMP/MKL get the same count, so N workers never run more threads than there are cores.
+    ``threads`` (the study file's ``threads:``, ``--threads``) gives every worker that count.
     """
     gpus = visible_gpus(device)
     cores = usable_cores()
     slots = []
     for i in range(n_workers):
-        threads = max(1, cores // n_workers + (1 if i < cores % n_workers else 0))
-        env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        count = threads or max(1, cores // n_workers + (1 if i < cores % n_workers else 0))
+        env = {"OMP_NUM_THREADS": str(count), "MKL_NUM_THREADS": str(count)}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
-            slots.append(WorkerSlot(i, "cuda:0", threads, env))
+            slots.append(WorkerSlot(i, "cuda:0", count, env))
         else:
-            slots.append(WorkerSlot(i, resolve_device(device), threads, env))
+            slots.append(WorkerSlot(i, resolve_device(device), count, env))
     return slots

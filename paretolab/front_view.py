@@ -35,9 +35,16 @@ def balancer_text(r: TrialRecord) -> str:
     return f"{method} ({settings_text(drawn)})" if drawn else method
 
 
-def counts_line(meta: StudyMeta, complete: Sequence[TrialRecord], front: Sequence[int]) -> str:
-    """``(4 of 10 complete trials: 7 feasible, 3 infeasible)`` (no feasibility without constraints)."""
-    text = f"{len(front)} of {len(complete)} complete trials"
+def counts_line(meta: StudyMeta, complete: Sequence[TrialRecord], front: Sequence[int],
+                points: int | None = None) -> str:
+    """``(4 of 10 complete trials: 7 feasible, 3 infeasible)``; with ``points`` (the front's
+    distinct points) fewer than its trials, ``(3 points, 4 trials of 10 complete trials)``.
+    No feasibility counts without constraints."""
+    if points is None or points == len(front):
+        text = f"{len(front)} of {len(complete)} complete trials"
+    else:
+        text = (f"{points} points" + (f", {len(front)} trials" if points != len(front) else "")
+                + f" of {len(complete)} complete trials")
     if meta.constraints:
         feasible = sum(r.feasible for r in complete)
         text += f": {feasible} feasible, {len(complete) - feasible} infeasible"
@@ -46,11 +53,12 @@ def counts_line(meta: StudyMeta, complete: Sequence[TrialRecord], front: Sequenc
 
 def front_table(meta: StudyMeta, rows: Sequence[TrialRecord], *, title: str,
                 searched: bool, values: Mapping[int, Sequence[float]] | None = None,
-                mark: int | None = None) -> Table:
+                mark: int | None = None, groups: Mapping[int, Sequence[int]] | None = None) -> Table:
     """A table of ``rows`` (front points): trial, objectives, constraint metrics, weights,
     balancer (``searched``), feasible. ``values``: objective values to show instead of the
-    trial's (e.g. means over seeds); ``mark``: the trial number to point at."""
-    table = Table(title=title, title_justify="left")
+    trial's (e.g. means over seeds); ``mark``: the trial number to point at; ``groups``: per
+    row's trial, every trial at the same point (shown together in the trial cell)."""
+    table = Table(title=title, title_justify="left", min_width=len(title))  # the title on one line
     if mark is not None:
         table.add_column("")
     table.add_column("trial", justify="right")
@@ -70,7 +78,7 @@ def front_table(meta: StudyMeta, rows: Sequence[TrialRecord], *, title: str,
     for r in rows:
         shown = values.get(r.number, r.values) if values is not None else r.values
         cells = ["[bold green]->[/]" if r.number == mark else ""] if mark is not None else []
-        cells.append(str(r.number))
+        cells.append(", ".join(map(str, (groups or {}).get(r.number, [r.number]))))
         cells += [f"{v:.4g}" for v in shown or []]
         for name in metrics:
             v = r.metrics.get(name)

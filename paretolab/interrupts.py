@@ -11,6 +11,8 @@ from typing import Any
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, systemd, Kubernetes, Slurm), handled exactly like Ctrl-C."""
 
+    signum = int(signal.SIGTERM)
+
 
 def interrupt_signal(exc: BaseException) -> int:
     """The signal behind an interrupt: SIGTERM for :class:`Terminated`, else SIGINT."""

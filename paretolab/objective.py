@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import optuna
 
-from paretolab import measure
+from paretolab import measure, threads
 from paretolab.errors import TrialFailure
 from paretolab.pruning import RungPruned, make_pruner
 from paretolab.records import (
@@ -90,6 +90,7 @@ class Objective:
                 config.extra["trainer"] = trainer_entry(spec, self.checked.task_ref)
             else:
                 config.task = self.checked.task_ref
+            config.extra[threads.KEY] = threads.current()  # results depend on it: pick trains with it
             lost = TrialStart.read(trial)  # a retry of a lost attempt: same seed
             if lost is not None and lost.seed is not None:
                 config.seed = lost.seed
@@ -144,8 +145,8 @@ class Objective:
             raise
         except optuna.TrialPruned:
             raise
-        except KeyboardInterrupt:
-            interrupted().write(trial)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated: signum 15)
+            interrupted(getattr(exc, "signum", 2)).write(trial)
             raise
         except TrialFailure as exc:
             FailureRecord(str(exc)).write(trial)

@@ -111,10 +111,10 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
     complete = front_candidates(records)
     verified = False
     if not raw and trial is None:
-        from paretolab.verify import verification
+        from paretolab.verification import verification
 
         check = verification(meta, records)
-        if check.any:
+        if check.front:  # repeated with fresh seeds: the verified front's means
             by_number = {r.number: r for r in complete}
             complete = [replace(by_number[n], values=[float(v) for v in check.stats[n].mean])
                         for n in check.front]
@@ -124,7 +124,8 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
     pref = None
     if prefer:
         pref = dict(prefer)
-        decision.preference_vector(pref, meta.objectives)  # validates names and numbers
+        (decision.reference_levels if method == "reference" else decision.preference_vector)(
+            pref, meta.objectives)  # validates names and numbers
     if trial is not None:
         if prefer or where:
             raise UserError("--trial takes one trial as it is; drop --prefer / --where")
@@ -159,12 +160,27 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
                 hint="relax a constraint or run more trials") from None
     front = [r for r, on in zip(pool, mask) if on]
     if trial is None:
-        weights = decision.preference_vector(pref, meta.objectives) if pref else None
+        weights = None if not pref else (decision.reference_levels(pref, meta.objectives) if method == "reference"
+                                         else decision.preference_vector(pref, meta.objectives))
         index = decision.choose(method, values, meta.directions, violations, weights)
         chosen = pool[index]
     on_front = any(r.number == chosen.number for r in front)
     knobs = chosen.knobs
     return Choice(chosen, knobs, method, pref, list(where), front, on_front, verified)
+
+
+def knee_scale(choice: Choice, meta: StudyMeta) -> str:
+    """What the knee was scaled over, in words: each objective's range on the front it was
+    chosen from, and how to aim at levels of one's own instead."""
+    values = np.array([r.values for r in choice.front], dtype=float).reshape(len(choice.front), -1)
+    ranges = ", ".join(f"{name} {values[:, j].min():.4g} to {values[:, j].max():.4g}"
+                       for j, name in enumerate(meta.objectives)) if len(values) else "no front"
+    example = ",".join(f"{name}={values[:, j].mean():.3g}" for j, name in enumerate(meta.objectives[:2]))
+    return (f"knee: the front point closest to the ideal point, each objective scaled to [0, 1] over "
+            f"the front's range ({ranges}), so every objective counts the same whatever its units; "
+            "a point at the end of a range (with a KL objective: KL 0, the reference policy itself) "
+            "is a trade-off like the others. To aim at levels of your own: --method reference "
+            f"--prefer {example}")
 
 
 def neighbours(choice: Choice, meta: StudyMeta, width: int = 2) -> list[TrialRecord]:

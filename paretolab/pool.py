@@ -166,7 +166,7 @@ def run_pool(checked: CheckedStudy, opened: tuple[Any, Any], n_workers: int, dea
     import torch
 
     spec = checked.spec
-    slots = plan_workers(n_workers, spec.device)
+    slots = plan_workers(n_workers, spec.device, getattr(spec, "threads", None))
     pool = WorkerPool(checked, slots[1:], deadline, options, view, refresh)
     stopped: int | None = None
     threads = torch.get_num_threads()
@@ -174,7 +174,7 @@ def run_pool(checked: CheckedStudy, opened: tuple[Any, Any], n_workers: int, dea
         for slot in slots[1:]:
             pool.start(slot)
         watcher = pool.watch_in_background()
-        if not slots[0].device.startswith("cuda"):
+        if not slots[0].device.startswith("cuda") or getattr(spec, "threads", None):
             torch.set_num_threads(slots[0].threads)
         try:
             stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=0,

@@ -10,7 +10,7 @@ reproduces the trial; :func:`retrain` is ``paretolab train``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,12 +237,13 @@ def checkpoint_metrics(p: Pick, device: str = "auto") -> dict[str, float]:
 
 
 def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
-            checkpoint: bool = True) -> Retrained:
+            checkpoint: bool = True, progress: Callable[[int, int], None] | None = None) -> Retrained:
     """Train the picked configuration again (``steps`` overrides the trial's budget).
 
     A one-run point (its pick has a checkpoint) is retrained as a fixed-weight model with its
     preference as the weights (and its run's balancer); with ``checkpoint`` its saved model is
-    also loaded and evaluated (:attr:`Retrained.checkpoint`)."""
+    also loaded and evaluated (:attr:`Retrained.checkpoint`). ``progress(step, steps)`` is called
+    at each evaluation (a progress bar); training uses the trial's torch thread count."""
     from paretolab.errors import TrialFailure
     from paretolab.trainer import train
 
@@ -253,17 +254,28 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
         p.config.eval_every
     config = dataclasses.replace(p.config, steps=n, eval_every=every)
     folder = None
+    from paretolab.threads import set_threads, use_recorded
+
+    def on_eval(step: int, metrics: Any) -> None:
+        if progress is not None:
+            progress(step, n)
+
+    before = set_threads(None)
+    use_recorded(config)
     try:
         if config.extra.get("trainer"):  # a function or command trial: run it again ({steps}: n)
             from paretolab.trials.run import run_trainer
 
             folder = (p.source.parent if p.source else Path.cwd()).resolve() / "train" / f"trial-{p.trial}"
             result: Any = run_trainer(config, folder, device=device, number=p.trial,
-                                      required=list(p.objectives))
+                                      objectives=list(p.objectives), required=list(p.objectives),
+                                      on_eval=on_eval)
         else:
-            result = train(config, device, base_dir=p.base_dir)
+            result = train(config, device, base_dir=p.base_dir, on_eval=on_eval)
     except TrialFailure as exc:
         raise UserError(f"retraining failed: {exc}") from None
+    finally:
+        set_threads(before)
     rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
             for name, value in p.objectives.items()]
     loaded = checkpoint_metrics(p, device) if checkpoint and p.checkpoint is not None else None

@@ -13,8 +13,11 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
 * **Decide**: it then reads every trial's record at that rung from storage (any state: running
   trials of other workers, complete, pruned or failed ones that got there) and orders them by
   constraint-domination non-dominated rank (:func:`paretolab.dominance.pareto_ranks`), then by
-  exclusive hypervolume contribution within that rank, larger first (reference point: the
-  default reference point of all the rung's vectors), then by trial number, earlier first. The
+  NSGA-II crowding distance within that rank (Deb et al. 2002; larger first, the rank's two
+  extremes on each objective infinite), then by trial number, earlier first. MO-ASHA
+  (Schmucker et al. 2021) breaks ties by EpsNet or by crowding; crowding is the one that needs
+  no tuned epsilon and always keeps a rank's extremes (a hypervolume contribution against a
+  nadir-based reference ranks them last, so a rung pruned the ends of the front). The
   trial continues if its position is within the top ``ceil(n / eta)`` of the ``n`` trials at the
   rung. While fewer than ``min_trials`` (default ``eta``) trials have reached a rung, every trial
   continues there (nothing to compare with yet).
@@ -23,14 +26,17 @@ it itself, in the spirit of MO-ASHA (Schmucker et al. 2021) on ASHA (Li et al. 2
   does): pruning at a rung is only as good as the rung's standing predicts the final *front*.
   Good per-objective rank correlation is not enough: on a trade-off, the trials that end on
   the front's extremes are often dominated early (each objective alone ranks well, the
-  front does not). So the agreement of a rung is its **front recall**: over the COMPLETE trials
-  with a record there, the share of their final front (constraint-domination rank 0 of the
-  final values) that the rule above, applied to their rung records, would have kept. A rung
-  prunes only once ``agreement_trials`` complete trials have a record there and the recall is
-  at least ``min_agreement``. The default, ``auto``, is the rung's break-even
-  :func:`break_even_recall`: ``(s + (S - s) / eta) / S`` for a rung at ``s`` of ``S`` steps,
-  the share of a trial's steps pruning there still spends on average; above it pruning keeps
-  more final-front trials per training step than not pruning. Otherwise every trial
+  front does not). So the agreement of a rung is its **front recall**: over the trials that
+  passed it with a known end (COMPLETE, or pruned at a later rung, which counts as ending off
+  the front), the share of the final front (constraint-domination rank 0 of the final values)
+  that the rule above, applied to their rung records, would have kept
+  (:func:`rung_agreement` says exactly what it estimates). A rung prunes only once
+  ``agreement_trials`` such trials have a record there, their final front holds at least
+  :data:`MIN_FRONT` (4) of them, and the recall is at least ``min_agreement``. The
+  default, ``auto``, is the rung's break-even :func:`break_even_recall`:
+  ``(s + (S - s) / eta) / S`` for a rung at ``s`` of ``S`` steps, the share of a trial's
+  steps pruning there still spends on average; above it pruning keeps more final-front trials
+  per training step than not pruning. Otherwise every trial
   continues there, and the complete trials it produces are the evidence for the next
   decision. ``min_agreement: null`` switches the guard off.
 * **Unbiased evidence, kept up to date.** Trials that passed a rung while it was pruning
@@ -72,6 +78,7 @@ __all__ = ["MOASHA", "RungDecision", "RungEntry", "RungPruned", "break_even_reca
            "rung_table"]
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+MIN_FRONT = 4  # final-front trials in a rung's evidence before its recall is trusted
 
 
 def rung_steps(min_steps: int, eta: int, total_steps: int) -> list[int]:
@@ -134,23 +141,31 @@ def rung_table(trials: Iterable[optuna.trial.FrozenTrial], step: int) -> list[Ru
 def rung_order(entries: Sequence[RungEntry], directions: Sequence[str]) -> tuple[list[int], np.ndarray]:
     """Trial numbers best first, and each entry's rank (in input order).
 
-    Order: constraint-domination non-dominated rank, then exclusive hypervolume contribution
-    within the same rank (larger first; reference: default reference point of all entries), then
-    trial number (earlier first).
+    Order: constraint-domination non-dominated rank, then NSGA-II crowding distance within the
+    same rank (larger first; the extremes of a rank, and every member of a rank of one or two,
+    infinite), then trial number (earlier first).
     """
     if not entries:
         return [], np.zeros(0, dtype=np.int64)
     values = np.array([e.values for e in entries], dtype=float)
     violations = np.array([max(0.0, e.violation) for e in entries], dtype=float)
     ranks = dominance.pareto_ranks(values, directions, violations)
-    ref = dominance.default_reference_point(values, directions)
-    contrib = np.zeros(len(entries))
+    crowding = crowding_distances(dominance.to_minimization(values, directions), ranks)
+    order = sorted(range(len(entries)), key=lambda i: (int(ranks[i]), -float(crowding[i]), entries[i].trial))
+    return [entries[i].trial for i in order], ranks
+
+
+def crowding_distances(points: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of each point within its rank (pymoo's; minimisation form).
+    A rank of one or two points: infinite for each (both are extremes)."""
+    from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_distance
+
+    out = np.full(len(points), np.inf)
     for r in np.unique(ranks):
         members = np.flatnonzero(ranks == r)
-        if len(members) > 1:
-            contrib[members] = dominance.hypervolume_contributions(values[members], directions, ref)
-    order = sorted(range(len(entries)), key=lambda i: (int(ranks[i]), -float(contrib[i]), entries[i].trial))
-    return [entries[i].trial for i in order], ranks
+        if len(members) > 2:
+            out[members] = calc_crowding_distance(points[members])
+    return out
 
 
 def break_even_recall(step: int, total_steps: int, eta: int) -> float:
@@ -168,23 +183,45 @@ def is_control(trial_number: int, share: float) -> bool:
 
 
 def rung_agreement(trials: Iterable[optuna.trial.FrozenTrial], step: int, directions: Sequence[str],
-                   eta: int) -> tuple[int, float]:
-    """(n, recall): the COMPLETE trials with an unexposed record at rung ``step`` (the rung did
-    not prune there when they passed it, or they were controls), and the share of their final
-    front (constraint-domination rank 0 of their final values and violations) that the rung rule
-    (:func:`rung_order`, top ``ceil(n / eta)``) applied to their rung records keeps. A record
+                   eta: int, min_front: int = 1) -> tuple[int, float]:
+    """(n, recall) of rung ``step``: what the guard trusts it on.
+
+    The evidence is every trial with an unexposed record at the rung (the rung did not prune
+    there when it passed, or it was a control) whose end is known: COMPLETE trials, and trials
+    a *later* rung pruned. ``recall`` estimates, for a trial passing this rung unexposed, the
+    probability that the rung's rule (:func:`rung_order`, top ``ceil(n / eta)``, applied to the
+    evidence's rung records) keeps it given that it ends on the final front (the
+    constraint-domination rank 0 of the COMPLETE trials' final values and violations), where a
+    trial pruned at a later rung counts as ending off the front: that rung prunes only where
+    its own recall was trusted, its judgement stands in for the end the trial never reached.
+    Counting only COMPLETE trials would drop exactly the trials this rung kept and a later one
+    found wanting, and flatter this rung.
+
+    ``n`` is the number of evidence trials; ``recall`` is nan when fewer than two, or when
+    the final front holds fewer than ``min_front`` of them (a recall over a front of two takes
+    the values 0, 0.5 and 1 only: one lucky reading would make the rung trusted). A record
     without the ``exposed`` flag (written before it existed) counts as unexposed."""
-    done = [(t, rec) for t in trials if t.state == TrialState.COMPLETE and t.values is not None
-            for rec in [RungRecord.read(t, step)] if rec is not None and not rec.exposed]
-    if len(done) < 2:
-        return len(done), float("nan")
+    done, later = [], []
+    for t in trials:
+        rec = RungRecord.read(t, step)
+        if rec is None or rec.exposed:
+            continue
+        if t.state == TrialState.COMPLETE and t.values is not None:
+            done.append((t, rec))
+        elif t.state == TrialState.PRUNED and (TrialResult.read(t).pruned_at or 0) > step:
+            later.append((t, rec))
+    n = len(done) + len(later)
+    if n < 2 or not done:
+        return n, float("nan")
     final = np.array([t.values for t, _ in done], dtype=float)
     violations = np.array([sum(max(0.0, v) for v in read_violations(t).values()) for t, _ in done])
     ranks = dominance.pareto_ranks(final, directions, violations)
     front = {t.number for (t, _), r in zip(done, ranks) if r == 0}
-    order, _ = rung_order([RungEntry(t.number, rec.values, rec.violation) for t, rec in done], directions)
-    kept = set(order[:max(1, math.ceil(len(done) / eta))])
-    return len(done), len(front & kept) / len(front)
+    if len(front) < max(1, min_front):
+        return n, float("nan")
+    order, _ = rung_order([RungEntry(t.number, rec.values, rec.violation) for t, rec in done + later], directions)
+    kept = set(order[:max(1, math.ceil(n / eta))])
+    return n, len(front & kept) / len(front)
 
 
 def decide(entries: Sequence[RungEntry], trial_number: int, directions: Sequence[str], eta: int,
@@ -209,8 +246,10 @@ class MOASHA:
     def __init__(self, *, min_steps: int, eta: int, total_steps: int, objectives: Sequence[str],
                  directions: Sequence[str], violation: Callable[[dict[str, float]], float] | None = None,
                  min_trials: int | None = None, min_agreement: float | str | None = None,
-                 agreement_trials: int = 10, control_share: float = 0.2):
+                 agreement_trials: int = 10, control_share: float = 0.2, min_front: int = MIN_FRONT,
+                 violations: Callable[[dict[str, float]], dict[str, float]] | None = None):
         self.eta = int(eta)
+        self.min_front = int(min_front)
         self.control_share = float(control_share)
         self.min_trials = self.eta if min_trials is None else int(min_trials)
         self.min_agreement = min_agreement
@@ -220,6 +259,7 @@ class MOASHA:
         self.objectives = list(objectives)
         self.directions = list(directions)
         self.violation = violation or (lambda _m: 0.0)
+        self.violations = violations or (lambda _m: {})  # each constraint's signed value
 
     def hook(self, trial: optuna.Trial) -> Callable[[int, dict[str, float]], None]:
         """An ``on_eval(step, metrics)`` callback for :func:`paretolab.trainer.train`."""
@@ -254,13 +294,14 @@ class MOASHA:
         recall: float | None = None
         exposed = True
         if self.min_agreement is not None:
-            n, agreement = rung_agreement(trials, rung, self.directions, self.eta)
-            recall = agreement if n >= 2 else None
+            n, agreement = rung_agreement(trials, rung, self.directions, self.eta, self.min_front)
+            recall = None if math.isnan(agreement) else agreement
             threshold = (break_even_recall(rung, self.total_steps, self.eta) if self.min_agreement == "auto"
                          else float(self.min_agreement))
-            trusted = n >= self.agreement_trials and agreement >= threshold
+            trusted = n >= self.agreement_trials and recall is not None and recall >= threshold
             exposed = trusted and not is_control(trial.number, self.control_share)
-        RungRecord(tuple(values), violation, int(step), dict(metrics), exposed).write(trial, rung)
+        RungRecord(tuple(values), violation, int(step), dict(metrics), exposed,
+                   self.violations(metrics)).write(trial, rung)
         entries = [e for e in rung_table(trials, rung) if e.trial != trial.number]
         entries.append(RungEntry(trial.number, tuple(values), violation))
         decision = decide(entries, trial.number, self.directions, self.eta, self.min_trials)
@@ -279,8 +320,11 @@ def make_pruner(spec: Any) -> MOASHA | None:
     def violation(metrics: dict[str, float]) -> float:
         return measure.total_violation(metrics, constraints)
 
+    def violations(metrics: dict[str, float]) -> dict[str, float]:
+        return measure.violations(metrics, constraints)
+
     return MOASHA(min_steps=cfg.resolved_min_steps(spec.budget.steps), eta=cfg.eta,
                   total_steps=spec.budget.steps, objectives=spec.objective_names,
                   directions=spec.directions, violation=violation, min_trials=cfg.min_trials,
                   min_agreement=cfg.min_agreement, agreement_trials=cfg.agreement_trials,
-                  control_share=cfg.control_share)
+                  control_share=cfg.control_share, violations=violations)

@@ -214,6 +214,9 @@ class Recipe:
         total = int(total_steps or self.config.steps)
         if total < 1:
             raise ValueError(f"total_steps must be positive, got {total}")
+        from paretolab.threads import use_recorded
+
+        use_recorded(self.config)  # the trial's torch thread count: CPU results depend on it
         if shared_params is None:
             shared_params = (task.shared_parameters(model) if task is not None
                              and hasattr(task, "shared_parameters")

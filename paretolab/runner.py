@@ -23,6 +23,7 @@ from paretolab.errors import StorageError
 from paretolab.interrupts import interrupt_signal
 from paretolab.progress import StudyProgress
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
+from paretolab.records.tally import is_failure, tally
 from paretolab.spec.checks import CheckedStudy
 from paretolab.storage import redact, storage_cause, storage_failure
 from paretolab.tables import write_tables
@@ -115,10 +116,11 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
               console: Any = None, heartbeat_interval: int | None = None,
               grace_period: int | None = None, max_retries: int | None = None,
               storage_patience: float | None = None, report_every: float | None = None,
-              trials_per_gpu: int | None = None) -> RunOutcome:
+              trials_per_gpu: int | None = None, progress_every: float | None = None) -> RunOutcome:
     """Run (or resume) the study to its trial budget and write trials.csv / front.csv / report.
 
     The keyword options override the study file's fault settings (see ``WorkerOptions``).
+    ``progress_every``: seconds between progress lines when the console is no terminal (30).
     Raises StudyStopped when its trials keep failing, StorageError when the storage is lost.
     """
     spec = checked.spec
@@ -140,7 +142,7 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
     from paretolab.trackers import open_trackers
 
     trackers = open_trackers(spec, meta)  # a missing library stops here; creates a tracker's store once
-    view = StudyProgress(study, meta, console=console, enabled=progress)
+    view = StudyProgress(study, meta, console=console, enabled=progress, line_every=progress_every)
     refresh = Refresher(study, meta, study_dir, target, options.report_every)
     stopped: int | None = None
     try:
@@ -150,8 +152,14 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
                     view.update()
                     refresh()
 
-                stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=0,
-                                     deadline=deadline, after_trial=after_trial, opened=opened)
+                from paretolab.threads import set_threads
+
+                before = set_threads(spec.threads)  # one worker: every core, unless threads: says
+                try:
+                    stopped = run_worker(checked, options, device=resolve_device(spec.device), worker=0,
+                                         deadline=deadline, after_trial=after_trial, opened=opened)
+                finally:
+                    set_threads(before)
             else:
                 from paretolab.pool import run_pool
 
@@ -165,10 +173,9 @@ def run_study(checked: CheckedStudy, *, workers: int | str | None = None, progre
             by_number = {r.number: r for r in done.records}
             trackers.on_study_end([by_number[n] for n in done.summary.numbers], done.summary.hypervolume)
     records = done.records
-    counts = {state: sum(1 for r in records if r.state == state)
-              for state in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+    counts = tally(records)
     failures = [(r.number, str(r.failure.reason if r.failure and r.failure.reason else _lost_reason(r.user_attrs)))
-                for r in records if r.state == "FAIL"]
+                for r in records if is_failure(r)]
     return RunOutcome(study_dir, spec.storage_url, counts, done.summary, meta, done.tables,
                       stopped is not None, failures, stopped, done.problems, records)
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
+from paretolab.records.tally import interrupted_text, tally
 
 
 @dataclass
@@ -35,7 +36,7 @@ def read_status(study: optuna.Study, meta: StudyMeta) -> StudyStatus:
     """Read the study's trials back from storage and compute its current front."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     records = load_records(study)
-    counts = {s: sum(1 for r in records if r.state == s) for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+    counts = tally(records)
     counts["done"] = sum(1 for r in records if r.counts_toward_budget)
     now = datetime.now(UTC)
     running = []
@@ -59,7 +60,7 @@ def render_status(status: StudyStatus) -> RenderableType:
     when = status.read_at.astimezone().strftime("%H:%M:%S")
     lines.append(Text.from_markup(
         f"[bold]{escape(meta.name)}[/]: {c['done']} of {meta.trials_budget} trials done "
-        f"({c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned), "
+        f"({c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned{interrupted_text(c)}), "
         f"{c['RUNNING']} running  [dim](read {when})[/]"))
     for number, host, seconds in status.running:
         age = "" if seconds is None else f" for {seconds:.0f} s"
@@ -68,12 +69,13 @@ def render_status(status: StudyStatus) -> RenderableType:
 
     index = {n: i for i, n in enumerate(front.complete)}
     by_number = {r.number: r for r in status.records}
-    order = sorted(front.numbers, key=lambda n: front.values[index[n], 0],
+    order = sorted((p[0] for p in front.points), key=lambda n: front.values[index[n], 0],
                    reverse=meta.directions[0] == "maximize")
     complete = [by_number[n] for n in front.complete]
     table = front_table(meta, [by_number[n] for n in order],
-                        title=f"current front {counts_line(meta, complete, front.numbers)}",
-                        searched=balancer_searched(status.records))
+                        title=f"current front {counts_line(meta, complete, front.numbers, len(front.points))}",
+                        searched=balancer_searched(status.records),
+                        groups={p[0]: p for p in front.points})
     lines.append(table)
     if front.numbers:
         ref = ", ".join(f"{r:.4g}" for r in front.ref_point)

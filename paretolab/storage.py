@@ -84,11 +84,13 @@ def storage_cause(exc: BaseException) -> str:
 
     Optuna wraps a failed commit in a StorageInternalError that blames "invalid data ... e.g.
     exceeding max length"; the database's own message (``database or disk is full``, ``password
-    authentication failed``) is further down the chain, on the driver's error.
+    authentication failed``) is further down the chain, on the driver's error; SQLAlchemy's own
+    notes (``raised as a result of Query-invoked autoflush; ...``) are left out.
     """
     chain = _chain(exc)
     found = [e for e in chain if is_storage_error(e)] or chain
-    text = str(found[0]).strip()
+    orig = getattr(found[0], "orig", None)  # the driver's own error, without SQLAlchemy's notes
+    text = str(orig if isinstance(orig, Exception) and str(orig).strip() else found[0]).strip()
     first = text.splitlines()[0].strip() if text else type(found[0]).__name__
     return redact(first)
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import pandas as pd
 
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary
+from paretolab.spreadsheet import safe_frame
 
 
 def trials_frame(meta: StudyMeta, records: list[TrialRecord],
                  summary: FrontSummary | None = None) -> pd.DataFrame:
     """One row per trial: objectives, feasibility, front membership, weights, settings, timing."""
-    from paretolab.verify import verification
+    from paretolab.verification import verification
 
     summary = summary or front_summary(meta, records)
     front = set(summary.numbers)
@@ -28,6 +29,8 @@ def trials_frame(meta: StudyMeta, records: list[TrialRecord],
         row["feasible"] = r.feasible if r.state == "COMPLETE" else None
         row["total_violation"] = r.total_violation if r.state == "COMPLETE" else None
         row["on_front"] = r.number in front
+        # identical front points: one point, its trials listed (front.csv keeps the first row)
+        row["front_point_trials"] = " ".join(map(str, summary.point_of(r.number))) if r.number in front else None
         st = check.stats.get(r.number)
         for i, name in enumerate(meta.objectives):  # over the configuration's seeds (verify)
             row[f"mean:{name}"] = float(st.mean[i]) if st is not None else None
@@ -68,14 +71,18 @@ def front_frame(meta: StudyMeta, trials: pd.DataFrame) -> pd.DataFrame:
     if trials.empty:
         return trials
     front = trials[trials["on_front"]].copy()
+    if "front_point_trials" in front:  # one row per point: its first trial, listing the others
+        first = front["front_point_trials"].astype(str).str.split(" ").str[0]
+        front = front[front["trial"].astype(str) == first]
     return front.sort_values(meta.objectives[0], ascending=meta.directions[0] == "minimize")
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write ``path`` whole or not at all; a failed write (a full disk) leaves no ``.tmp`` behind."""
+    """Write ``path`` whole or not at all; a failed write (a full disk) leaves no ``.tmp`` behind.
+    Text cells are neutralised for spreadsheets (:mod:`paretolab.spreadsheet`)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     try:
-        frame.to_csv(tmp, index=False)
+        safe_frame(frame).to_csv(tmp, index=False)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

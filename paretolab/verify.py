@@ -7,141 +7,27 @@ is a trial of the same study linked to its configuration (:class:`~paretolab.rec
 so a crash keeps what finished and the next ``verify`` runs only the missing repeats; repeats
 never count toward the budget nor enter the raw front.
 
-Statistics (:func:`verification`), per configuration, over its draws (the original trial's seeds,
-one or ``budget.repeats``, plus one per repeat trial):
-
-* the mean of each objective and the 95% Student t-interval ``mean +- t(0.975, n-1) s / sqrt(n)``;
-* the verified front: the constraint-aware non-dominated set of the means, among the
-  configurations that were repeated (n >= 2), the mean violation standing for feasibility;
-* each raw front point: ``robust`` (on the verified front), ``dominated``, ``infeasible`` (its
-  mean violates a constraint) or ``unverified`` (not repeated), with the probability that it is
-  dominated (1 for an infeasible one when a feasible one exists), by Monte Carlo under a normal
-  approximation: each repeated configuration's mean is drawn from N(mean, (s / sqrt(n))^2)
-  independently per objective (4000 draws, fewer past ~100 configurations; fixed seed); the
-  probability is the fraction of draws in which another feasible configuration's draw dominates it.
+The statistics the repeats feed (means over the fresh seeds, t-intervals, the verified front,
+each raw front point's verdict) are :mod:`paretolab.verification`, which the tables, the report
+and ``pick`` read without this command.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from scipy import stats
 
 from paretolab import dominance
 from paretolab.records import StudyMeta, TrialRecord, front_summary, load_records
+from paretolab.verification import ConfigStats, Verification, draws, verification
 
-MC_DRAWS = 4000
-
-
-@dataclass
-class ConfigStats:
-    """One configuration's draws, reduced: mean, t-interval half-width, standard error."""
-
-    number: int  # the original trial
-    n: int  # draws (seeds)
-    repeats: int  # repeat trials that completed
-    mean: np.ndarray
-    ci: np.ndarray  # half-width of the 95% t-interval (nan with one draw)
-    se: np.ndarray
-    violation: float  # mean total constraint violation
-
-
-@dataclass
-class Verification:
-    """What the repeats say about the raw front."""
-
-    stats: dict[int, ConfigStats] = field(default_factory=dict)  # every original complete trial
-    front: list[int] = field(default_factory=list)  # the verified front (original trial numbers)
-    raw_front: list[int] = field(default_factory=list)
-    labels: dict[int, str] = field(default_factory=dict)  # raw front point -> robust / dominated / unverified
-    p_dominated: dict[int, float] = field(default_factory=dict)  # repeated configurations
-
-    @property
-    def verified(self) -> list[int]:
-        """The configurations with at least two draws."""
-        return [k for k, s in self.stats.items() if s.n >= 2]
-
-    @property
-    def any(self) -> bool:
-        return bool(self.verified)
-
-
-def draws(record: TrialRecord, meta: StudyMeta) -> list[list[float]]:
-    """A trial's objective vectors, one per seed it trained (``budget.repeats``), else its values."""
-    seeds = record.result.seeds
-    rows = [[float(s["metrics"][o]) for o in meta.objectives] for s in seeds
-            if all(o in (s.get("metrics") or {}) for o in meta.objectives)]
-    if rows:
-        return rows
-    return [list(map(float, record.values))] if record.values is not None else []
-
-
-def _mean_ci(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = len(rows)
-    mean = rows.mean(axis=0)
-    if n < 2:
-        nan = np.full(rows.shape[1], np.nan)
-        return mean, nan, nan
-    se = rows.std(axis=0, ddof=1) / np.sqrt(n)
-    return mean, float(stats.t.ppf(0.975, n - 1)) * se, se
-
-
-def _p_dominated(mean: np.ndarray, se: np.ndarray, feasible: np.ndarray, seed: int = 0) -> np.ndarray:
-    """P(each point is dominated by another feasible one), means drawn from N(mean, se^2)
-    (minimisation view)."""
-    rng = np.random.default_rng(seed)
-    n_draws = int(min(MC_DRAWS, max(200, 20_000_000 // max(1, mean.size * len(mean)))))  # memory cap
-    draw = mean[None] + rng.standard_normal((n_draws, *mean.shape)) * np.nan_to_num(se)[None]
-    le = (draw[:, :, None, :] <= draw[:, None, :, :]).all(-1)  # [d, j, i]: j <= i everywhere
-    lt = (draw[:, :, None, :] < draw[:, None, :, :]).any(-1)
-    dom = le & lt & feasible[None, :, None]
-    idx = np.arange(len(mean))
-    dom[:, idx, idx] = False
-    return dom.any(axis=1).mean(axis=0)
-
-
-def verification(meta: StudyMeta, records: Sequence[TrialRecord]) -> Verification:
-    """Group each complete original trial with its complete repeats and read the verified front."""
-    done = [r for r in records if r.state == "COMPLETE" and r.values is not None]
-    originals = {r.number: r for r in done if r.repeat is None}
-    groups: dict[int, list[TrialRecord]] = {n: [r] for n, r in originals.items()}
-    for r in done:
-        rep = r.repeat
-        if rep is not None and rep.of in groups:
-            groups[rep.of].append(r)
-    out = Verification(raw_front=front_summary(meta, list(records)).numbers)
-    for number, members in groups.items():
-        rows, violations = [], []
-        for r in members:
-            d = draws(r, meta)
-            rows += d
-            violations += [r.total_violation] * len(d)
-        mean, ci, se = _mean_ci(np.array(rows, dtype=float))
-        out.stats[number] = ConfigStats(number, len(rows), len(members) - 1, mean, ci, se,
-                                        float(np.mean(violations)))
-    verified = out.verified
-    if not verified:
-        out.labels = {n: "unverified" for n in out.raw_front}
-        return out
-    sign = np.array([1.0 if d == "minimize" else -1.0 for d in meta.directions])
-    means = np.array([out.stats[n].mean for n in verified])
-    viol = np.array([out.stats[n].violation for n in verified])
-    mask = dominance.nondominated_mask(means, meta.directions, viol)
-    out.front = [n for n, on in zip(verified, mask) if on]
-    ses = np.array([out.stats[n].se for n in verified])
-    feasible = viol == 0.0
-    p = _p_dominated(means * sign, ses, feasible)
-    if feasible.any():
-        p = np.where(feasible, p, 1.0)
-    out.p_dominated = {n: float(v) for n, v in zip(verified, p)}
-    out.labels = {n: ("unverified" if n not in out.p_dominated else "robust" if n in out.front else
-                      "infeasible" if out.stats[n].violation > 0 else "dominated") for n in out.raw_front}
-    return out
+__all__ = ["ConfigStats", "Verification", "VerifyOutcome", "candidates", "draws", "plan", "verification",
+           "verify"]
 
 
 # --- which configurations to repeat ---------------------------------------------------------------
@@ -208,6 +94,17 @@ def plan(meta: StudyMeta, records: Sequence[TrialRecord], configurations: Sequen
     return out
 
 
+def sweep_stale(study: optuna.Study) -> None:
+    """Fail the study's stale trials, repeats included: a ``verify`` (or a worker) killed outright
+    (SIGKILL, a lost machine) stopped beating; its repeat is failed as lost and enqueued again with
+    its seed (the heartbeat's retry keeps the repeat's link), so this call runs it."""
+    import warnings
+
+    with warnings.catch_warnings():  # experimental in name only; part of Optuna since 2.9
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, top: int = 0, *,
            device: str | None = None, after_repeat: Callable[[int, int], None] | None = None,
            write: bool = True) -> VerifyOutcome:
@@ -216,7 +113,9 @@ def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, to
 
     ``after_repeat(done, total)`` is called once before the first repeat (``done = 0``) and after
     each one. Ctrl-C (KeyboardInterrupt) stops it: every finished repeat is stored, the one cut
-    is recorded as interrupted, and the next call runs only what is missing."""
+    is recorded as interrupted, and the next call runs only what is missing. A repeat left
+    RUNNING by a killed verify is failed once its heartbeat is stale (:func:`sweep_stale`) and
+    run again here."""
     from paretolab.devices import resolve_device
     from paretolab.locate import open_source
     from paretolab.objective import Objective
@@ -236,19 +135,24 @@ def verify(target: str | Path, study_name: str | None = None, seeds: int = 3, to
     url = source.location.storage_url if source.location is not None else checked.spec.storage_url
     storage = open_storage(url, **options.storage_kwargs())
     study = optuna.load_study(study_name=meta.name, storage=storage, sampler=optuna.samplers.RandomSampler())
+    sweep_stale(study)
     records = load_records(study)
     configurations = candidates(meta, records, top)
     wanted = plan(meta, records, configurations, seeds)
     complete = {(r.repeat.of, r.repeat.seed) for r in records if r.repeat and r.state == "COMPLETE"}
     frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
-    waiting = {(rep.of, rep.seed) for t in frozen.values() if t.state.name == "WAITING"
-               for rep in [RepeatRecord.read(t)] if rep is not None}
+    waiting = {(rep.of, rep.seed) for t in frozen.values() if t.state.name in ("WAITING", "RUNNING")
+               for rep in [RepeatRecord.read(t)] if rep is not None}  # running: another verify's, alive
     missing = [w for w in wanted if w not in complete]
     for of, seed in missing:
         if (of, seed) not in waiting:
             study.enqueue_trial(frozen[of].params, user_attrs={"repeat": RepeatRecord(of, seed).to_attr()})
     pending = sum(1 for t in study.get_trials(deepcopy=False) if t.state.name == "WAITING")
-    objective = Objective(checked, device or resolve_device(checked.spec.device), worker="verify")
+    import os
+    import socket
+
+    objective = Objective(checked, device or resolve_device(checked.spec.device), worker="verify",
+                          host=f"{socket.gethostname()}:{os.getpid()}")
     study_id = storage.get_study_id_from_name(meta.name)
     ran = 0
     if after_repeat is not None:

@@ -154,7 +154,7 @@ def failure_streak(trials: Sequence[FrozenTrial], first: int) -> list[FrozenTria
     return streak
 
 
-def mark_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+def mark_interrupted(study: optuna.Study, trial: optuna.Trial, signum: int = signal.SIGINT) -> None:
     """A trial cut by Ctrl-C or SIGTERM: recorded as interrupted (redone on resume), never left
     RUNNING. Public API only (``Trial.set_user_attr``, ``Study.tell``); a trial another worker
     already failed, or a storage that is gone, leaves nothing more to do here."""
@@ -162,7 +162,7 @@ def mark_interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
     try:
         existing = FailureRecord.read(trial)
         if existing is None or existing.reason is None:
-            interrupted().write(trial)
+            interrupted(signum).write(trial)
         else:
             FailureRecord(None, interrupted=True).write(trial)
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -210,8 +210,8 @@ def run_trial(study: optuna.Study, storage: Any, study_id: int, objective: Calla
                 state = TrialState.COMPLETE
             except optuna.TrialPruned:
                 state = TrialState.PRUNED
-            except KeyboardInterrupt:
-                mark_interrupted(study, trial)
+            except KeyboardInterrupt as exc:
+                mark_interrupted(study, trial, interrupt_signal(exc))
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted below
                 state, error = TrialState.FAIL, exc
@@ -335,9 +335,9 @@ def _stopped(streak: list[FrozenTrial]) -> StudyStopped:
     return StudyStopped(
         f"the last {len(streak)} trials failed in a row and none completed (trial {last.number}: "
         f"{(FailureRecord.read(last) or FailureRecord('?')).reason}); stopped instead of spending the budget on them",
-        hint="fix the task (each trial's reason is in the failure column of trials.csv), then run "
-        "the same command again; faults.max_consecutive_failures sets how many failures in a row "
-        "stop a study")
+        hint="fix what makes them fail (each trial's reason is in the failure column of trials.csv; "
+        "paretolab validate runs the task or trainer once), then run the same command again; "
+        "faults.max_consecutive_failures sets how many failures in a row stop a study")
 
 
 def open_worker_study(checked: CheckedStudy, options: WorkerOptions, worker: int | str, *,

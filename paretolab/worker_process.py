@@ -14,7 +14,7 @@ from typing import Any
 from paretolab.errors import StudyStopped, UserError
 from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
 from paretolab.storage import redact
-from paretolab.worker import WorkerOptions, run_worker
+from paretolab.worker import WorkerOptions, open_worker_study, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,12 @@ def worker_main(spec_data: dict[str, Any], source: str | None, index: int, devic
             spec = StudySpec.model_validate({**spec_data, "source": source})
             checked = check_study(spec, check_storage_reachable=False)
             setup_worker_logging(spec.study_dir, index)
-            stopped = run_worker(checked, WorkerOptions(**options), device=device, worker=index,
-                                 deadline=deadline)
+            from paretolab.patience import with_patience
+
+            opts = WorkerOptions(**options)  # the run reached the storage: a failure now is an outage
+            opened = with_patience(lambda: open_worker_study(checked, opts, index), opts.storage_patience)
+            stopped = run_worker(checked, opts, device=device, worker=index, deadline=deadline,
+                                 opened=opened)
             code = 128 + stopped if stopped else 0
         except KeyboardInterrupt as exc:  # before the loop started: nothing to mark
             code = 128 + interrupt_signal(exc)

@@ -299,3 +299,83 @@ def test_rung_results_proposal_is_a_valid_point_at_full_length():
     for t in study.trials[-2:]:
         assert t.state.name == "COMPLETE"
         assert all(-BOUND <= t.params[k] <= BOUND for k in ("r.b", "r.c"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bad", [math.inf, -math.inf])
+def test_one_trial_with_an_infinite_objective_does_not_break_later_proposals(bad):
+    """A complete trial with an infinite value (``add_trial``, another client on the storage):
+    qLogNEHVI standardised it into NaN and every later proposal failed ("Input data contains
+    NaN values"); the value is clipped to its objective's finite range, as Optuna's GP does."""
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler(0))
+    study.optimize(two_bowls, n_trials=5)
+    dist = optuna.distributions.FloatDistribution(-BOUND, BOUND)
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, values=[bad, 1.0],
+        params={"r.b": 0.5, "r.c": 0.5}, distributions={"r.b": dist, "r.c": dist}))
+    study.optimize(two_bowls, n_trials=2)
+    assert [t.state.name for t in study.trials[-2:]] == ["COMPLETE", "COMPLETE"]
+    assert {6, 7} <= set(study.sampler.generation_seconds)  # both proposed by the model
+
+
+def test_infinite_outcomes_are_clipped_to_their_objectives_finite_range():
+    from paretolab.samplers.ehvi import finite_outcomes
+
+    y = np.array([[1.0, -np.inf], [np.inf, 2.0], [3.0, 4.0]])
+    assert finite_outcomes(y).tolist() == [[1.0, 2.0], [3.0, 2.0], [3.0, 4.0]]
+
+
+def test_rung_results_model_the_signed_constraint_values(monkeypatch):
+    """With rung_results and a constraint, the model sees the constraint's signed value at full
+    length and at every rung (feasible points keep how far inside they are), not the clipped
+    total violation, which is 0 wherever a point is feasible."""
+    import paretolab.samplers.ehvi as ehvi
+    from paretolab.records import RungRecord, TrialResult
+    seen = {}
+
+    def spy(x, y, con, pending, **kw):
+        seen.update(x=x, con=con)
+        return np.full(x.shape[1], 0.5)
+
+    monkeypatch.setattr(ehvi, "propose", spy)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler(rung_results=True))
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        values = two_bowls(trial)
+        for step in (10, 30):
+            c = values[0] - 50.0 + step  # well inside the constraint (c <= 0)
+            RungRecord(tuple(v + 90 / step for v in values), max(0.0, c), step,
+                       violations={"ece <= 50": c}).write(trial, step)
+        TrialResult(metrics={}, steps=90).write(trial)
+        write_constraints(trial, {"ece <= 50": values[0] - 50.0}, dashboard=False)
+        return values
+
+    study.optimize(objective, n_trials=5)
+    con = seen["con"]
+    assert con.shape == (4 + 8, 1) and (con < 0).sum() >= 10  # signed: how far inside, not 0
+    assert sorted(con[:, 0].tolist()) == sorted(
+        [t.values[0] - 50.0 + s for t in study.trials[:4] for s in (0, 10, 30)])
+
+
+def test_pruned_and_failed_pending_points_are_bounded(monkeypatch):
+    """Fifteen failed trials: the latest ten stay pending points (a running one always does)."""
+    import paretolab.samplers.ehvi as ehvi
+    seen = {}
+
+    def spy(x, y, con, pending, **kw):
+        seen["pending"] = pending
+        return np.full(x.shape[1], 0.5)
+
+    monkeypatch.setattr(ehvi, "propose", spy)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler())
+    study.optimize(two_bowls, n_trials=4)
+    for k in range(15):
+        study.enqueue_trial({"r.b": -4.0 + 0.5 * k, "r.c": 0.0})
+        trial = study.ask()
+        two_bowls(trial)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    study.enqueue_trial({"r.b": 4.0, "r.c": 4.0})
+    running = study.ask()
+    two_bowls(running)
+    study.optimize(two_bowls, n_trials=1)
+    assert len(seen["pending"]) == ehvi.PENDING_LIMIT + 1 == 11

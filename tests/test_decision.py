@@ -108,3 +108,31 @@ def test_parse_requirement_and_gaps() -> None:
     assert gaps[0] == 0.0 and gaps[1] > 0.0 and gaps[2] > 0.0
     # row 2: e is 0.15 over a range of 0.2 -> 0.75
     assert gaps[2] == pytest.approx(0.75)
+
+
+def test_reference_levels_pick_the_point_that_misses_them_least() -> None:
+    line = np.array([[0.0, 1.0], [0.25, 0.75], [0.5, 0.5], [0.75, 0.25], [1.0, 0.0]])
+    levels = decision.reference_levels({"a": 0.2, "b": 0.9}, ["a", "b"])
+    # gaps (a - 0.2, b - 0.9): row 0 misses b by 0.1, row 1 misses a by 0.05: row 1
+    assert decision.choose("reference", line, ["minimize", "minimize"], preference=levels) == 1
+    # a KL-regularised study: reward maximised, KL minimised; the knee is scaled over the
+    # front, the reference method takes the user's own levels in the objectives' units
+    rl = np.array([[0.0, 0.0], [0.1, 0.6], [0.3, 0.9]])  # kl, reward
+    kl_levels = decision.reference_levels({"kl": 0.3, "reward": 0.85}, ["kl", "reward"])
+    assert decision.choose("reference", rl, ["minimize", "maximize"], preference=kl_levels) == 2
+    with pytest.raises(UserError, match="unknown objective 'x'"):
+        decision.reference_levels({"x": 1.0}, ["kl", "reward"])
+
+
+def test_pick_says_what_the_knee_is_scaled_over() -> None:
+    from types import SimpleNamespace
+
+    from paretolab.pick import knee_scale
+    from paretolab.records import StudyMeta
+
+    meta = StudyMeta(name="rl", objectives=["kl", "reward"], directions=["minimize", "maximize"],
+                     refs=[None, None], constraints=[], losses=[], trials_budget=3, spec={})
+    front = [SimpleNamespace(values=v) for v in ([0.0, 0.0], [0.1, 0.6], [0.3, 0.9])]
+    text = knee_scale(SimpleNamespace(front=front), meta)
+    assert "scaled to [0, 1] over the front's range (kl 0 to 0.3, reward 0 to 0.9)" in text
+    assert "KL 0, the reference policy itself" in text and "--method reference --prefer kl=" in text

@@ -107,6 +107,23 @@ def test_preference_grid_and_sampling():
     assert torch.equal(rows, again)
 
 
+@pytest.mark.slow
+def test_near_zero_concentration_gives_no_zero_preference_and_mgda_trains(tmp_path):
+    """At concentration 0.02 a third of Dirichlet draws underflow to exact zeros in float32;
+    mgda divides by the preference and the run failed with a non-finite gradient."""
+    manifold = ParetoManifold(nn.Linear(2, 1), 2, concentration=0.02, seed=0)
+    rows = manifold.sample(1000)
+    assert (rows > 0).all() and torch.allclose(rows.sum(1), torch.ones(1000))
+    text = _spec_text("mgda", tmp_path, steps=20, one_run="{preferences: 5, concentration: 0.02}").replace(
+        "train: {lr: 0.05}", "train: {lr: 0.05}\nsearch: {balancer: [mgda]}")
+    spec = parse_spec(text)
+    study = optuna.create_study(directions=spec.directions, sampler=optuna.samplers.RandomSampler(0))
+    checked = check_study(spec, check_storage_reachable=False)
+    StudyMeta.from_spec(spec, checked.balanced_names).write(study)
+    study.optimize(Objective(checked, "cpu"), n_trials=1)
+    assert study.trials[0].state.name == "COMPLETE", trial_attrs(study.trials[0]).get("failure")
+
+
 # --- the study file --------------------------------------------------------------------------
 @pytest.mark.parametrize("change, message", [
     ("one_run: {degree: 7}", "degree must be 1, 2, 3 or 4"),

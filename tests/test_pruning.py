@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing as mp
 import textwrap
 from pathlib import Path
@@ -14,6 +15,7 @@ from scipy.stats import kendalltau
 from paretolab.errors import SpecError
 from paretolab.objective import Objective
 from paretolab.pruning import (
+    MIN_FRONT,
     MOASHA,
     RungDecision,
     RungEntry,
@@ -52,9 +54,12 @@ def test_a_dominated_trial_is_stopped_and_a_front_trial_continues() -> None:
     # n = 6, eta = 3: the top ceil(6/3) = 2 continue
     assert not decide(rungs, 4, MIN2, eta=3).keep  # dominated by everything
     assert not decide(rungs, 3, MIN2, eta=3).keep  # dominated by trial 1
-    # the front is {0, 1, 2}; trial 1 (the middle point) has the largest HV contribution
-    best = decide(rungs, 1, MIN2, eta=3)
+    # the front is {0, 1, 2}; its ends (trials 0 and 2) are kept before its middle
+    best = decide(rungs, 0, MIN2, eta=3)
     assert best.keep and best.rank == 0 and best.position == 0 and best.n == 6 and best.n_keep == 2
+    assert decide(rungs, 2, MIN2, eta=3).keep
+    middle = decide(rungs, 1, MIN2, eta=3)
+    assert not middle.keep and middle.rank == 0 and middle.position == 2
 
 
 def test_directions_are_respected() -> None:
@@ -67,18 +72,30 @@ def test_directions_are_respected() -> None:
     assert decide(rungs, 2, MIN2, eta=3).rank == 1
 
 
-def test_ties_go_to_the_larger_hypervolume_contribution_then_the_earlier_trial() -> None:
-    # all four on the front (reference point (11, 11)); exclusive contributions:
-    # trial 2: 4 * 8 = 32, trial 0: 2 * 1 = 2, trial 3: 4 * 0.5 = 2, trial 1: 1 * 1.5 = 1.5
+def test_ties_go_to_the_larger_crowding_distance_then_the_earlier_trial() -> None:
+    # all four on the front; the extremes (trials 0 and 1) are infinitely crowded-apart; between
+    # them, trial 2 ([2, 2]) has neighbours 0 and 3: (6 - 0) / 10 + (10 - 1.5) / 10 = 1.45,
+    # trial 3 ([6, 1.5]) has neighbours 2 and 1: (10 - 2) / 10 + (2 - 0) / 10 = 1.0
     front = table((0, [0.0, 10.0]), (1, [10.0, 0.0]), (2, [2.0, 2.0]), (3, [6.0, 1.5]))
     order, ranks = rung_order(front, MIN2)
-    assert set(ranks) == {0} and order == [2, 0, 3, 1]  # 0 before 3: equal contribution, earlier
-    assert decide(front, 0, MIN2, eta=2).keep and not decide(front, 3, MIN2, eta=2).keep
-    # identical vectors: same rank, same contribution (0) -> the earlier trial first
+    assert set(ranks) == {0} and order == [0, 1, 2, 3]
+    assert decide(front, 1, MIN2, eta=2).keep and not decide(front, 2, MIN2, eta=2).keep
+    # identical vectors: same rank, same crowding -> the earlier trial first
     same = table((7, [1.0, 1.0]), (3, [1.0, 1.0]), (5, [1.0, 1.0]))
     assert rung_order(same, MIN2)[0] == [3, 5, 7]
     assert decide(same, 3, MIN2, eta=3).keep
     assert not decide(same, 5, MIN2, eta=3).keep and not decide(same, 7, MIN2, eta=3).keep
+
+
+def test_the_ends_of_a_front_survive_a_rung() -> None:
+    """Nine mutually non-dominated trials on a line: a rung keeps ceil(9 / 3) = 3 of them, and
+    both ends of the front are among them (MO-ASHA's tie-break keeps a rank's extremes; the
+    hypervolume contribution against a nadir-based reference ranked (1, 0) ninth)."""
+    line = table(*[(i, [i / 8, 1 - i / 8]) for i in range(9)])
+    assert decide(line, 8, MIN2, eta=3).keep and decide(line, 0, MIN2, eta=3).keep
+    assert sum(decide(line, i, MIN2, eta=3).keep for i in range(9)) == 3
+    # maximised objectives: the same
+    assert decide(line, 8, ["maximize", "maximize"], eta=3).keep
 
 
 def test_constraints_rank_infeasible_trials_after_feasible_ones() -> None:
@@ -161,6 +178,7 @@ def _study_with_history(early_final: list[tuple[list[float], list[float]]], rung
 
 def _judge_a_dominated_newcomer(study: optuna.Study, **guard) -> RungDecision:
     guard.setdefault("control_share", 0.0)  # these tests are about the recall, not about controls
+    guard.setdefault("min_front", 1)  # nor about the front's size (see the tests of MIN_FRONT)
     pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2, **guard)
     trial = study.ask()
     return pruner.check(trial, 10, 10, {"a": 99.0, "b": 99.0})  # worse than everyone at the rung
@@ -204,6 +222,52 @@ def test_front_recall_sees_what_per_objective_rank_correlation_misses() -> None:
     assert _judge_a_dominated_newcomer(study, min_agreement="auto", agreement_trials=5).keep
 
 
+def _pruned_later(study: optuna.Study, early: list[float], rung: int, pruned_at: int) -> None:
+    """A trial that passed ``rung`` unexposed and was pruned at the later rung ``pruned_at``."""
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.PRUNED,
+        user_attrs={rung_key(rung): {"values": early, "violation": 0.0, "exposed": False},
+                    rung_key(pruned_at): {"values": [50.0, 50.0], "violation": 0.0, "exposed": True},
+                    "result": {"pruned_at": pruned_at, "steps": pruned_at, "metrics": {}}}))
+
+
+def test_trials_pruned_at_a_later_rung_are_evidence_that_ends_off_the_front() -> None:
+    """Six complete trials say rung 10 keeps their whole front (recall 1). Three more passed
+    rung 10 at its top and were pruned at rung 30: counted (as ending off the front) they take
+    the rung's kept places, and the recall falls to 0; counting COMPLETE trials only, they
+    dropped out and the rung looked perfect."""
+    final = [[0.0, 1.0], [1.0, 0.0], [5.0, 5.0], [6.0, 6.0], [7.0, 7.0], [8.0, 8.0]]
+    early = [[1.0, 1.0], [1.5, 1.5], [3.0, 3.0], [4.0, 4.0], [5.0, 5.0], [6.0, 6.0]]
+    study = _study_with_history(list(zip(early, final)), 10, exposed=False)
+    assert rung_agreement(study.trials, 10, MIN2, 3) == (6, 1.0)
+    for v in (0.1, 0.2, 0.3):  # the rung's best three, pruned later
+        _pruned_later(study, [v, v], 10, 30)
+    # 9 trials, the rung keeps 3: the three pruned later; the final front (0, 1) is not kept
+    assert rung_agreement(study.trials, 10, MIN2, 3) == (9, 0.0)
+    # a trial pruned at this rung itself is no evidence for it (it was exposed there)
+    _pruned_later(study, [0.0, 0.0], 10, 10)
+    assert rung_agreement(study.trials, 10, MIN2, 3)[0] == 9
+
+
+def test_a_rung_is_not_trusted_on_a_front_of_fewer_than_min_front_trials() -> None:
+    """Ten complete trials whose rung order is their final order: with a front of one, the
+    recall is 1 on one reading; the default guard (MIN_FRONT = 4) does not trust it yet. With
+    four front trials the rung keeps every one of them (recall 1) and prunes."""
+    assert MIN_FRONT == 4
+    small = [([i, i], [i, i]) for i in range(10)]  # final front: trial 0 alone
+    assert rung_agreement(_study_with_history(small, 10).trials, 10, MIN2, 3) == (10, 1.0)
+    assert math.isnan(rung_agreement(_study_with_history(small, 10).trials, 10, MIN2, 3, min_front=4)[1])
+    decision = _judge_a_dominated_newcomer(_study_with_history(small, 10), min_agreement="auto",
+                                           min_front=MIN_FRONT)
+    assert decision.keep and not decision.exposed and decision.agreement is None
+    # four trials on a front (a line), kept by the rung (they lead there), six behind
+    front = [([0.1 * i, 0.1 * i], [float(i), 3.0 - i]) for i in range(4)]
+    behind = [([i, i], [i, i]) for i in range(4, 10)]
+    decision = _judge_a_dominated_newcomer(_study_with_history(front + behind, 10), min_agreement="auto",
+                                           min_front=MIN_FRONT)
+    assert not decision.keep and decision.exposed and decision.agreement == 1.0
+
+
 def test_break_even_recall_is_the_share_of_steps_a_pruned_rung_still_spends() -> None:
     assert break_even_recall(20, 180, 3) == pytest.approx((20 + 160 / 3) / 180)
     assert break_even_recall(0, 100, 2) == 0.5 and break_even_recall(100, 100, 3) == 1.0
@@ -241,6 +305,15 @@ def test_a_rung_prunes_nothing_until_enough_complete_trials_passed_it() -> None:
     assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10)).keep
     consistent.append(([9, 9], [9, 9]))  # the tenth: now judged, and the rung has kept the front
     assert not _judge_a_dominated_newcomer(_study_with_history(consistent, 10), min_agreement="auto").keep
+
+
+def test_a_rung_record_keeps_each_constraints_signed_value() -> None:
+    study = optuna.create_study(directions=MIN2)
+    pruner = MOASHA(min_steps=10, eta=3, total_steps=100, objectives=["a", "b"], directions=MIN2,
+                    violation=lambda m: max(0.0, m["a"] - 5.0), violations=lambda m: {"a <= 5": m["a"] - 5.0})
+    pruner.check(study.ask(), 10, 10, {"a": 2.0, "b": 1.0})
+    record = study.trials[-1].user_attrs[rung_key(10)]
+    assert record["violation"] == 0.0 and record["violations"] == {"a <= 5": -3.0}
 
 
 def test_controls_are_an_even_share_of_the_trial_numbers() -> None:
@@ -403,6 +476,6 @@ def test_in_a_real_study_controls_run_to_the_end_and_only_exposed_trials_are_pru
         assert t.state.name == "COMPLETE" and trial_attrs(t)["steps"] == 40
         assert [t.user_attrs[rung_key(r)]["exposed"] for r in (10, 20)] == [False, False]
     for r in (10, 20):
-        unexposed = [t for t in trials if t.state.name == "COMPLETE" and rung_key(r) in t.user_attrs
-                     and not t.user_attrs[rung_key(r)]["exposed"]]
+        unexposed = [t for t in trials if rung_key(r) in t.user_attrs and not t.user_attrs[rung_key(r)]["exposed"]
+                     and (t.state.name == "COMPLETE" or trial_attrs(t).get("pruned_at", 0) > r)]
         assert rung_agreement(trials, r, MIN2, 2)[0] == len(unexposed)

@@ -387,3 +387,31 @@ def test_importance_is_skipped_with_a_note_below_five_trials(tmp_path: Path) -> 
     html, _, figs = page_for(knob_study(4), tmp_path)
     assert "fig-importance" not in figs and "fig-params" in figs
     assert "param importance needs at least 5 complete trials (4 so far)" in html
+
+
+def test_identical_front_points_count_once_and_list_their_trials(tmp_path: Path) -> None:
+    """Four trials reach the same point (the RL study's four (1, -1) points): the front has two
+    points, not five; the report, front.csv and status each show the point once with its trials."""
+    from paretolab.status import StudyStatus, render_status
+    from paretolab.tables import write_tables
+
+    meta = make_meta("dup", ["a", "b"], ["minimize", "minimize"], ["a", "b"], budget=5)
+    study = optuna.create_study(study_name="dup", directions=meta.directions)
+    study.set_user_attr(META_KEY, meta.to_attr())
+    for values in ([1.0, -1.0], [0.0, 0.0], [1.0, -1.0], [1.0, -1.0], [1.0, -1.0], [2.0, 2.0]):
+        study.add_trial(optuna.trial.create_trial(values=values, user_attrs={"config": {"seed": 0}}))
+    records = load_records(study)
+    summary = front_summary(meta, records)
+    assert summary.points == [[0, 2, 3, 4], [1]] and summary.numbers == [0, 1, 2, 3, 4]
+    page, _, _ = page_for(study, tmp_path)
+    assert "2 points (5 trials: identical points count once)" in page
+    assert '<td data-value="0">0, 2, 3, 4</td>' in page and '<td data-value="2">' not in page
+    _, front_csv = write_tables(meta, records, tmp_path)
+    front = front_csv.read_text().splitlines()
+    assert len(front) == 3 and any(",0 2 3 4," in line for line in front)
+    from rich.console import Console
+    console = Console(width=200, record=True)
+    console.print(render_status(StudyStatus(meta, records, summary, {"done": 6, "COMPLETE": 6, "FAIL": 0,
+                                                                     "PRUNED": 0, "RUNNING": 0})))
+    text = console.export_text()
+    assert "current front (2 points, 5 trials of 6 complete trials)" in text and "0, 2, 3, 4" in text

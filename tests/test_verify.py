@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from scipy import stats
 
 from paretolab.objective import repeat_seed
 from paretolab.pick import pick
@@ -102,11 +103,79 @@ def test_a_lucky_draw_is_dominated_in_the_mean_and_a_real_point_is_robust() -> N
     assert check.front == [1]
     assert check.p_dominated[0] > 0.8 and check.p_dominated[1] < 0.05
     lucky = check.stats[0]
-    assert lucky.n == 4 and lucky.repeats == 3
-    np.testing.assert_allclose(lucky.mean, [(0.5 + 0.9 + 0.95 + 0.92) / 4, (0.9 + 1 + 0.95 + 0.98) / 4])
-    rows = np.array([[0.5, 0.9], [0.9, 1.0], [0.95, 0.95], [0.92, 0.98]])
-    half = 3.182446305284263 * rows.std(axis=0, ddof=1) / 2  # t(0.975, 3) s / sqrt(4)
+    # the fresh seeds only: the original draw (0.5, 0.9) was chosen for its luck, and stays shown
+    assert lucky.n == 3 and lucky.repeats == 3 and lucky.original.tolist() == [0.5, 0.9]
+    np.testing.assert_allclose(lucky.mean, [(0.9 + 0.95 + 0.92) / 3, (1 + 0.95 + 0.98) / 3])
+    rows = np.array([[0.9, 1.0], [0.95, 0.95], [0.92, 0.98]])
+    half = 4.302652729911275 * rows.std(axis=0, ddof=1) / np.sqrt(3)  # t(0.975, 2) s / sqrt(3)
     np.testing.assert_allclose(lucky.ci, half, rtol=1e-6)
+
+
+def _judged(fresh: dict[int, list[list[float]]]) -> dict[int, float]:
+    """P(dominated) of configurations 0, 1, ... whose fresh draws are given (originals at 9, 9)."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    for n in fresh:
+        _add(study, [9.0, 9.0], seed=n)
+    for n, rows in fresh.items():
+        for k, v in enumerate(rows):
+            _add(study, v, seed=100 * (n + 1) + k, of=n)
+    return verification(_meta(), load_records(study)).p_dominated
+
+
+def test_p_dominated_uses_t_marginals_at_two_seeds() -> None:
+    """Configuration 0: draws (0, 0) and (1, 0), mean 0.5, standard error 0.5 on a; config 1
+    sits at (0, -1) exactly. 1 dominates 0 when 0's true a is above 0, one standard error
+    below its mean: P = P(T_1 > -1) = 0.75 under Student's t with one degree of freedom (a
+    normal approximation says 0.84)."""
+    p = _judged({0: [[0.0, 0.0], [1.0, 0.0]], 1: [[0.0, -1.0], [0.0, -1.0]]})
+    assert p[0] == pytest.approx(0.75, abs=0.03)
+    assert p[1] == 0.0
+
+
+def test_p_dominated_uses_the_covariance_between_objectives() -> None:
+    """Configuration 0's seeds trade a against b (correlation -1): its true mean can be above
+    (0.45, 0.45) on both only within 0.05 of its mean along that line, P(|T_2| < 0.173) = 0.12;
+    drawn independently per objective that would be 0.56^2 = 0.32."""
+    p = _judged({0: [[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]], 1: [[0.45, 0.45]] * 3})
+    assert p[0] == pytest.approx(2 * stats.t.cdf(0.05 / (0.5 / np.sqrt(3)), 2) - 1, abs=0.03)
+    assert p[0] < 0.2
+
+
+def test_only_the_fresh_seeds_give_the_verdict() -> None:
+    """The original (0.1, 0.1) dominates the other configuration; its fresh seeds do not: robust
+    by its original it would be, dominated by its fresh seeds it is."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    _add(study, [0.1, 0.1], seed=1)  # lucky
+    _add(study, [0.5, 0.5], seed=2)
+    for k in range(2):
+        _add(study, [0.6 + 0.01 * k, 0.6], seed=10 + k, of=0)
+        _add(study, [0.5, 0.5 + 0.01 * k], seed=20 + k, of=1)
+    check = verification(_meta(), load_records(study))
+    assert check.front == [1] and check.labels[0] == "dominated"
+    assert check.stats[0].original.tolist() == [0.1, 0.1]
+
+
+def test_budget_repeats_alone_give_intervals_but_no_verdict() -> None:
+    """The seeds of ``budget.repeats`` are the trial's own: they chose it, so they describe it
+    (mean and interval) but do not verify it."""
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    study.add_trial(optuna.create_trial(
+        values=[0.5, 0.5], params={"x": 0.0}, distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+        user_attrs={"start": {"config": {"seed": 1}, "worker": 0},
+                    "result": {"seeds": [{"seed": 1, "metrics": {"a": 0.4, "b": 0.6}},
+                                         {"seed": 2, "metrics": {"a": 0.6, "b": 0.4}}]}}))
+    check = verification(_meta(), load_records(study))
+    assert check.verified == [0] and check.stats[0].n == 2 and not check.stats[0].fresh
+    assert check.front == [] and check.labels == {0: "unverified"}
+
+
+def test_the_report_marks_the_knee_pick_chooses_on_the_verified_front() -> None:
+    """Raw front: trials 0 and 1 (a tie on the raw knee, which went to trial 0); after the
+    repeats only trial 1 is on the verified front, and the report's knee is pick's: trial 1."""
+    from paretolab.report.data import ReportData
+
+    data = ReportData.build(_meta(), load_records(_hand_made()))
+    assert data.complete[data.knee].number == 1
 
 
 def test_repeats_do_not_count_toward_the_budget() -> None:

@@ -303,7 +303,13 @@ class Balancer(ABC):
     def _loss_tensors(self, losses: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         missing = [n for n in self.loss_names if n not in losses]
         if missing:
-            raise KeyError(f"losses missing for the balancer: {missing}")
+            import difflib
+
+            extra = [str(k) for k in losses if k not in self.loss_names]
+            close = [c for n in missing for c in difflib.get_close_matches(n, extra, n=1)[:1]]
+            raise KeyError(f"losses missing for the balancer: {missing} (it balances {list(self.loss_names)}, "
+                           f"the study's losses; it was given {sorted(map(str, losses))})"
+                           + (f"; did you mean {close[0]!r}?" if close else ""))
         tensors = tuple(losses[n] for n in self.loss_names)
         not_scalar = [n for n, t in zip(self.loss_names, tensors) if t.numel() != 1]
         if not_scalar:

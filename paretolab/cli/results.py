@@ -121,9 +121,10 @@ def pick(
         help="a study directory (reports/<study>), a study file, or a storage URL")],
     study: Annotated[str | None, typer.Option(
         "--study", help="the study's name (with a storage URL, or a storage of several studies)")] = None,
-    method: Annotated[str, typer.Option(help="knee, asf or pseudo-weights")] = "knee",
+    method: Annotated[str, typer.Option(help="knee, asf, pseudo-weights or reference")] = "knee",
     prefer: Annotated[str | None, typer.Option(
-        help="importance per objective, e.g. error=0.7,sparsity=0.3 (asf, pseudo-weights)")] = None,
+        help="importance per objective, e.g. error=0.7,sparsity=0.3 (asf, pseudo-weights); "
+             "reference: a level per objective in its own units, e.g. kl=0.05")] = None,
     where: Annotated[list[str] | None, typer.Option(
         metavar="<expr>", help="hard requirement applied first, e.g. 'error<=0.05' (repeatable)")] = None,
     trial: Annotated[int | None, typer.Option(help="pick this trial number as it is")] = None,
@@ -148,6 +149,10 @@ def pick(
     out.print(table)
     if not choice.on_front:
         out.print(f"[yellow]trial {choice.record.number} is not on the front[/]")
+    if choice.method == "knee":
+        from paretolab.pick import knee_scale
+
+        out.print(_escape(knee_scale(choice, meta)))
     out.print(f"wrote {_escape(str(path))}")
     from paretolab.locate import command_target
 
@@ -216,10 +221,20 @@ def train_pick(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1, ...")] = "auto",
 ) -> None:
     """Retrain a picked configuration and compare its objectives with the trial's."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     from paretolab.production import load_pick, retrain
 
     picked = load_pick(pick_file)
-    done = retrain(picked, steps, device)
+    bar = Progress(TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("steps, ETA"),
+                   TimeRemainingColumn(), console=err, transient=True)
+    task = bar.add_task("train", total=steps or picked.config.steps)
+
+    def progress(step: int, total: int) -> None:
+        bar.update(task, completed=min(step, total), total=total)
+
+    with bar:
+        done = retrain(picked, steps, device, progress=progress)
     table = Table(title=f"trial {picked.trial} of {picked.study}: {done.trial_steps} steps vs "
                   f"retrained {done.steps} steps on {done.device} ({done.wall_time_s:.1f} s)",
                   title_justify="left")

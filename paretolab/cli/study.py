@@ -19,7 +19,8 @@ def validate(
     study: Annotated[Path, typer.Argument(help="the study file")],
     overrides: Annotated[list[str] | None, typer.Argument(help=OVERRIDES_HELP, show_default=False)] = None,
     no_run: Annotated[bool, typer.Option("--no-run", help="skip the trial run of the task (one "
-                                         "batch and one evaluation on CPU)")] = False,
+                                         "batch and one evaluation on CPU) or trainer (a few steps on "
+                                         "CPU, trial.dry_run set)")] = False,
 ) -> None:
     """Check a study file (schema, task, losses, objectives, balancers, sampler, storage, and
     that a study it resumes is unchanged), then run the task once on CPU to check what it
@@ -29,17 +30,27 @@ def validate(
     from paretolab.spec.resume import check_stored_study
 
     check_stored_study(spec)
-    trial = None
+    trial = trainer_run = None
     if not no_run and spec.task is not None:
         from paretolab.spec.trial_run import trial_run
 
         trial = trial_run(checked)
+    elif not no_run:
+        from paretolab.spec.trainer_run import trainer_trial_run
+
+        trainer_run = trainer_trial_run(checked)
     what = f"task {spec.task.ref}" if spec.task is not None else "trainer " + spec.trainer.kind
     out.print(f"[green]ok[/] {_escape(str(study))}: study {_escape(spec.name)!s}, "
               f"{_escape(what)}, losses {_escape(', '.join(checked.balanced_names))}, "
               f"objectives {_escape(', '.join(f'{o.name} ({o.direction})' for o in spec.objectives))}")
     if trial is not None:
         out.print(f"trial run on cpu ({trial.seconds:.1f} s): every loss and metric returned, all finite")
+    if trainer_run is not None:
+        out.print(f"trial run of the trainer on cpu ({trainer_run.steps} steps, {trainer_run.seconds:.1f} s): "
+                  "every objective and constraint metric given, all finite")
+    elif no_run:
+        out.print(f"the {'task' if spec.task is not None else 'trainer'} was not run (--no-run): what it "
+                  "returns is checked at the first trial")
 
 
 @app.command(cls=Command)
@@ -61,6 +72,12 @@ def run(
         "'paretolab worker' on other machines (default: the file's, else SQLite in the study "
         "directory)")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="no progress bar")] = False,
+    progress_every: Annotated[float, typer.Option(
+        "--progress-every", metavar="<seconds>", min=0.001,
+        help="without a terminal (piped, CI, Slurm): seconds between progress lines")] = 30.0,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="torch threads per worker (default: the file's threads:, else the cores split "
+        "between the workers)")] = None,
 ) -> None:
     """Run (or resume) a study to its trial budget, then print the front.
 
@@ -68,7 +85,7 @@ def run(
     trial); 130 Ctrl-C, 143 SIGTERM (run again to resume); 1 no trial completed, or the tables
     or the report could not be written.
     """
-    checked = _check(study, overrides, storage=storage)
+    checked = _check(study, overrides, storage=storage, threads=threads)
     from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
     from paretolab.logs import setup_worker_logging
     from paretolab.runner import run_study
@@ -84,7 +101,8 @@ def run(
                   f"paretolab report {target}; progress from anywhere: paretolab status {target}[/]")
     try:
         with SignalsAsInterrupts():
-            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err)
+            outcome = run_study(checked, workers=_workers(workers), progress=not no_progress, console=err,
+                                progress_every=progress_every)
     except KeyboardInterrupt as exc:  # before any trial started
         err.print("[yellow]interrupted[/]: run the same command again to resume.")
         raise typer.Exit(code=128 + interrupt_signal(exc)) from None
@@ -125,7 +143,10 @@ def print_outcome(outcome: Any) -> None:
                           title=f"Pareto front of {meta.name} {counts_line(meta, complete, front.numbers)}",
                           searched=balancer_searched(outcome.records)))
     ref = ", ".join(f"{r:.4g}" for r in front.ref_point)
-    out.print(f"trials: {c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned; "
+    from paretolab.records.tally import interrupted_text
+
+    out.print(f"trials: {c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned"
+              f"{interrupted_text(c)}; "
               f"hypervolume {front.hypervolume:.6g} (reference point {ref})")
     if c["FAIL"]:
         for number, reason in outcome.failures[-5:]:

@@ -26,6 +26,8 @@ def worker(
     max_retries: Annotated[int | None, typer.Option(help="re-runs of a lost trial's params")] = None,
     storage_patience: Annotated[float | None, typer.Option(
         help="seconds to keep retrying a lost storage before stopping")] = None,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="torch threads of this worker (default: the file's threads:, else torch's)")] = None,
 ) -> None:
     """Join a running study as one more worker (another machine, same storage) until its budget."""
     import os
@@ -37,8 +39,11 @@ def worker(
     from paretolab.storage import redact
     from paretolab.worker import WorkerOptions, open_worker_study, run_worker
 
-    checked = _check(study, overrides, storage=storage, device=device)
+    checked = _check(study, overrides, storage=storage, device=device, threads=threads)
     spec = checked.spec
+    from paretolab.threads import set_threads
+
+    set_threads(spec.threads)
     if spec.storage_url.startswith("sqlite"):
         err.print("[yellow]note[/]: SQLite storage: only workers on this machine can share it; "
                   "use --storage postgresql://... for several machines")

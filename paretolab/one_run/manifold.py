@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+PREFERENCE_FLOOR = 1e-4  # the smallest share a sampled preference gives a loss
+
 
 def multi_indices(n_losses: int, degree: int) -> list[tuple[int, ...]]:
     """The control points of a Bezier simplex: every ``nu`` of ``n_losses`` non-negative ints
@@ -76,9 +78,11 @@ def preference_grid(n_losses: int, points: int) -> list[list[float]]:
 def sample_preferences(n_losses: int, count: int, concentration: float,
                        rng: np.random.Generator) -> torch.Tensor:
     """``count`` preferences (rows) from a symmetric Dirichlet(``concentration``) (1: uniform on
-    the simplex), drawn with ``rng``."""
+    the simplex), drawn with ``rng``, each share floored at :data:`PREFERENCE_FLOOR` and the row
+    renormalised: at small concentrations many draws underflow to exact zeros in float32 (a
+    third at 0.02), and a balancer that divides by its weights (mgda) then fails."""
     rows = rng.dirichlet([float(concentration)] * n_losses, size=count)
-    rows = np.clip(rows, 0.0, None)
+    rows = np.maximum(np.nan_to_num(rows, nan=0.0), PREFERENCE_FLOOR)
     rows = rows / rows.sum(axis=1, keepdims=True)
     return torch.as_tensor(rows, dtype=torch.float32)
 

@@ -192,12 +192,18 @@ class RungRecord:
     step: int | None = None  # the evaluation step it was judged at
     metrics: dict[str, float] = field(default_factory=dict)
     exposed: bool = False  # the rung could prune it there (records without the flag: not)
+    # each constraint's signed value at the rung (feasible when <= 0), by its text; records
+    # written before it existed have none
+    violations: dict[str, float] = field(default_factory=dict)
 
     def write(self, trial: optuna.Trial, rung: int) -> None:
-        trial.set_user_attr(rung_key(rung), {
+        data: dict[str, Any] = {
             "values": [float(v) for v in self.values], "violation": float(self.violation),
             "step": None if self.step is None else int(self.step), "metrics": dict(self.metrics),
-            "exposed": bool(self.exposed)})
+            "exposed": bool(self.exposed)}
+        if self.violations:
+            data["violations"] = {str(k): float(v) for k, v in self.violations.items()}
+        trial.set_user_attr(rung_key(rung), data)
 
     @classmethod
     def read(cls, trial: optuna.Trial | optuna.trial.FrozenTrial, rung: int) -> RungRecord | None:
@@ -207,7 +213,8 @@ class RungRecord:
             return None
         return cls(values=tuple(float(v) for v in data["values"]),
                    violation=float(data.get("violation", 0.0)), step=data.get("step"),
-                   metrics=dict(data.get("metrics") or {}), exposed=bool(data.get("exposed", False)))
+                   metrics=dict(data.get("metrics") or {}), exposed=bool(data.get("exposed", False)),
+                   violations={str(k): float(v) for k, v in (data.get("violations") or {}).items()})
 
 
 def read_rungs(trial: optuna.Trial | optuna.trial.FrozenTrial) -> dict[int, RungRecord]:
@@ -349,9 +356,10 @@ class FailureRecord:
         return cls.from_attrs(trial.user_attrs)
 
 
-def interrupted() -> FailureRecord:
-    """The record of a trial stopped by Ctrl-C or SIGTERM."""
-    return FailureRecord(INTERRUPTED_REASON, interrupted=True)
+def interrupted(signum: int = 2) -> FailureRecord:
+    """The record of a trial stopped by Ctrl-C (SIGINT, 2) or SIGTERM (15), naming the signal."""
+    how = "Ctrl-C" if signum == 2 else "SIGTERM" if signum == 15 else f"signal {signum}"
+    return FailureRecord(f"interrupted ({how}); redone on resume", interrupted=True)
 
 
 def counts_toward_budget(state: str, user_attrs: Mapping[str, Any]) -> bool:

@@ -192,6 +192,13 @@ class FrontSummary:
     feasible: np.ndarray  # bool (n_complete,)
     hypervolume: float
     ref_point: list[float]
+    # the front's distinct points, each the trials at it (identical values and violation), in
+    # trial order: a point reached by several trials is one point of the front
+    points: list[list[int]] = field(default_factory=list)
+
+    def point_of(self, number: int) -> list[int]:
+        """The trials at the same front point as trial ``number`` (itself included)."""
+        return next((p for p in self.points if number in p), [number])
 
 
 def reference_point(meta: StudyMeta, values: np.ndarray) -> list[float]:
@@ -233,5 +240,8 @@ def front_summary(meta: StudyMeta, records: list[TrialRecord]) -> FrontSummary:
     mask = dominance.nondominated_mask(values, meta.directions, violations)
     ref = reference_point(meta, values)
     hv = dominance.hypervolume(values[feasible], meta.directions, ref) if feasible.any() else 0.0
+    points: dict[tuple[float, ...], list[int]] = {}
+    for i in np.flatnonzero(mask):
+        points.setdefault((*values[i].tolist(), float(violations[i])), []).append(done[i].number)
     return FrontSummary([r.number for r, on in zip(done, mask) if on], [r.number for r in done],
-                        values, mask, feasible, float(hv), ref)
+                        values, mask, feasible, float(hv), ref, list(points.values()))

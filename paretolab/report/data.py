@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from paretolab import dominance
+from paretolab import decision, dominance
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary
 
 
@@ -20,20 +20,32 @@ def esc(value: Any) -> str:
 
 
 def knee_point(values: Any, directions: Any = None) -> int:
-    """Index (into ``values``) of the knee: the point closest to the ideal point.
-
-    Each objective is put in minimisation form and scaled by its range over ``values`` to [0, 1]
-    (a constant objective scales to 0); the knee is the point with the smallest Euclidean
-    distance to the ideal point (0, ..., 0). Ties go to the earliest point. Pass the front's
-    points: the knee is meant as a balanced default among non-dominated trade-offs.
-    """
-    points = dominance.to_minimization(values, directions)
-    if len(points) == 0:
+    """Index (into ``values``) of the knee: :func:`paretolab.decision.knee`, the one
+    implementation ``pick`` uses too (the candidate closest to the ideal point of the normalised
+    front; ties to the earliest point)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
         raise ValueError("knee_point needs at least one point")
-    low, high = points.min(axis=0), points.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    scaled = (points - low) / span
-    return int(np.argmin(np.sqrt((scaled ** 2).sum(axis=1))))
+    return decision.knee(values, list(directions or ["minimize"] * values.shape[1]))
+
+
+def _knee(data: ReportData) -> int:
+    """The knee ``paretolab pick`` chooses: on a verified study among the verified front's
+    means, else on the raw front (the least-violating trial when none is feasible)."""
+    check, meta = data.verification, data.meta
+    row = {r.number: i for i, r in enumerate(data.complete)}
+    if check is not None and check.front:
+        numbers = [n for n in check.front if n in row]
+        means = np.array([check.stats[n].mean for n in numbers], float)
+        violations = np.array([check.stats[n].violation for n in numbers], float)
+        try:
+            return row[numbers[decision.knee(means, meta.directions, violations)]]
+        except decision.NoFeasiblePoint:
+            pass
+    try:
+        return decision.knee(data.values, meta.directions, data.violations)
+    except decision.NoFeasiblePoint as exc:
+        return exc.closest
 
 
 def settings_text(settings: Any) -> str:
@@ -71,7 +83,7 @@ class ReportData:
     ranks: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     hover: list[str] = field(default_factory=list)
     knee: int | None = None  # index into complete
-    verification: Any = None  # paretolab.verify.Verification (repeats of ``paretolab verify``)
+    verification: Any = None  # paretolab.verification.Verification (repeats of ``paretolab verify``)
     logs: dict[int, list[tuple[str, str]]] = field(default_factory=dict)  # see trial_logs
 
     @classmethod
@@ -87,14 +99,14 @@ class ReportData:
         data.violations = np.array([r.total_violation for r in data.complete], float)
         if len(data.complete):
             data.ranks = np.asarray(dominance.pareto_ranks(data.values, meta.directions, data.violations))
-            front_idx = np.flatnonzero(data.on_front)
-            data.knee = int(front_idx[knee_point(data.values[front_idx], meta.directions)])
         else:
             data.ranks = np.zeros(0, int)
         data.hover = [data._hover(i) for i in range(len(data.complete))]
-        from paretolab.verify import verification
+        from paretolab.verification import verification
 
         data.verification = verification(meta, records)
+        if len(data.complete):
+            data.knee = int(_knee(data))
         return data
 
     # --- per-trial attributes -------------------------------------------------------------
@@ -123,8 +135,9 @@ class ReportData:
     # --- derived ----------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         """The study's own trials by state (repeats of ``paretolab verify`` left out)."""
-        return {s: sum(1 for r in self.records if r.state == s and r.repeat is None)
-                for s in ("COMPLETE", "FAIL", "PRUNED", "RUNNING")}
+        from paretolab.records.tally import tally
+
+        return tally(self.records, repeats=False)
 
     def front_indices(self) -> np.ndarray:
         """Indices (into complete) of the front, sorted by the first objective, best first."""

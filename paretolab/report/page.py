@@ -124,13 +124,15 @@ def _summary(data: ReportData) -> Section:
     meta, s = data.meta, data.summary
     c = data.counts()
     rows = [("trials", f"{c['COMPLETE']} complete, {c['FAIL']} failed, {c['PRUNED']} pruned"
+                       + (f", {c['INTERRUPTED']} interrupted or lost (redone)" if c["INTERRUPTED"] else "")
                        + (f", {c['RUNNING']} running" if c["RUNNING"] else "")
                        + f" (budget {meta.trials_budget})"),
             ("objectives", ", ".join(F._label(data, j) for j in range(len(meta.objectives)))),
             ("losses balanced", esc(", ".join(meta.losses)) or "-")]
     if meta.constraints:
         rows.append(("constraints", esc(", ".join(meta.constraints))))
-    rows.append(("front size", f"{len(s.numbers)} trials"
+    rows.append(("front size", (f"{len(s.points)} points ({len(s.numbers)} trials: identical points "
+                                "count once)" if len(s.points) < len(s.numbers) else f"{len(s.numbers)} trials")
                  + ("" if data.feasible.any() or not len(data.complete) else
                     " <b>(no trial meets every constraint: these are the least-violating trials)</b>")))
     rows.append(("hypervolume", f"{s.hypervolume:.6g} (reference point "
@@ -156,8 +158,10 @@ def _summary(data: ReportData) -> Section:
         rows.append(("pick it", f"<code>{esc(data.pick_command(r.number))}</code>"))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return Section("summary", "Summary",
-                   "The knee is the front point closest to the ideal point after scaling each objective "
-                   "to [0, 1] over the front (0 = best).", [f'<dl class="summary">{dl}</dl>'])
+                   "The knee (what <code>paretolab pick</code> chooses by default) is the front point "
+                   "closest to the ideal point after scaling each objective to [0, 1] over the front "
+                   "(0 = best); after <code>paretolab verify</code>, among the verified front's "
+                   "means.", [f'<dl class="summary">{dl}</dl>'])
 
 
 def _value_cell(value: object) -> str:
@@ -190,8 +194,11 @@ def _front_table(data: ReportData) -> str:
     body = []
     for i in data.front_indices():
         r = data.complete[i]
+        same = data.summary.point_of(r.number)
+        if same[0] != r.number:
+            continue  # an identical point: listed in its first trial's row
         w = data.weights(r)
-        cells = [f'<td data-value="{r.number}">{r.number}</td>']
+        cells = [f'<td data-value="{r.number}">{", ".join(map(str, same))}</td>']
         cells += [f'<td data-value="{float(v)!r}">{fmt(v)}</td>' for v in data.values[i]]
         cells.append(f"<td class=text>{'yes' if data.feasible[i] else 'no'}</td>")
         cells.append(f'<td data-value="{int(data.ranks[i])}">{int(data.ranks[i])}</td>')

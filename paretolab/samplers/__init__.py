@@ -15,7 +15,7 @@ from typing import Any, assert_never
 import optuna
 
 from paretolab.errors import SpecError
-from paretolab.samplers.auto import MODEL_MAX_TRIALS, MODEL_MIN_DIMENSIONS, MODEL_MIN_TRIAL_SECONDS, AutoSampler
+from paretolab.samplers.auto import MAX_PROPOSAL_SHARE, MODEL_MAX_TRIALS, MODEL_MIN_DIMENSIONS, AutoSampler
 from paretolab.samplers.ehvi import BoTorchEHVISampler, require_botorch
 from paretolab.spec.base import SAMPLERS, SamplerName
 
@@ -49,9 +49,10 @@ SAMPLER_CLASSES: dict[str, type[optuna.samplers.BaseSampler]] = {
 """The samplers a study file may name besides ``auto``, by name (derived from ``spec.SAMPLERS``)."""
 
 # What `auto` means is decided by AutoSampler from the benchmark's evidence (samplers/auto.py).
-AUTO_DESCRIPTION = (f"TPE, multivariate, n_startup_trials = max(5, trials // 5); then qLogNEHVI (botorch) "
-                    f"where {MODEL_MIN_DIMENSIONS}+ dimensions are searched, the budget is at most "
-                    f"{MODEL_MAX_TRIALS} trials and trials take {MODEL_MIN_TRIAL_SECONDS:g} s or more")
+AUTO_DESCRIPTION = (f"TPE, multivariate, n_startup_trials = max(5, trials // 5) configurations; then "
+                    f"qLogNEHVI (botorch) where {MODEL_MIN_DIMENSIONS}+ dimensions are searched, the budget "
+                    f"is at most {MODEL_MAX_TRIALS} trials and a proposal costs at most "
+                    f"{MAX_PROPOSAL_SHARE:g} of a trial's CPU time")
 
 
 def _valid_options(klass: type) -> list[str]:

@@ -25,7 +25,12 @@ BoTorch does the modelling and the optimisation; this module only decides what t
 - **Pending points**: a RUNNING trial of another worker, and a PRUNED or FAILED trial, enters
   as a pending point (``X_pending``): its outcome is integrated over, so the acquisition does
   not propose it again. Without this a pruned trial, which adds no data, would leave the model
-  as it was and the same point would come back.
+  as it was and the same point would come back. A pruned trial counts as a configuration
+  tried whose full-length outcome is unknown, not as a bad outcome (the rung judged it against
+  the trials of that moment, not against the front); only the latest :data:`PENDING_LIMIT`
+  pruned or failed trials stay pending (every running one does), so the set, and the joint
+  posterior each proposal integrates over, stays bounded as the study grows: the recent ones
+  are where the acquisition was last drawn to.
 - **Optimisation effort**: the acquisition is maximised from ``raw_samples`` random points and
   ``num_restarts`` L-BFGS-B starts; by default both scale with the dimension ``d`` (256 d raw
   samples up to 1,024, 2 + 2 d restarts up to 10). Against a flat 512/10, on saved benchmark
@@ -37,7 +42,23 @@ BoTorch does the modelling and the optimisation; this module only decides what t
   fidelity 1 ("fidelity as a feature", one ARD kernel over both). The acquisition is qLogNEHVI
   at fidelity 1 (BoTorch's ``FixedFeatureAcquisitionFunction``); a pruned trial is then no
   longer a pending point but a baseline point whose full-length outcome the model predicts from
-  its rung values. With constraints, the model sees the total violation (the rungs' own measure).
+  its rung values. With constraints, the model sees each constraint's signed value at every
+  rung (as at full length; a clipped total violation is 0 everywhere feasible, and the model
+  could not tell a clearly feasible point from a marginal one). Rung records written before
+  they carried the signed values fall back to the total violation.
+- **Start points**: the acquisition is evaluated at the raw samples ``init_batch_limit``
+  (default 64) at a time; BoTorch's default there is the L-BFGS-B batch (5), which made
+  the raw-sample evaluation about half of a proposal's time (cProfile on a saved digits
+  history: 103 calls of the acquisition for 512 raw samples, 3.7 of 7.2 s).
+- **Warm start** (``warm_start``, on by default): the GP fit starts at the hyperparameters
+  the sampler's previous fit of the same shape ended at, not at the priors' defaults: from
+  one proposal to the next the data gain a point and the optimum barely moves, so L-BFGS-B
+  needs fewer steps (``benchmarks/bench_proposal_cost.py`` measures it on saved histories).
+- **Non-finite values**: an infinite objective value (``add_trial``, another client on the
+  storage) is clipped to its objective's finite range before the fit, as Optuna's GP sampler
+  does; left in, standardising the outcomes turns it into NaN and every later fit fails.
+- **Time limit** (``time_limit`` seconds, none by default): a proposal that runs past it
+  raises :class:`ProposalTimeout` (``sampler: auto`` then asks TPE for that trial).
 - **Seeds**: each proposal runs under ``seed`` mixed with the trial number, so the same history
   and seed give the same proposal whichever worker asks.
 
@@ -61,6 +82,7 @@ from optuna.trial import FrozenTrial, TrialState
 from paretolab.errors import UserError
 from paretolab.records import TrialResult, read_rungs, read_violations
 
+PENDING_LIMIT = 10  # the latest pruned or failed trials that stay pending points
 INSTALL_HINT = "pip install 'botorch>=0.18.1,<0.19'  (a paretolab dependency: the install is incomplete)"
 _log = logging.getLogger(__name__)
 
@@ -83,6 +105,23 @@ def _clip_bad_tail(y: np.ndarray, front: np.ndarray) -> np.ndarray:
     low, high = front.min(axis=0), front.max(axis=0)
     span = np.maximum(high - low, 1e-9 * np.maximum(1.0, np.abs(high)))
     return np.maximum(y, low - span)
+
+
+class ProposalTimeout(RuntimeError):
+    """A proposal ran past its ``time_limit`` (``sampler: auto`` then asks TPE for that trial)."""
+
+
+def finite_outcomes(y: np.ndarray) -> np.ndarray:
+    """``y`` with each column's infinite values clipped to that column's finite range (as
+    Optuna's GP sampler does; 0 where a column has no finite value): one trial with an
+    infinite objective would otherwise make every later fit fail on NaN."""
+    y = np.array(y, dtype=float)
+    for j in range(y.shape[1]):
+        col = y[:, j]
+        ok = np.isfinite(col)
+        low, high = (col[ok].min(), col[ok].max()) if ok.any() else (0.0, 0.0)
+        y[:, j] = np.clip(np.nan_to_num(col, nan=low, posinf=high, neginf=low), low, high)
+    return y
 
 
 def _pareto_mask(y: np.ndarray) -> np.ndarray:
@@ -108,7 +147,8 @@ def _front_of(y: np.ndarray, feasible: np.ndarray) -> np.ndarray:
 def propose(train_x: np.ndarray, train_y: np.ndarray, train_con: np.ndarray | None,
             pending_x: np.ndarray | None, *, seed: int, fidelity: np.ndarray | None = None,
             baseline_x: np.ndarray | None = None, mc_samples: int = 128,
-            num_restarts: int | None = None, raw_samples: int | None = None) -> np.ndarray:
+            num_restarts: int | None = None, raw_samples: int | None = None, init_batch_limit: int = 64,
+            warm: dict[Any, Any] | None = None, time_limit: float | None = None) -> np.ndarray:
     """One candidate in the unit cube maximising qLogNEHVI (qLogNEI for one objective).
 
     ``train_x``: (n, d) in [0, 1]; ``train_y``: (n, m), larger is better; ``train_con``: (n, c)
@@ -116,9 +156,14 @@ def propose(train_x: np.ndarray, train_y: np.ndarray, train_con: np.ndarray | No
     With ``fidelity`` ((n,) in (0, 1], 1 = full length) the model takes it as an extra input
     and the candidate maximises the acquisition at fidelity 1; ``baseline_x`` ((b, d)) are then
     the configurations whose full-length outcome counts as observed (default: the rows at 1).
+    ``warm``: a dict this call reads the GP hyperparameters of an earlier fit from (the fit
+    starts there) and writes its own to. ``time_limit``: seconds after which the proposal is
+    abandoned (:class:`ProposalTimeout`), checked after the fit and bounding the acquisition's
+    optimisation.
     """
     import torch
 
+    train_y = finite_outcomes(train_y)
     n_obj = train_y.shape[1]
     feasible = np.ones(len(train_y), dtype=bool) if train_con is None else np.all(train_con <= 0, axis=1)
     full = np.ones(len(train_y), dtype=bool) if fidelity is None else fidelity >= 1.0
@@ -145,9 +190,25 @@ def propose(train_x: np.ndarray, train_y: np.ndarray, train_con: np.ndarray | No
     torch.set_num_threads(1)  # a small GP: more threads only contend (10x slower on 2 busy cores)
     try:
         return _fit_and_optimise(tx, ty, baseline, pending, n_obj, n_con, constraints, front, d, seed,
-                                 mc_samples, num_restarts, raw_samples, fidelity is not None)
+                                 mc_samples, num_restarts, raw_samples, fidelity is not None,
+                                 warm, time_limit, init_batch_limit)
     finally:
         torch.set_num_threads(threads)
+
+
+_said_first = False
+
+
+def _say_first_acquisition() -> None:
+    """One log line before this process's first acquisition: BoTorch 0.18 compiles its fused
+    qLogNEHVI kernel (C++, once per machine, cached under ~/.cache/torch_extensions) the first
+    time one is built; cProfile caught 154 s of a first proposal there on a busy 2-core
+    machine, with nothing on screen."""
+    global _said_first
+    if not _said_first:
+        _said_first = True
+        _log.info("first qLogNEHVI proposal in this process: BoTorch may compile its fused kernel "
+                  "first (once per machine; minutes on a busy CPU)")
 
 
 def _first_outcome(z: Any, x: Any = None) -> Any:
@@ -156,7 +217,9 @@ def _first_outcome(z: Any, x: Any = None) -> Any:
 
 def _fit_and_optimise(tx: Any, ty: Any, baseline: Any, pending: Any, n_obj: int, n_con: int,
                       constraints: Any, front: np.ndarray, d: int, seed: int, mc_samples: int,
-                      num_restarts: int, raw_samples: int, at_full_length: bool) -> np.ndarray:
+                      num_restarts: int, raw_samples: int, at_full_length: bool,
+                      warm: dict[Any, Any] | None = None, time_limit: float | None = None,
+                      init_batch_limit: int = 64) -> np.ndarray:
     import torch
     from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
     from botorch.acquisition.logei import qLogNoisyExpectedImprovement
@@ -172,11 +235,24 @@ def _fit_and_optimise(tx: Any, ty: Any, baseline: Any, pending: Any, n_obj: int,
     from botorch.utils.sampling import manual_seed
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
+    start = time.perf_counter()
     with manual_seed(seed), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # BoTorch's numerical and input-scaling notes
         model = SingleTaskGP(tx, ty, outcome_transform=Standardize(m=ty.shape[1]))
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        key = (tuple(tx.shape[1:]), tuple(ty.shape[1:]))
+        if warm is not None and key in warm:  # start the fit at the last fit's hyperparameters
+            own = model.state_dict()
+            model.load_state_dict({k: v for k, v in warm[key].items() if k in own and own[k].shape == v.shape},
+                                  strict=False)
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model),
+                         optimizer_kwargs={"timeout_sec": time_limit} if time_limit else None)
+        if warm is not None:
+            warm[key] = {k: v.detach().clone() for k, v in model.state_dict().items()
+                         if not k.startswith("outcome_transform")}
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            raise ProposalTimeout(f"the GP fit took over {time_limit:g} s")
         sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]))
+        _say_first_acquisition()
         acqf: Any
         if n_obj == 1:
             acqf = qLogNoisyExpectedImprovement(
@@ -192,8 +268,14 @@ def _fit_and_optimise(tx: Any, ty: Any, baseline: Any, pending: Any, n_obj: int,
         if at_full_length:  # the extra input is the fidelity: maximise at full length
             acqf = FixedFeatureAcquisitionFunction(acqf, d=d + 1, columns=[d], values=[1.0])
         bounds = torch.stack([torch.zeros(d, dtype=torch.float64), torch.ones(d, dtype=torch.float64)])
+        left = None if time_limit is None else max(0.1, time_limit - (time.perf_counter() - start))
         candidate, _ = optimize_acqf(acqf, bounds=bounds, q=1, num_restarts=num_restarts,
-                                     raw_samples=raw_samples, options={"batch_limit": 5, "maxiter": 200})
+                                     raw_samples=raw_samples,
+                                     options={"batch_limit": 5, "init_batch_limit": init_batch_limit,
+                                              "maxiter": 200},
+                                     timeout_sec=left)
+        if time_limit is not None and time.perf_counter() - start > time_limit:
+            raise ProposalTimeout(f"the proposal took over {time_limit:g} s")
     return candidate.detach().numpy().reshape(-1)
 
 
@@ -202,11 +284,14 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
 
     def __init__(self, *, seed: int | None = None, n_startup_trials: int | None = None,
                  mc_samples: int = 128, num_restarts: int | None = None, raw_samples: int | None = None,
-                 pending: bool = True, rung_results: bool = False) -> None:
+                 pending: bool = True, rung_results: bool = False, warm_start: bool = True,
+                 time_limit: float | None = None, init_batch_limit: int = 64) -> None:
         self._seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF) if seed is None else int(seed)
         self._n_startup = n_startup_trials
+        self._warm_fits: dict[Any, Any] | None = {} if warm_start else None
         self._options: dict[str, Any] = {"mc_samples": mc_samples, "num_restarts": num_restarts,
-                                         "raw_samples": raw_samples}
+                                         "raw_samples": raw_samples, "time_limit": time_limit,
+                                         "init_batch_limit": init_batch_limit}
         self._pending = pending
         self._rungs = rung_results
         with warnings.catch_warnings():
@@ -263,16 +348,26 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
             x, y, con, extra = with_rungs
             pending_states = tuple(s for s in pending_states if s != TrialState.PRUNED)
         pend = [trans.transform({p: t.params[p] for p in search_space})
-                for t in study.get_trials(deepcopy=False, states=pending_states)
+                for t in self._pending_trials(study, pending_states)
                 if t.number != trial.number and all(p in t.params for p in search_space)]
         candidate = propose(x, y, con, np.array(pend) if pend else None,
-                            seed=_mixed(self._seed, trial.number), **extra, **self._options)
+                            seed=_mixed(self._seed, trial.number), warm=self._warm_fits, **extra,
+                            **self._options)
         params = trans.untransform(np.clip(candidate, 0.0, 1.0))
         seconds = time.perf_counter() - start
         self.generation_seconds[trial.number] = seconds
         _log.info("trial %d proposed by qLogNEHVI from %d complete and %d pending trials in %.2f s",
                   trial.number, len(complete), len(pend), seconds)
         return params
+
+    @staticmethod
+    def _pending_trials(study: optuna.Study, states: tuple[TrialState, ...]) -> list[FrozenTrial]:
+        """Every RUNNING trial of ``states``, and the latest :data:`PENDING_LIMIT` PRUNED or
+        FAILED ones: the set stays bounded as the study grows."""
+        trials = study.get_trials(deepcopy=False, states=states)
+        running = [t for t in trials if t.state == TrialState.RUNNING]
+        ended = [t for t in trials if t.state != TrialState.RUNNING]
+        return running + ended[-PENDING_LIMIT:]
 
     @staticmethod
     def _with_rungs(study: optuna.Study, search_space: dict[str, BaseDistribution], trans: Any,
@@ -284,24 +379,30 @@ class BoTorchEHVISampler(optuna.samplers.BaseSampler):
         full_steps = max((TrialResult.read(t).steps or 0 for t in complete), default=0)
         pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
                   if all(p in t.params for p in search_space)]
-        violations = [read_violations(t) for t in complete]
-        constrained = any(violations)
-        violation = [sum(max(0.0, v) for v in row.values()) for row in violations]
-        xs, ys, fid, cons = [x], [y], [np.ones(len(x))], [violation]
+        rows = [read_violations(t) for t in complete]
+        keys = [k for k in rows[0] if all(k in r for r in rows)] if rows else []
+        records = [(t, {s: r for s, r in read_rungs(t).items() if full_steps and s < full_steps})
+                   for t in complete + pruned]
+        # the signed constraint values where every rung record has them (a clipped total is 0
+        # everywhere feasible: the model could not tell a clearly feasible point from a marginal one)
+        signed = bool(keys) and all(all(k in rec.violations for k in keys) for _, rungs in records
+                                    for rec in rungs.values())
+        cons: list[list[list[float]]] = [[[r[k] for k in keys] for r in rows] if signed else
+                                         [[sum(max(0.0, v) for v in r.values())] for r in rows]]
+        xs, ys, fid = [x], [y], [np.ones(len(x))]
         baseline = [x]
-        for t in complete + pruned:
+        for t, rungs in records:
             tx = trans.transform({p: t.params[p] for p in search_space})
-            rungs = {s: r for s, r in read_rungs(t).items() if full_steps and s < full_steps}
             if t.state == TrialState.PRUNED and rungs:
                 baseline.append(tx[None, :])
             for step, rec in rungs.items():
                 xs.append(tx[None, :])
                 ys.append(np.array([rec.values], dtype=float) * sign)
                 fid.append(np.array([step / full_steps]))
-                cons.append([rec.violation])
+                cons.append([[rec.violations[k] for k in keys] if signed else [rec.violation]])
         if len(xs) == 1:
             return None
-        con = np.concatenate([np.asarray(c, dtype=float) for c in cons])[:, None] if constrained else None
+        con = np.concatenate([np.asarray(c, dtype=float).reshape(len(c), -1) for c in cons]) if keys else None
         return (np.concatenate(xs), np.concatenate(ys), con,
                 {"fidelity": np.concatenate(fid), "baseline_x": np.concatenate(baseline)})
 

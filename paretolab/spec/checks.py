@@ -48,6 +48,12 @@ def _check_trainer(spec: StudySpec) -> tuple[str, TaskInfo]:
     losses = tuple(spec.losses.terms or [t for members in spec.losses.groups.values() for t in members])
     info = TaskInfo(losses=losses, metrics=())
     if trainer.function is not None:
+        if spec.budget.trial_timeout is not None:
+            raise SpecError("budget.trial_timeout applies to command trainers only: a trainer function "
+                            "runs inside the worker, where it cannot be stopped", where=spec.where(
+                                "budget", "trial_timeout"),
+                            hint="remove it, or run your training as a command (trainer: {command: "
+                            "[...]}), which is killed at the timeout")
         ref = resolve_task_ref(trainer.function, spec.base_dir)
         load_task_factory(ref, spec.base_dir, where=spec.where("trainer", "function"))
         return ref, info

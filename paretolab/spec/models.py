@@ -77,6 +77,8 @@ class StudySpec(_Model):
     workers: int | Literal["auto"] = Field(1, description="worker processes: N, or auto (one "
                                            "per GPU, else one per CPU core)")
     trials_per_gpu: int = Field(1, ge=1, description="with workers: auto, workers per GPU")
+    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: the usable "
+                                "cores split between the local workers); recorded with each trial")
     faults: FaultSpec = Field(default_factory=FaultSpec)
     log: LogSpec = Field(default_factory=LogSpec, description="experiment trackers (MLflow, "
                          "TensorBoard, W&B); off by default")

@@ -1,11 +1,11 @@
 """Which edits of a study file a resumed study may take.
 
 A study's trials are comparable only while they mean the same thing: the same task and
-parameters, losses, objectives and constraints, training length, search space, training
-settings and the ``one_run`` section. Editing any of those after trials ran would mix
-incomparable trials in one front (or
-make Optuna refuse every new trial, for a changed search space), so resuming refuses it and
-names the fields. Everything else (``budget.trials``, ``budget.timeout``, workers, faults, the
+parameters (or trainer function or command and its fixed params), losses, objectives and
+constraints, training length, search space, training settings and the ``one_run`` section.
+Editing any of those after trials ran would mix incomparable trials in one front (or make
+Optuna refuse every new trial, for a changed search space), so resuming refuses it and names
+the fields. Everything else (``budget.trials``, ``budget.timeout``, workers, faults, the
 sampler, pruning, the device, the seed, the hypervolume references, the description) may change
 between runs.
 """
@@ -22,10 +22,11 @@ from paretolab.spec.models import StudySpec
 
 MEANING: tuple[tuple[str, ...], ...] = (
     ("task",), ("losses",), ("objectives",), ("constraints",), ("budget", "steps"),
-    ("search",), ("train",), ("one_run",),
+    ("search",), ("train",), ("one_run",), ("trainer",),
 )
 """The parts of a study file that decide what a trial's result means."""
-_NOT_MEANING = {("train", "conflict_stats")}  # what is recorded, not how a trial trains
+_NOT_MEANING = {("train", "conflict_stats"),  # what is recorded, not how a trial trains
+                ("trainer", "kill_grace")}  # how a stopped command is ended
 
 
 def _meaning(data: dict[str, Any]) -> dict[tuple[str, ...], Any]:

@@ -104,7 +104,7 @@ class PruningSpec(_Model):
 
     Rungs at ``min_steps * eta**k`` steps below ``budget.steps``; at each rung a trial continues
     only if it is within the top ``1/eta`` of the trials that reached it (non-dominated rank,
-    then hypervolume contribution). See :mod:`paretolab.pruning`.
+    then crowding distance). See :mod:`paretolab.pruning`.
     """
 
     method: PruningMethod = "none"

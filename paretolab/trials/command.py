@@ -3,7 +3,8 @@
 Per trial the program finds its configuration in ``trial.json`` of its trial folder (env
 ``PARETOLAB_CONFIG``), appends ``{"step": n, "metric": value, ...}`` lines to
 ``PARETOLAB_METRICS`` (:mod:`paretolab.client` does it) and may check ``PARETOLAB_TRIAL_DIR/stop``.
-``{name}`` placeholders in the command are replaced by param and weight values. The program runs
+``{name}`` placeholders in the command are replaced by param and weight values
+(:mod:`paretolab.trials.placeholders`). The program runs in its trial folder
 under a small supervisor (:mod:`paretolab.trials.supervise`) in a session of its own, which
 stops the program and every process it started (however deep, SIGTERM then SIGKILL after a grace
 period) when the trial is pruned, timed out or interrupted, and also when its worker dies, even
@@ -27,79 +28,19 @@ from typing import Any
 from paretolab.errors import TrialFailure
 from paretolab.records import TrialResult
 from paretolab.trials.context import ReportLog
+from paretolab.trials.metrics_lines import METRICS_FILE, MetricsTail
+from paretolab.trials.placeholders import (  # noqa: F401 - re-exported for their users
+    FIXED_NAMES,
+    PLACEHOLDER,
+    check_placeholders,
+    fill,
+    placeholder_values,
+)
 from paretolab.trials.supervise import START_FAILED
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\-]*)\}")
 POLL_S = 0.2
-FIXED_NAMES = ("trial_dir", "steps", "seed", "python")
-CONFIG_FILE, METRICS_FILE, STOP_FILE = "trial.json", "metrics.jsonl", "stop"
+CONFIG_FILE, STOP_FILE = "trial.json", "stop"
 STDOUT_FILE, STDERR_FILE = "stdout.log", "stderr.log"
-
-
-def placeholder_values(config: Mapping[str, Any], trial_dir: Path) -> dict[str, Any]:
-    """``{name}`` -> value: every param, ``w.<loss>`` for every weight, ``trial_dir``, ``steps``,
-    ``seed``, and ``python`` (the interpreter paretolab runs on)."""
-    values: dict[str, Any] = dict(config["params"])
-    values.update({f"w.{k}": v for k, v in config["weights"].items()})
-    values.update(trial_dir=str(trial_dir), steps=config["steps"], seed=config["seed"],
-                  python=sys.executable)
-    return values
-
-
-def fill(command: Sequence[str], values: Mapping[str, Any]) -> list[str]:
-    """The command with its placeholders replaced; an unknown one is the trial's failure."""
-    def one(match: re.Match[str]) -> str:
-        name = match[1]
-        if name not in values:
-            raise TrialFailure(f"command placeholder {{{name}}} names no param or weight")
-        return str(values[name])
-
-    return [PLACEHOLDER.sub(one, part) for part in command]
-
-
-def check_placeholders(command: Sequence[str], spec: Any) -> str | None:
-    """A problem with the command's placeholders, or None: each must name a param (searched,
-    fixed in ``trainer.params`` or a training setting), a weight ``w.<loss>`` or a fixed name."""
-    terms = tuple(spec.losses.terms or [t for m in spec.losses.groups.values() for t in m])
-    known = {*spec.search.params, *spec.trainer.params, *spec.train.model_dump(), *FIXED_NAMES,
-             *(f"w.{n}" for n in spec.losses.balanced_names(terms))}
-    for part in command:
-        for name in PLACEHOLDER.findall(part):
-            if name not in known:
-                return f"placeholder {{{name}}} names no param or weight"
-    return None
-
-
-class MetricsTail:
-    """Reads the complete lines appended to the metrics file since the last read."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.offset = 0
-        self.buffer = b""
-
-    def read(self) -> list[tuple[int, dict[str, Any]]]:
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        lines = (self.buffer + data).split(b"\n")
-        self.buffer = lines.pop()  # an unfinished line waits for its end
-        out = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                step = int(record.pop("step"))
-            except (ValueError, KeyError, TypeError, AttributeError):
-                raise TrialFailure(f"{METRICS_FILE}: a line is not {{\"step\": n, \"metric\": value}}: "
-                                   f"{line[:200].decode(errors='replace')}") from None
-            out.append((step, record))
-        return out
 
 
 SUPERVISOR = Path(__file__).with_name("supervise.py")
@@ -177,16 +118,21 @@ def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Pa
     Raises :class:`TrialFailure` for a non-zero exit (with the end of stderr), a timeout or a
     bad metrics line, and :class:`~paretolab.pruning.RungPruned` when stopped at a rung (the
     program is stopped first, whatever ends the trial early)."""
-    env = {**os.environ, **prepare(config, trial_dir)}
+    trial_dir = trial_dir.absolute()  # the program runs there: its paths must not be relative to it
+    from paretolab.threads import env as thread_env
+
+    env = {**os.environ, **thread_env(config.get("threads")), **prepare(config, trial_dir)}
     gpu = visible_devices(device)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
-    argv = fill(command, placeholder_values(config, trial_dir))
+    if cwd is not None:
+        env["PARETOLAB_STUDY_DIR"] = str(cwd)
+    argv = fill(command, placeholder_values(config, trial_dir, cwd), cwd)
     start = time.perf_counter()
     control_r, control_w = os.pipe()  # only this process holds control_w: its end is the worker's death
     try:
         with open(trial_dir / STDOUT_FILE, "wb") as out, open(trial_dir / STDERR_FILE, "wb") as err:
-            proc = subprocess.Popen(supervised(argv, control_r, grace), cwd=cwd, env=env,
+            proc = subprocess.Popen(supervised(argv, control_r, grace), cwd=trial_dir, env=env,
                                     stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                     start_new_session=True, pass_fds=(control_r,))
     except OSError as exc:
@@ -195,19 +141,20 @@ def run_command(command: Sequence[str], config: Mapping[str, Any], trial_dir: Pa
     finally:
         os.close(control_r)
     try:
-        return _follow(proc, trial_dir, log, start=start, device=device, timeout=timeout, grace=grace)
+        return _follow(proc, trial_dir, log, start=start, device=device, timeout=timeout, grace=grace,
+                       steps=config.get("steps"))
     finally:
         os.close(control_w)
 
 
 def _follow(proc: subprocess.Popen[bytes], trial_dir: Path, log: ReportLog, *, start: float, device: str,
-            timeout: float | None, grace: float) -> TrialResult:
+            timeout: float | None, grace: float, steps: int | None = None) -> TrialResult:
     """Read the program's reports until it ends; stop it if the trial ends first."""
-    tail = MetricsTail(trial_dir / METRICS_FILE)
+    tail = MetricsTail(trial_dir / METRICS_FILE, max_steps=steps)
     try:
         while True:
             code = proc.poll()
-            for step, metrics in tail.read():
+            for step, metrics in tail.read(final=code is not None):
                 log.add(step, metrics)
             if code is not None:
                 break

@@ -37,8 +37,9 @@ class ReportLog:
         try:
             step = int(step)
             values = {str(k): float(v) for k, v in metrics.items()}
-        except (TypeError, ValueError):
-            raise TrialFailure(f"report at step {step!r}: metrics must be numbers, got "
+        except (TypeError, ValueError, OverflowError):
+            raise TrialFailure(f"report at step {step!r}: the step must be a whole number and the metrics "
+                               f"numbers a float can hold, got "
                                f"{dict(metrics)!r}") from None
         n = len(self.curves["step"])
         self.curves["step"].append(step)
@@ -61,10 +62,14 @@ class ReportLog:
 
 def require_metrics(metrics: Mapping[str, Any], names: Sequence[str], what: str) -> None:
     """A TrialFailure naming the first objective or constraint metric ``what`` did not give."""
+    import difflib
+
     for name in names:
         if name not in metrics:
             given = ", ".join(map(str, metrics))
-            raise TrialFailure(f"{what} gave no metric {name!r}; it gave [{given}]")
+            close = difflib.get_close_matches(name, [str(m) for m in metrics if m not in names], n=1)
+            raise TrialFailure(f"{what} gave no metric {name!r}"
+                               + (f" (did you mean {close[0]!r}?)" if close else "") + f"; it gave [{given}]")
 
 
 @dataclass
@@ -74,7 +79,8 @@ class TrialContext:
     ``weights``: loss name -> preference weight (the study's weight search); ``params``: every
     searched and fixed param (training settings such as ``lr`` and the trainer's own);
     ``seed``; ``device`` (the worker's, e.g. ``cuda:1`` or ``cpu``); ``dir``: a folder of the
-    trial's own for checkpoints and logs; ``steps``: the study's step budget per trial.
+    trial's own for checkpoints and logs; ``steps``: the study's step budget per trial;
+    ``dry_run``: True in ``paretolab validate``'s short run (a few steps on CPU).
     """
 
     weights: dict[str, float]
@@ -87,6 +93,7 @@ class TrialContext:
     config: TrialConfig | None = None
     base_dir: Path | None = None
     log: ReportLog = field(default_factory=ReportLog)
+    dry_run: bool = False  # the short trial run of ``paretolab validate`` (a few steps on CPU)
 
     def balancer(self) -> Any:
         """The trial's balancer (method, settings and these weights), ready for

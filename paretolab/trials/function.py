@@ -2,7 +2,9 @@
 
 The function gets a :class:`~paretolab.trials.context.TrialContext` and returns the final
 metrics (a mapping). Its exceptions propagate to the objective, which records them as the
-trial's failure, as it does for a task's; pruning raises through ``trial.report``.
+trial's failure, as it does for a task's; pruning raises through ``trial.report``. Its
+``sys.exit`` and a ``KeyboardInterrupt`` it raises itself are its failure too
+(:mod:`paretolab.trials.user_exits`); a real Ctrl-C or SIGTERM interrupts the trial.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from paretolab.errors import TrialFailure
 from paretolab.records import TrialResult
 from paretolab.tasks.loader import load_task_factory
 from paretolab.trials.context import TrialContext
+from paretolab.trials.user_exits import call_trainer
 
 
 def run_function(ref: str, ctx: TrialContext, base_dir: Path | None = None) -> TrialResult:
@@ -24,7 +27,7 @@ def run_function(ref: str, ctx: TrialContext, base_dir: Path | None = None) -> T
     fn = load_task_factory(ref, base_dir, where="trainer.function")
     ctx.dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    out: Any = fn(ctx)
+    out: Any = call_trainer(fn, ctx)
     if not isinstance(out, Mapping):
         raise TrialFailure(f"the trainer function returned {type(out).__name__}, not a mapping "
                            "of final metrics")

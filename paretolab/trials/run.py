@@ -33,7 +33,8 @@ def trial_document(config: TrialConfig, number: int | None, device: str) -> dict
             "seed": config.seed, "steps": config.steps, "losses": list(config.loss_groups),
             "balancer": {"method": config.balancer["method"],
                          "settings": dict(config.balancer.get("settings") or {})},
-            "device": "cuda" if device.startswith("cuda:") else device}
+            "device": "cuda" if device.startswith("cuda:") else device,
+            "threads": config.extra.get("threads"), "dry_run": bool(config.extra.get("dry_run"))}
 
 
 def run_trainer(config: TrialConfig, trial_dir: Path, *, device: str, number: int | None = None,
@@ -53,7 +54,8 @@ def run_trainer(config: TrialConfig, trial_dir: Path, *, device: str, number: in
         resolved = _resolve(device)
         ctx = TrialContext(weights=dict(config.weights), params=trial_params(config), seed=config.seed,
                            device=resolved, dir=trial_dir, steps=config.steps,
-                           number=number or 0, config=config, base_dir=base_dir, log=log)
+                           number=number or 0, config=config, base_dir=base_dir, log=log,
+                           dry_run=bool(config.extra.get("dry_run")))
         result = run_function(entry["function"], ctx, base_dir)
         what = f"the trainer function {entry['function']}"
     else:
