@@ -6,8 +6,8 @@ from typing import Any
 
 __version__ = "0.1.0"
 # what users import; the rest of the package is internal (its modules may move)
-__all__ = ["Balancer", "ParetoManifold", "Pick", "Recipe", "Task", "TrialContext", "TrialPruned", "UserError",
-           "__version__", "check_balancer", "load_pick", "soup"]
+__all__ = ["Balancer", "ParetoManifold", "Pick", "Recipe", "StudyResults", "Task", "TrialContext", "TrialPruned",
+           "UserError", "__version__", "check_balancer", "load_pick", "open_study", "retrain", "soup"]
 
 
 def __getattr__(name: str) -> Any:
@@ -44,7 +44,11 @@ def __getattr__(name: str) -> Any:
         from paretolab.errors import UserError
 
         return UserError
-    if name in ("load_pick", "Pick"):
+    if name in ("open_study", "StudyResults"):
+        from paretolab import results
+
+        return getattr(results, name)
+    if name in ("load_pick", "Pick", "retrain"):
         from paretolab import production
 
         return getattr(production, name)

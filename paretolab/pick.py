@@ -238,7 +238,22 @@ def pick_document(choice: Choice, source: StudySource) -> dict[str, Any]:
     doc.update(kind.pick_fields(r, config))  # a one-run point's checkpoint, a trainer's params
     if config.extra:
         doc["extra"] = dict(config.extra)
+    if config.extra.get("trainer"):  # your own training code: its params, not the recipe's settings
+        doc["params"] = trainer_params(config, choice.knobs)
+        del doc["train"], doc["task_params"]
     return _plain(doc)
+
+
+def trainer_params(config: TrialConfig, knobs: Mapping[str, Any]) -> dict[str, Any]:
+    """What a function or command trial's own code was given: its fixed and searched params and
+    the training settings the study file set or searched; the built-in recipe's defaults it left
+    alone (optimizer, batch size, clipping, ...) stay out."""
+    from paretolab.spec.models import TrainSpec
+
+    defaults = TrainSpec().model_dump()
+    own = {k: v for k, v in config.train.items()
+           if k in knobs or k not in defaults or v != defaults[k]}
+    return {**own, **config.task_params}
 
 
 def write_pick(doc: Mapping[str, Any], path: Path) -> Path:
@@ -255,20 +270,46 @@ def write_pick(doc: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+@dataclass
+class Picked:
+    """A choice, its pick document and, once written, where ``pick.yaml`` is."""
+
+    choice: Choice
+    source: StudySource
+    document: dict[str, Any]
+    path: Path  # pick.yaml (written unless ``write=False``)
+
+    @property
+    def picked(self) -> Any:
+        """The choice as :func:`paretolab.load_pick` would read it back (a ``Pick``)."""
+        from paretolab.production import pick_from_document
+
+        return pick_from_document(self.document, self.path)
+
+
+def pick_source(source: StudySource, method: str = "knee", prefer: str | Mapping[str, float] | None = None,
+                where: Sequence[str] = (), trial: int | None = None, raw: bool = False,
+                write: bool = True) -> Picked:
+    """Choose a point of a loaded study (see :func:`choose_trial`) and, with ``write``, write
+    ``<study_dir>/pick.yaml`` (and a one-run point's ``pick.pt``)."""
+    pref = parse_prefer(prefer) if isinstance(prefer, str) or prefer is None else dict(prefer)
+    choice = choose_trial(source, method, pref, where, trial, raw=raw)
+    doc = pick_document(choice, source)
+    path = source.study_dir / PICK_FILE
+    if write:
+        if doc.get("checkpoint"):
+            write_point_checkpoint(choice, source, path.parent / doc["checkpoint"])
+        path = write_pick(doc, path)
+    return Picked(choice, source, doc, path)
+
+
 def pick(target: str | Path, method: str = "knee", prefer: str | Mapping[str, float] | None = None,
          where: Sequence[str] = (), trial: int | None = None,
          study_name: str | None = None, raw: bool = False) -> tuple[Choice, StudySource, Path]:
     """Choose a point of the study at ``target`` (a study directory, a study file, or a storage
     URL with ``study_name``; see :mod:`paretolab.locate`) and write ``<study_dir>/pick.yaml``."""
-    source = open_source(target, study_name)
-    pref = parse_prefer(prefer) if isinstance(prefer, str) or prefer is None else dict(prefer)
-    choice = choose_trial(source, method, pref, where, trial, raw=raw)
-    doc = pick_document(choice, source)
-    path = source.study_dir / PICK_FILE
-    if doc.get("checkpoint"):
-        write_point_checkpoint(choice, source, path.parent / doc["checkpoint"])
-    path = write_pick(doc, path)
-    return choice, source, path
+    done = pick_source(open_source(target, study_name), method, prefer, where, trial, raw=raw)
+    return done.choice, done.source, done.path
 
 
 def write_point_checkpoint(choice: Choice, source: StudySource, path: Path) -> Path:

@@ -67,8 +67,26 @@ class Pick:
 
     def recipe(self, device: str = "auto") -> Recipe:
         """The trial's training recipe (seeding, optimizer, lr schedule, loss groups, balancer,
-        one training step), with the model and batches on ``device``."""
+        one training step), with the model and batches on ``device``; a user error for a pick of
+        your own training code (a function or command study), which has no recipe."""
+        trainer = self.config.extra.get("trainer")
+        if trainer:
+            kind = "command" if isinstance(trainer, Mapping) and "command" in trainer else "function"
+            raise UserError(f"recipes are for built-in tasks; this pick is of a {kind} trainer: train it "
+                            "with paretolab.retrain(pick) (or 'paretolab train pick.yaml'), or give "
+                            "pick.weights, pick.params and pick.balancer() to your own code")
         return Recipe(self.config, self.base_dir, device)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """The preference weights, loss name -> weight."""
+        return dict(self.config.weights)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The params the trial's training got: the training settings, then the task's (or your
+        trainer's) fixed and searched params, as ``trial.params`` of a function trainer sees them."""
+        return {**self.config.train, **self.config.task_params}
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -133,6 +151,14 @@ def config_from_document(data: Mapping[str, Any], where: str = "pick.yaml") -> T
     for name in (f.name for f in dataclasses.fields(TrialConfig)):
         if name in data:
             merged[name] = data[name]
+    extra = merged.get("extra")
+    if isinstance(extra, Mapping) and extra.get("trainer") and isinstance(data.get("params"), Mapping):
+        # your own trainer's pick lists its params only: the training settings it left alone
+        # are the defaults it ran with
+        from paretolab.spec.models import TrainSpec
+
+        merged.setdefault("train", TrainSpec().model_dump())
+        merged.setdefault("task_params", {})
     missing = [n for n in _REQUIRED if n not in merged]
     if missing:
         raise UserError(f"{where} is not a pick file: it has no {', '.join(missing)}",
@@ -166,6 +192,11 @@ def load_pick(path: str | Path) -> Pick:
         raise UserError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):
         raise UserError(f"{path} is not a pick file", hint="write it with 'paretolab pick'")
+    return pick_from_document(data, path)
+
+
+def pick_from_document(data: Mapping[str, Any], path: Path) -> Pick:
+    """The :class:`Pick` a pick document describes (``path``: where it is, or will be, written)."""
     config = config_from_document(data, str(path))
     base = data.get("base_dir")
     checkpoint = data.get("checkpoint")

@@ -111,6 +111,7 @@ class RunOutcome:
     failures: list[tuple[int, str]] = field(default_factory=list)
     stop_signal: int | None = None  # SIGINT (Ctrl-C) or SIGTERM when interrupted
     problems: list[str] = field(default_factory=list)  # output files that could not be written
+    records: list[TrialRecord] = field(default_factory=list)  # every trial, as stored at the end
 
 
 def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None = None,
@@ -191,7 +192,7 @@ def run_study(checked: CheckedStudy, *, workers: int | str | RayWorkers | None =
     failures = [(r.number, str(r.failure.reason if r.failure and r.failure.reason else _lost_reason(r.host)))
                 for r in records if is_failure(r)]
     return RunOutcome(study_dir, spec.storage_url, counts, done.summary, meta, done.tables,
-                      stopped is not None, failures, stopped, done.problems)
+                      stopped is not None, failures, stopped, done.problems, records)
 
 
 def _lost_reason(host: str | None) -> str:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 import optuna
 from rich.console import Group, RenderableType
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary, load_records
@@ -69,24 +68,17 @@ def render_status(status: StudyStatus) -> RenderableType:
     for number, host, seconds in status.running:
         age = "" if seconds is None else f" for {seconds:.0f} s"
         lines.append(Text(f"  trial {number} running on {host}{age}"))
-    extra = len(front.numbers) - len(front.points)
-    table = Table(title=f"current front ({len(front.points)} points"
-                  + (f", {len(front.numbers)} trials" if extra else "")
-                  + f" of {c['COMPLETE']} complete trials)", title_justify="left")
-    table.add_column("trial", justify="right")
-    for name, direction in zip(meta.objectives, meta.directions):
-        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
-    table.add_column("feasible")
-    table.add_column("balancer")
+    from paretolab.front_view import balancer_searched, counts_line, front_table
+
     index = {n: i for i, n in enumerate(front.complete)}
     by_number = {r.number: r for r in status.records}
     order = sorted((p[0] for p in front.points), key=lambda n: front.values[index[n], 0],
                    reverse=meta.directions[0] == "maximize")
-    for number in order:
-        row = front.values[index[number]]
-        method = by_number[number].balancer_method
-        table.add_row(", ".join(map(str, front.point_of(number))), *(f"{v:.4g}" for v in row),
-                      "yes" if front.feasible[index[number]] else "[red]no[/]", escape(str(method)))
+    complete = [by_number[n] for n in front.complete]
+    table = front_table(meta, [by_number[n] for n in order],
+                        title=f"current front {counts_line(meta, complete, front.numbers, len(front.points))}",
+                        searched=balancer_searched(status.records),
+                        groups={p[0]: p for p in front.points})
     lines.append(table)
     if front.numbers:
         ref = ", ".join(f"{r:.4g}" for r in front.ref_point)

@@ -111,7 +111,7 @@ def open_study(checked: CheckedStudy, *, create: bool = True, storage_options: d
             study.set_metric_names(spec.objective_names)
     else:
         old = StudyMeta(**existing)
-        check_unchanged(old.spec, spec)  # before any trial: refuse an edit that changes their meaning
+        check_unchanged(old.spec, spec, old.overrides)  # before any trial: refuse an edit that changes their meaning
         if old.objectives != meta.objectives or old.directions != meta.directions:
             raise SpecError(
                 f"the stored study {spec.name!r} has objectives "

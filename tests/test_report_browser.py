@@ -8,6 +8,7 @@ screenshot is saved (and copied to /tmp/report-screenshot.png) for a person to l
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -184,7 +185,8 @@ def test_report_renders_offline_with_every_figure_and_a_sortable_table(browser: 
                             constrained=True, balancers=("static", "mgda", "gradnorm"))
     path, data = _report(study, tmp_path)
     n_complete = len(data.complete)
-    ids = ["fig-front", "fig-hv", "fig-weights", "fig-params", "fig-importance", "fig-balancer-fronts",
+    # two losses and nothing else searched: one weight, so no importance chart (issue 30)
+    ids = ["fig-front", "fig-hv", "fig-weights", "fig-params", "fig-balancer-fronts",
            "fig-balancer-ranks", "fig-curves", "fig-conflict"]
     browser.open(path.as_uri(), len(ids))
     browser.pump(0.5)
@@ -207,10 +209,8 @@ def test_report_renders_offline_with_every_figure_and_a_sortable_table(browser: 
     axes = browser.eval("Array.from(document.querySelectorAll('#fig-params .axis-title'))"
                         ".map(e => e.textContent)")
     assert axes == ["w:ce", "w:l1", "error (min)", "sparsity (max)"]
-    # importance: one bar chart per objective, one drawn bar per param (the first weight)
-    assert [(t["type"], t["n"]) for t in figs["fig-importance"]] == [("bar", 1), ("bar", 1)]
-    bars = browser.eval("document.querySelectorAll('#fig-importance .barlayer .point path').length")
-    assert bars == 2
+    note = browser.eval("document.querySelector('#importance .missing').textContent")
+    assert note.startswith("only one thing was searched (w:ce")
     # drawn, not only configured: the SVG has one marker path per front point
     drawn = browser.eval("document.querySelectorAll('#fig-front .scatterlayer .trace:nth-child(4) "
                          ".points path').length")
@@ -230,6 +230,13 @@ def test_report_renders_offline_with_every_figure_and_a_sortable_table(browser: 
     numbers = browser.eval("Array.from(document.querySelectorAll('#front-table tbody tr'))"
                            ".map(r => parseInt(r.cells[0].textContent))")
     assert numbers == sorted(numbers)
+    # the front table fits the page: no horizontal scrolling; settings read as text
+    widths = browser.eval("(() => { const d = document.querySelector('#front-table').parentElement;"
+                          " return [d.scrollWidth, d.clientWidth]; })()")
+    assert widths[0] <= widths[1], widths
+    cell = browser.eval("document.querySelector('#front-table tbody tr').cells[document.querySelector("
+                        "'#front-table tbody tr').cells.length - 2].textContent")
+    assert re.fullmatch(r"(static|mgda|gradnorm)alpha=[0-9.]+", cell), cell
 
     shot = tmp_path / "report.png"
     browser.screenshot(shot)
@@ -242,8 +249,8 @@ def test_three_objectives_and_three_losses_render(browser: Page, tmp_path: Path)
     study = synthetic_study(60, objectives=["a", "b", "c"], directions=["minimize", "maximize", "minimize"],
                             losses=["x", "y", "z"])
     path, data = _report(study, tmp_path)
-    ids = ["fig-front", "fig-front-pairs", "fig-hv", "fig-weights", "fig-params", "fig-importance",
-           "fig-balancer-ranks", "fig-curves"]
+    ids = ["fig-front", "fig-front-projection", "fig-front-pairs", "fig-hv", "fig-weights", "fig-params",
+           "fig-importance", "fig-balancer-ranks", "fig-curves"]
     browser.open(path.as_uri(), len(ids))
     browser.pump(0.5)
     problems = browser.problems()
@@ -257,6 +264,12 @@ def test_three_objectives_and_three_losses_render(browser: Page, tmp_path: Path)
     assert sum(t["n"] for t in figs["fig-weights"] if t["type"] == "scatterternary") == 3 * n
     assert [(t["type"], t["n"]) for t in figs["fig-params"]] == [("parcoords", n)]
     assert [(t["type"], t["n"]) for t in figs["fig-importance"]] == [("bar", 3)] * 3  # 3 weights each
+    # the 2-D projection beside the 3-D view: same row, to its right, every complete trial once
+    assert sum(t["n"] for t in figs["fig-front-projection"]) == n
+    boxes = browser.eval("['fig-front', 'fig-front-projection'].map(id => { const r = document"
+                         ".getElementById(id).getBoundingClientRect(); return [r.left, r.right, r.top]; })")
+    (left3d, right3d, top3d), (left2d, _, top2d) = boxes
+    assert left2d >= right3d and abs(top2d - top3d) < 2, boxes
     browser.screenshot(tmp_path / "report-3obj.png")
     shutil.copy(tmp_path / "report-3obj.png", "/tmp/report-screenshot-3obj.png")
 
@@ -266,7 +279,7 @@ def test_a_study_named_script_shows_as_text_and_runs_nothing(browser: Page, tmp_
                             losses=["</script><script>alert(3)</script>", "l2"])
     path, _ = _report(study, tmp_path)
     browser.events.clear()
-    browser.open(path.as_uri(), 8)  # no conflict recorded: eight figures
+    browser.open(path.as_uri(), 7)  # no conflict recorded, one searched weight: seven figures
     browser.pump(1.0)
     assert browser.eval("document.querySelector('h1').textContent") == XSS
     assert browser.eval("document.title").startswith(XSS)
@@ -308,3 +321,18 @@ def test_a_verified_study_with_three_or_four_objectives_draws_its_intervals(brow
     assert sorted(verdicts) == ["0:dominated", "1:robust", "2:robust"]
     browser.screenshot(tmp_path / f"verified-{m}.png")
     shutil.copy(tmp_path / f"verified-{m}.png", f"/tmp/report-screenshot-verified-{m}.png")
+
+
+def test_one_balancer_and_no_conflict_say_why_instead_of_drawing(browser: Page, tmp_path: Path) -> None:
+    study = synthetic_study(20, balancers=("static",))
+    path, _ = _report(study, tmp_path)
+    browser.events.clear()
+    browser.open(path.as_uri(), 5)  # front, hypervolume, weights, params, curves
+    problems = browser.problems()
+    assert problems == {"errors": [], "requests": [], "dialogs": []}
+    texts = browser.eval("Array.from(document.querySelectorAll('section .missing')).map(e => e.textContent)")
+    assert any(t.startswith("every complete trial used one balancer (static)") for t in texts)
+    assert any(t.startswith("Gradient conflict: not recorded") for t in texts)
+    assert any(t.startswith("only one thing was searched") for t in texts)
+    ids = browser.eval("Array.from(document.querySelectorAll('.plotly-graph-div')).map(d => d.id)")
+    assert not [i for i in ids if i.startswith(("fig-balancer", "fig-importance", "fig-conflict"))]

@@ -33,7 +33,13 @@ class _FlagsAsFlags:
         for param in params:
             if getattr(param, "is_flag", False) and param.metavar is None:
                 param.metavar = ""
+            if param.param_type_name == "argument" and param.nargs == -1:  # not <list[str]>
+                shown = f"<{_VARIADIC.get(param.name, 'value')}>..."
+                param.display_type_rich = lambda ctx, shown=shown: shown
         return params
+
+
+_VARIADIC = {"overrides": "key=value", "targets": "study"}  # the type column of variadic arguments
 
 
 class Command(_FlagsAsFlags, TyperCommand):
@@ -84,16 +90,21 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
-def _check(path: Path, **updates: Any) -> Any:
-    """Load and check a study file; ``updates`` (e.g. ``storage`` from a flag) replace fields."""
-    return _check_keeping_url(path, **updates)[0]
+OVERRIDES_HELP = ("study-file fields to set, dotted.key=value (values read as YAML), e.g. "
+                  "budget.trials=60 sampler=tpe search.params.lr.high=0.1")
 
 
-def _check_keeping_url(path: Path, **updates: Any) -> tuple[Any, str]:
+def _check(path: Path, overrides: list[str] | None = None, **updates: Any) -> Any:
+    """Load and check a study file with command-line ``overrides`` (``key=value``); ``updates``
+    (e.g. ``storage`` from a flag) replace fields."""
+    return _check_keeping_url(path, overrides, **updates)[0]
+
+
+def _check_keeping_url(path: Path, overrides: list[str] | None = None, **updates: Any) -> tuple[Any, str]:
     """:func:`_check`, and the storage URL the file itself names (read in the same, one parse)."""
     from paretolab.spec import check_study, load_spec
 
-    spec = load_spec(path)
+    spec = load_spec(path, overrides or ())
     file_storage_url = spec.storage_url
     updates = {k: v for k, v in updates.items() if v is not None}
     if updates:

@@ -160,17 +160,12 @@ def pick(
     if choice.verified:
         out.print(f"chosen among the {len(choice.front)} verified points (objectives: means over seeds; "
                   "--raw chooses on the raw front)")
-    table = Table(title=f"trial {choice.record.number} ({choice.method}) beside its neighbours on "
-                  f"the front of {meta.name}", title_justify="left")
-    table.add_column("")
-    table.add_column("trial", justify="right")
-    for name, direction in zip(meta.objectives, meta.directions):
-        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
-    table.add_column("balancer")
-    for r in neighbours(choice, meta):
-        mark = "[bold green]->[/]" if r.number == choice.record.number else ""
-        table.add_row(mark, str(r.number), *(f"{v:.4g}" for v in r.values or []),
-                      _escape(r.balancer_method))
+    from paretolab.front_view import balancer_searched, front_table
+
+    near = neighbours(choice, meta)
+    table = front_table(meta, near, title=f"trial {choice.record.number} ({choice.method}) beside its "
+                        f"neighbours on the front of {meta.name}", mark=choice.record.number,
+                        searched=balancer_searched(choice.front + [choice.record]))
     out.print(table)
     if not choice.on_front:
         out.print(f"[yellow]trial {choice.record.number} is not on the front[/]")
@@ -273,6 +268,10 @@ def train_pick(
                       "n/a" if before is None else f"{before:.4g}", *saved,
                       "n/a" if after is None else f"{after:.4g}")
     out.print(table)
+    from paretolab.front_view import configuration_lines
+
+    for line in configuration_lines(picked):
+        out.print(_escape(line))
     if loaded is not None and picked.checkpoint is not None:
         weights = ", ".join(f"{k}={v:.3g}" for k, v in (picked.preference or {}).items())
         out.print(f"saved model: {_escape(str(picked.checkpoint))} (theta(a) of its one-run training at "

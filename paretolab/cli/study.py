@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from paretolab.cli.app import Command, _check, _check_keeping_url, _escape, app, err, out, user_errors
+from paretolab.cli.app import OVERRIDES_HELP, Command, _check, _check_keeping_url, _escape, app, err, out, user_errors
 from paretolab.errors import UserError
 
 
@@ -18,6 +17,7 @@ from paretolab.errors import UserError
 @user_errors
 def validate(
     study: Annotated[Path, typer.Argument(help="the study file")],
+    overrides: Annotated[list[str] | None, typer.Argument(help=OVERRIDES_HELP, show_default=False)] = None,
     no_run: Annotated[bool, typer.Option("--no-run", help="skip the trial run of the task (one "
                                          "batch and one evaluation on CPU) or trainer (a few steps on "
                                          "CPU, trial.dry_run set)")] = False,
@@ -25,7 +25,7 @@ def validate(
     """Check a study file (schema, task, losses, objectives, balancers, sampler, storage, and
     that a study it resumes is unchanged), then run the task once on CPU to check what it
     really returns."""
-    checked = _check(study)
+    checked = _check(study, overrides)
     spec = checked.spec
     from paretolab.spec.resume import check_stored_study
 
@@ -65,6 +65,7 @@ def schema() -> None:
 @user_errors
 def run(
     study: Annotated[Path, typer.Argument(help="the study file")],
+    overrides: Annotated[list[str] | None, typer.Argument(help=OVERRIDES_HELP, show_default=False)] = None,
     workers: Annotated[str | None, typer.Option(help="worker processes (N or auto)")] = None,
     storage: Annotated[str | None, typer.Option(
         help="storage URL, e.g. postgresql://user:pass@host/db to share the study with "
@@ -87,12 +88,14 @@ def run(
     trial); 130 Ctrl-C, 143 SIGTERM (run again to resume); 1 no trial completed, or the tables
     or the report could not be written.
     """
-    checked, file_storage_url = _check_keeping_url(study, storage=storage, threads=threads)
+    checked, file_storage_url = _check_keeping_url(study, overrides, storage=storage, threads=threads)
     from paretolab.interrupts import SignalsAsInterrupts, interrupt_signal
     from paretolab.locate import spec_target
     from paretolab.logs import setup_worker_logging
     from paretolab.runner import run_study
+    from paretolab.spec.resume import check_stored_study
 
+    check_stored_study(checked.spec)  # a resume that changes what a trial means stops before it starts
     setup_worker_logging(checked.spec.study_dir, 0)
     target = spec_target(checked.spec, file_storage_url)
     if not no_progress:
@@ -146,23 +149,18 @@ def _engine(spec: Any, workers: int | str | None, ray: str | None) -> Any:
 
 def print_outcome(outcome: Any) -> None:
     """The front as a table, the counts, and where the files are."""
+    from paretolab.front_view import balancer_searched, counts_line, front_table
+
     meta, front = outcome.meta, outcome.front
     c = outcome.counts
-    table = Table(title=f"Pareto front of {meta.name} ({len(front.numbers)} of {c['COMPLETE']} "
-                  "complete trials)", title_justify="left")
-    table.add_column("trial", justify="right")
-    for name, direction in zip(meta.objectives, meta.directions):
-        table.add_column(f"{name} ({'min' if direction == 'minimize' else 'max'})", justify="right")
-    table.add_column("feasible")
-
+    by_number = {r.number: r for r in outcome.records}
     index = {n: i for i, n in enumerate(front.complete)}
     order = sorted(front.numbers, key=lambda n: front.values[index[n], 0],
                    reverse=meta.directions[0] == "maximize")
-    for number in order:
-        row = front.values[index[number]]
-        table.add_row(str(number), *(f"{v:.4g}" for v in row),
-                      "yes" if front.feasible[index[number]] else "[red]no[/]")
-    out.print(table)
+    complete = [by_number[n] for n in front.complete if n in by_number]
+    out.print(front_table(meta, [by_number[n] for n in order if n in by_number],
+                          title=f"Pareto front of {meta.name} {counts_line(meta, complete, front.numbers)}",
+                          searched=balancer_searched(outcome.records)))
     ref = ", ".join(f"{r:.4g}" for r in front.ref_point)
     from paretolab.records.tally import interrupted_text
 

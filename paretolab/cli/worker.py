@@ -7,13 +7,15 @@ from typing import Annotated
 
 import typer
 
-from paretolab.cli.app import Command, _check, _escape, app, err, user_errors
+from paretolab.cli.app import OVERRIDES_HELP, Command, _check, _escape, app, err, user_errors
 
 
 @app.command(cls=Command)
 @user_errors
 def worker(
     study: Annotated[Path, typer.Argument(help="the study file (the same one 'paretolab run' uses)")],
+    overrides: Annotated[list[str] | None, typer.Argument(
+        help=OVERRIDES_HELP + " (the same as the run's)", show_default=False)] = None,
     storage: Annotated[str | None, typer.Option(
         help="the shared storage URL, e.g. postgresql://user:pass@host/db (default: the file's)")] = None,
     device: Annotated[str | None, typer.Option(
@@ -37,7 +39,7 @@ def worker(
     from paretolab.storage import redact
     from paretolab.worker import WorkerOptions, open_worker_study, run_worker
 
-    checked = _check(study, storage=storage, device=device, threads=threads)
+    checked = _check(study, overrides, storage=storage, device=device, threads=threads)
     spec = checked.spec
     from paretolab.threads import set_threads
 

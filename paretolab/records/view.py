@@ -63,17 +63,21 @@ class StudyMeta:
     constraints: list[str]
     losses: list[str]
     trials_budget: int
-    spec: dict[str, Any]
+    spec: dict[str, Any]  # the effective study definition (the file with its overrides)
+    overrides: list[str] = field(default_factory=list)  # ``key=value`` of the latest run's command line
 
     @classmethod
     def from_spec(cls, spec: Any, balanced_names: list[str]) -> StudyMeta:
         return cls(name=spec.name, objectives=spec.objective_names, directions=spec.directions,
                    refs=[o.ref for o in spec.objectives], constraints=[str(c) for c in spec.constraints],
                    losses=list(balanced_names), trials_budget=spec.budget.trials,
-                   spec=spec.model_dump(mode="json"))
+                   spec=spec.model_dump(mode="json"), overrides=list(getattr(spec, "_overrides", None) or []))
 
     def to_attr(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        attr = dict(self.__dict__)
+        if not attr["overrides"]:  # a study run without overrides stores what it always stored
+            del attr["overrides"]
+        return attr
 
     @classmethod
     def from_study(cls, study: optuna.Study) -> StudyMeta:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,19 @@ def _knee(data: ReportData) -> int:
         return decision.knee(data.values, meta.directions, data.violations)
     except decision.NoFeasiblePoint as exc:
         return exc.closest
+
+
+def settings_text(settings: Any) -> str:
+    """Settings as text, ``alpha=1.5, schedule=linear`` (numbers to 4 digits; ``-`` for none)."""
+    return ", ".join(f"{k}={_short(v)}" for k, v in sorted(dict(settings).items())) or "-"
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_short(v) for v in value) + "]"
+    return str(value)
 
 
 def fmt(value: Any) -> str:
@@ -106,8 +118,9 @@ class ReportData:
         return r.balancer_method
 
     def settings(self, r: TrialRecord) -> str:
+        """The balancer's settings as text: ``alpha=1.5, schedule=linear``."""
         balancer = r.balancer
-        return json.dumps(balancer.settings if balancer is not None else {}, sort_keys=True, default=str)
+        return settings_text(balancer.settings if balancer is not None else {})
 
     def _hover(self, i: int) -> str:
         r = self.complete[i]
@@ -308,6 +321,11 @@ def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str
     dists = {k: d for k, v in columns.items() if (d := _distribution(v)) is not None}
     if not dists:
         return {}, "no searched param or weight varies between the complete trials."
+    if len(dists) < 2:  # one thing explains all of whatever it explains: nothing to rank
+        only = next(iter(dists))
+        return {}, (f"only one thing was searched ({esc(only)}"
+                    + (", the weight that stands for both losses" if only.startswith("w:") else "")
+                    + "): importance ranks two or more; see its effect in the views above.")
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per report
     try:
@@ -339,3 +357,22 @@ def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str
             continue
         out[name] = {k: float(v) for k, v in found.items()}
     return out, ("no importance for " + "; ".join(skipped) + ".") if skipped else ""
+
+
+def conflict_reason(data: ReportData) -> str:
+    """Why the study has no gradient-conflict records, in one sentence the page shows instead."""
+    spec = data.meta.spec or {}
+    why = "Gradient conflict: not recorded"
+    if spec.get("trainer"):
+        return (f"{why}: your own training code trains the model, and paretolab sees only the metrics "
+                "it reports, not its gradients.")
+    mode = (spec.get("train") or {}).get("conflict_stats")
+    methods = sorted({data.balancer(data.complete[i]) for i in np.flatnonzero(data.on_front)})
+    if mode == "off":
+        return f"{why}: the study file sets train.conflict_stats: off."
+    if mode == "auto":
+        return (f"{why}: with train.conflict_stats: auto it is recorded only by balancers that compute "
+                f"each loss's gradient anyway, and the front's balancers ({esc(', '.join(methods))}) work on "
+                "the summed losses. Set train.conflict_stats: on to record it (one extra backward pass "
+                "per loss at each evaluation).")
+    return f"{why} for this study."

@@ -16,8 +16,20 @@ from plotly.io.json import to_json_plotly
 
 from paretolab.analyze import gradient_flow_figure
 from paretolab.report import figures as F
-from paretolab.report.data import ReportData, constraint_metric, esc, fmt, param_importance, param_names, verified_cells
+from paretolab.report.data import (
+    ReportData,
+    conflict_reason,
+    constraint_metric,
+    esc,
+    fmt,
+    param_importance,
+    param_names,
+    verified_cells,
+)
 from paretolab.report.landscape import interpolation_figure
+from paretolab.report.projection import projection_figure
+
+MAX_PARAM_COLUMNS = 4  # more searched params than this: the front table lists them in one cell
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2733;background:#f6f7f9}
@@ -39,6 +51,9 @@ table.sortable th{cursor:pointer;user-select:none}table.sortable th:hover{backgr
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 .scroll{max-height:520px;overflow:auto}tr.knee td{background:#fff4e5}
 .missing{color:#8a6d3b;font-style:italic}
+.side{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:12px}
+@media (max-width:900px){.side{grid-template-columns:minmax(0,1fr)}}
+#front-table td.wrap{min-width:140px}
 """
 
 PLOT_JS = """
@@ -165,14 +180,17 @@ def _front_table(data: ReportData) -> str:
     losses = list(meta.losses)
     front = [data.complete[i] for i in data.front_indices()]
     params = [k for k in param_names(front) if k != "balancer"]  # the balancer has its own column
+    methods = {data.balancer(r) for r in front}
+    params = [k for k in params if k.split(".", 1)[0] not in methods]  # its settings: in its cell
+    joined = len(params) > MAX_PARAM_COLUMNS  # one text cell keeps the table within the page
     metrics = list(dict.fromkeys(constraint_metric(c) for c in meta.constraints))
     head = ["<th>trial</th>"] + [f"<th>{F._label(data, j)}</th>" for j in range(len(meta.objectives))]
     head += ["<th class=text>feasible</th>", "<th>rank</th>"]
     head += verified_cells(data, -1)[0]  # mean ± CI, seeds, verdict, P(dominated) once verified
     head += [f"<th>{esc(k)}</th>" for k in metrics]
     head += [f"<th>w:{esc(k)}</th>" for k in losses]
-    head += [f"<th>{esc(k)}</th>" for k in params]
-    head += ["<th class=text>balancer</th>", "<th class=text>settings</th>", "<th class=text>command</th>"]
+    head += ["<th class=text>params</th>"] if joined else [f"<th>{esc(k)}</th>" for k in params]
+    head += ["<th class=text>balancer</th>", "<th class=text>command</th>"]
     if data.logs:
         head.append("<th class=text>output</th>")
     body = []
@@ -189,9 +207,15 @@ def _front_table(data: ReportData) -> str:
         cells += verified_cells(data, r.number)[1]
         cells += [_value_cell(r.metrics.get(k)) for k in metrics]
         cells += [f'<td data-value="{w[k]!r}">{w[k]:.3f}</td>' if k in w else "<td></td>" for k in losses]
-        cells += [_value_cell(r.knobs.get(k)) for k in params]
-        cells += [f"<td class=text>{esc(data.balancer(r))}</td>", f"<td class='text wrap'>{esc(data.settings(r))}</td>",
-                  f"<td class=text><code>{esc(data.pick_command(r.number))}</code></td>"]
+        if joined:
+            shown = ", ".join(f"{k}={fmt(r.knobs[k])}" for k in params if k in r.knobs)
+            cells.append(f"<td class='text wrap'>{esc(shown)}</td>")
+        else:
+            cells += [_value_cell(r.knobs.get(k)) for k in params]
+        settings = data.settings(r)
+        cells += [f"<td class='text wrap'>{esc(data.balancer(r))}"
+                  + (f"<br><small>{esc(settings)}</small>" if settings != "-" else "") + "</td>",
+                  f"<td class='text wrap'><code>{esc(data.pick_command(r.number))}</code></td>"]
         if data.logs:
             cells.append(f"<td class=text>{_log_links(data, r.number)}</td>")
         cls = ' class="knee"' if i == data.knee else ""
@@ -241,7 +265,8 @@ def build_page(data: ReportData) -> Page:
 
     m = len(meta.objectives)
     view = {1: "each trial's objective", 2: "the two objectives with the front as a step line",
-            3: "a 3-D view and the three pairwise views"}.get(m, "a scatter matrix and parallel coordinates "
+            3: "a 3-D view with the first two objectives beside it (coloured by the third), then the three "
+               "pairwise views"}.get(m, "a scatter matrix and parallel coordinates "
                                                               "coloured by non-dominated rank")
     sec = Section("front", "Pareto front", f"Complete trials: {view}. Front in blue, dominated trials grey, "
                   "infeasible trials as red crosses, the knee as a star. Hover a point for its weights "
@@ -253,7 +278,13 @@ def build_page(data: ReportData) -> Page:
     front = F.front_figures(data)
     if not front:
         sec.body.append(_missing("no complete trial yet."))
+    projection = projection_figure(data)
     for div_id, fig in front:
+        if div_id == "fig-front" and projection is not None:  # 3-D, with a 2-D projection beside it
+            figs[div_id], figs["fig-front-projection"] = fig, projection
+            sec.body.append(f'<div class="side">{_fig_html(div_id, fig)}'
+                            f'{_fig_html("fig-front-projection", projection)}</div>')
+            continue
         add(sec, div_id, fig, "")
     sections.append(sec)
 
@@ -291,7 +322,10 @@ def build_page(data: ReportData) -> Page:
                   + (" (drawn as step lines)" if m == 2 else " (its size in the table)")
                   + ", its hypervolume (same reference point), and the distribution of its trials' "
                   "non-dominated ranks in the whole study.")
-    if stats:
+    if len(stats) == 1:
+        sec.body.append(_missing(f"every complete trial used one balancer ({esc(stats[0]['method'])}): "
+                                 "nothing to compare. List several under search.balancer to compare them."))
+    elif stats:
         rows = "".join(f"<tr><td class=text>{esc(s['method'])}</td><td>{len(s['idx'])}</td>"
                        f"<td>{len(s['own_front'])}</td><td>{s['on_global']}</td>"
                        f"<td data-value=\"{s['hypervolume']!r}\">{s['hypervolume']:.6g}</td></tr>" for s in stats)
@@ -332,7 +366,8 @@ def build_page(data: ReportData) -> Page:
     sec = Section("conflict", "Gradient conflict",
                   "Pairwise cosine similarity of the task gradients over training for the front's trials "
                   "(below 0: the losses pull the shared parameters in opposing directions).")
-    add(sec, "fig-conflict", F.conflict_figure(data), "Gradient conflict: not recorded for this study.")
+    conflict = F.conflict_figure(data)
+    add(sec, "fig-conflict", conflict, conflict_reason(data) if conflict is None else "")
     sections.append(sec)
 
     sec = Section("table", "Front table",

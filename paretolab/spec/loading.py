@@ -13,6 +13,7 @@ each shared node once per use without expanding it.
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -235,28 +236,39 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, dict[tuple, int]]:
     return data, lines
 
 
-def parse_spec(text: str, filename: str = "<study>", source: str | None = None) -> StudySpec:
-    """Parse and validate study-file text (no task loading)."""
+def parse_spec(text: str, filename: str = "<study>", source: str | None = None,
+               overrides: Sequence[str] = ()) -> StudySpec:
+    """Parse and validate study-file text (no task loading), with ``overrides`` (``key=value``
+    from the command line, :mod:`paretolab.spec.overrides`) set first."""
+    from paretolab.spec.overrides import apply_overrides, override_at, parse_overrides
+
+    changes = parse_overrides(overrides)
     data, lines = _read_yaml(text, filename)
     if not isinstance(data, dict):
         raise SpecError("a study file must be a YAML mapping (name:, task:, objectives:, ...)",
                         where=filename, hint="see studies/quickstart.yaml for an example")
+    data = apply_overrides(data, changes)
     if source is not None:
         data = {**data, "source": source}
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as err:
-        raise _format_validation(err, lines, filename) from None
+        error = _format_validation(err, lines, filename)
+        culprit = override_at(_field_path(tuple(err.errors()[0]["loc"])), changes)
+        if culprit is not None:  # the value came from the command line, not the file
+            error = SpecError(error.message, where=f"command line: {culprit.text}", hint=error.hint)
+        raise error from None
     spec._lines = lines
     spec._filename = filename
+    spec._overrides = [c.text for c in changes]
     from paretolab.locate import locate_folder
 
     return locate_folder(spec)
 
 
-def load_spec(path: str | Path) -> StudySpec:
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> StudySpec:
     """Read and validate a study file (schema only; :func:`paretolab.spec.check_study` runs the
-    checks that need the task)."""
+    checks that need the task), with command-line ``overrides`` (``key=value``) applied."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"study file {str(path)!r} not found", hint="check the path")
@@ -267,4 +279,4 @@ def load_spec(path: str | Path) -> StudySpec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read {str(path)!r}: {exc}") from None
-    return parse_spec(text, filename=str(path), source=str(path.resolve()))
+    return parse_spec(text, filename=str(path), source=str(path.resolve()), overrides=overrides)

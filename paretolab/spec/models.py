@@ -94,6 +94,7 @@ class StudySpec(_Model):
     source: SkipJsonSchema[str | None] = Field(None, exclude=True)
     _lines: dict[tuple, int] = PrivateAttr(default_factory=dict)
     _filename: str = PrivateAttr(default="<study>")
+    _overrides: list[str] = PrivateAttr(default_factory=list)  # key=value from the command line
     # the folder paretolab.locate.locate_folder found (an earlier version's folder), else None
     _folder: Path | None = PrivateAttr(default=None)
 

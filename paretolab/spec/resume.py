@@ -12,6 +12,7 @@ between runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -109,16 +110,20 @@ def changed_path(change: str) -> tuple[str | int, ...]:
     return tuple(int(p) if p.isdigit() else p for p in change.split(":", 1)[0].split("."))
 
 
-def check_unchanged(stored: dict[str, Any], spec: StudySpec) -> None:
+def check_unchanged(stored: dict[str, Any], spec: StudySpec, overrides: Sequence[str] = ()) -> None:
     """Raise a SpecError naming every change from the stored definition that alters what a
-    trial means, and the fix (a new study name)."""
+    trial means, and the fix (a new study name); ``overrides``: the command-line overrides the
+    stored study last ran with (named in the fix)."""
     changes = definition_changes(stored, spec)
     if changes:
+        ran_with = (f"; it last ran with the overrides {' '.join(overrides)}: give them again"
+                    if overrides else "")
         raise SpecError(
             f"the stored study {spec.name!r} ran with another definition; the file changes what a "
             f"trial means: {'; '.join(changes)}", where=spec.where(*changed_path(changes[0])),
             hint="give the study a new name to study the changed setup (or undo the change); "
-            "budget.trials, timeout, workers, faults, sampler and pruning may change on resume")
+            "budget.trials, timeout, workers, faults, sampler and pruning may change on resume"
+            + ran_with)
 
 
 def check_stored_study(spec: StudySpec) -> None:
@@ -141,4 +146,4 @@ def check_stored_study(spec: StudySpec) -> None:
         return
     stored = study.user_attrs.get(META_KEY)
     if isinstance(stored, dict) and isinstance(stored.get("spec"), dict):
-        check_unchanged(stored["spec"], spec)
+        check_unchanged(stored["spec"], spec, stored.get("overrides") or ())
