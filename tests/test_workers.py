@@ -179,6 +179,21 @@ def test_device_auto_means_the_first_visible_gpu_else_the_cpu(monkeypatch) -> No
     monkeypatch.setattr(d, "visible_gpus", lambda device: ["2"])
     assert [d.resolve_device(x) for x in ("auto", "cuda", "cpu", "cuda:1")] == ["cuda:0", "cuda:0", "cpu", "cuda:1"]
 
+
+def test_a_trainer_function_rerun_with_device_auto_gets_the_workers_device(tmp_path, monkeypatch) -> None:
+    """A pick's rerun of a trainer function (device ``auto``) sees the device a run's worker gets."""
+    import paretolab.devices as d
+    from paretolab.records.config import TrialConfig
+    from paretolab.trials.run import run_trainer
+
+    (tmp_path / "train.py").write_text("def train(trial):\n    return {'device_is_gpu': trial.device == 'cuda:0'}\n")
+    config = TrialConfig(weights={"a": 1.0}, balancer={"method": "static", "settings": {}}, train={},
+                         task="", task_params={}, loss_groups={"a": {"a": 1.0}}, seed=0, steps=1,
+                         eval_every=1, extra={"trainer": {"function": "train.py:train", "base_dir": str(tmp_path)}})
+    monkeypatch.setattr(d, "visible_gpus", lambda device: ["2"])
+    result = run_trainer(config, tmp_path / "trial", device="auto", required=["device_is_gpu"])
+    assert result.metrics["device_is_gpu"] == 1.0
+
 # --- SQLite, local workers -------------------------------------------------------------------
 @pytest.mark.slow  # starts worker processes
 def test_last_trials_are_not_overrun_by_racing_workers(tmp_path, monkeypatch) -> None:

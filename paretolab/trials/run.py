@@ -48,9 +48,10 @@ def run_trainer(config: TrialConfig, trial_dir: Path, *, device: str, number: in
     base_dir = Path(entry["base_dir"]) if entry.get("base_dir") else None
     log = ReportLog(objectives, on_eval)
     if "function" in entry:
+        from paretolab.devices import resolve_device
         from paretolab.trials.function import run_function
 
-        resolved = _resolve(device)
+        resolved = resolve_device(device)
         ctx = TrialContext(weights=dict(config.weights), params=trial_params(config), seed=config.seed,
                            device=resolved, dir=trial_dir, steps=config.steps,
                            number=number or 0, config=config, base_dir=base_dir, log=log,
@@ -67,13 +68,3 @@ def run_trainer(config: TrialConfig, trial_dir: Path, *, device: str, number: in
     require_metrics(result.metrics, required, what)
     return result
 
-
-def _resolve(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``."""
-    if device != "auto":
-        return device
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
