@@ -68,7 +68,7 @@ class Curriculum:
     def observe(self, metrics: Mapping[str, float]) -> bool:
         """An evaluation's metrics: an adaptive schedule steps up when its metric met the target
         (True when it moved)."""
-        if self.schedule != "adaptive" or self.metric not in metrics or self.level >= 1.0:
+        if self.schedule != "adaptive" or self.metric is None or self.metric not in metrics or self.level >= 1.0:
             return False
         value, target = float(metrics[self.metric]), float(self.target or 0.0)
         if (value >= target) if self.direction == "maximize" else (value <= target):

@@ -233,7 +233,7 @@ def requirement_gaps(columns: Mapping[str, ArrayLike],
     that metric's range over the rows (or ``|threshold|``, or 1, when the range is 0); a strict
     op that is met with equality counts as a tiny shortfall. Missing / NaN values count as 1e9.
     """
-    n = len(next(iter(columns.values()))) if columns else 0
+    n = len(np.asarray(next(iter(columns.values())))) if columns else 0
     total = np.zeros(n)
     for name, op, threshold in requirements:
         x = np.asarray(columns[name], dtype=float)

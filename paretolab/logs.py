@@ -91,7 +91,7 @@ def quiet_background_errors() -> None:
     def thread_hook(args: threading.ExceptHookArgs) -> None:
         log.warning("background thread %s: %s: %s", getattr(args.thread, "name", "?"),
                     args.exc_type.__name__, args.exc_value,
-                    exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+                    exc_info=None if args.exc_value is None else (args.exc_type, args.exc_value, args.exc_traceback))
 
     def unraisable_hook(info: Any) -> None:
         log.debug("ignored %s: %s", getattr(info, "object", None), getattr(info, "exc_value", None))

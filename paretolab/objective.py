@@ -58,7 +58,7 @@ class Objective:
     command, one-run, repeat); this class only dispatches and writes what every kind writes.
     """
 
-    def __init__(self, checked: CheckedStudy, device: str, worker: int = 0, host: str | None = None):
+    def __init__(self, checked: CheckedStudy, device: str, worker: int | str = 0, host: str | None = None):
         self.checked = checked
         self.device = device
         self.worker = worker

@@ -128,8 +128,8 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
     if trial is not None:
         if prefer or where:
             raise UserError("--trial takes one trial as it is; drop --prefer / --where")
-        chosen = next((r for r in complete if r.number == trial), None)
-        if chosen is None:
+        found = next((r for r in complete if r.number == trial), None)
+        if found is None:
             link = next((r.one_run for r in records if r.number == trial), None)
             if link is not None and link.role == "run":
                 raise UserError(f"trial {trial} is a one-run training; its points are trials "
@@ -138,7 +138,7 @@ def choose_trial(source: StudySource, method: str = "knee", prefer: Mapping[str,
             state = frozen[trial].state.name if trial in frozen else "not in the study"
             raise UserError(f"trial {trial} cannot be picked: it is {state}",
                             hint="pick a COMPLETE trial (see trials.csv)")
-        method, pool = "trial", complete
+        method, pool, chosen = "trial", complete, found
     else:
         if method not in decision.METHODS:
             raise UserError(f"unknown method {method!r}", hint=f"valid: {', '.join(decision.METHODS)}")
@@ -182,11 +182,17 @@ def knee_scale(choice: Choice, meta: StudyMeta) -> str:
             f"--prefer {example}")
 
 
+def _first_value(record: TrialRecord) -> float:
+    """The first objective of a complete trial (the front and the chosen trial are complete)."""
+    assert record.values is not None
+    return record.values[0]
+
+
 def neighbours(choice: Choice, meta: StudyMeta, width: int = 2) -> list[TrialRecord]:
     """The chosen trial with up to ``width`` front neighbours each side, along the first objective."""
     rows = list(choice.front) if choice.on_front else [*choice.front, choice.record]
-    rows.sort(key=lambda r: (r.values[0] if meta.directions[0] == "minimize" else -r.values[0],
-                             r.number))
+    sign = 1.0 if meta.directions[0] == "minimize" else -1.0
+    rows.sort(key=lambda r: (sign * _first_value(r), r.number))
     pos = next(i for i, r in enumerate(rows) if r.number == choice.record.number)
     return rows[max(0, pos - width): pos + width + 1]
 

@@ -272,7 +272,8 @@ def retrain(p: Pick, steps: int | None = None, device: str = "auto", *,
         raise UserError(f"retraining failed: {exc}") from None
     finally:
         set_threads(before)
-    rows = [(name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
+    rows: list[tuple[str, str, float | None, float | None]] = [
+        (name, p.directions.get(name, "minimize"), value, result.metrics.get(name))
             for name, value in p.objectives.items()]
     loaded = checkpoint_metrics(p, device) if checkpoint and p.checkpoint is not None else None
     return Retrained(rows, n, p.config.steps, result.wall_time_s or 0.0, str(result.device), result.metrics,

@@ -115,7 +115,7 @@ class StudyProgress:
             for r in records:
                 if r.state == "FAIL" and r.number not in self.seen_failures and r.repeat is None:
                     self.seen_failures.add(r.number)
-                    if is_failure(r):
+                    if is_failure(r) and r.failure is not None:  # is_failure: it has a reason
                         what, msg = "failed", r.failure.reason
                     else:
                         what = "interrupted" if r.failure is not None and r.failure.interrupted else "lost"

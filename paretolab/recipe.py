@@ -14,7 +14,9 @@ it reproduces the trial exactly (same device, same step count).
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -97,8 +99,8 @@ def combine_groups(raw: Mapping[str, torch.Tensor], groups: Mapping[str, Mapping
         if missing:
             raise TrialFailure(f"the task did not return loss(es) {missing} at step {step}; "
                                f"it returned {sorted(raw)}")
-        out[group] = sum(coef * raw[t] for t, coef in members.items()) if len(members) > 1 \
-            else raw[next(iter(members))] * next(iter(members.values()))
+        out[group] = functools.reduce(operator.add, (coef * raw[t] for t, coef in members.items())) \
+            if len(members) > 1 else raw[next(iter(members))] * next(iter(members.values()))
     return out
 
 

@@ -66,6 +66,7 @@ def setting_knob(method: str, key: str, setting: Setting, value: Any) -> Any:
         if not setting.searchable:
             raise SpecError(f"setting {key!r} of {method} is not searched", where=where,
                             hint="give it a fixed value")
+        assert setting.low is not None and setting.high is not None  # a searched number has both
         if setting.kind == "int":
             return IntRange(type="int", low=int(setting.low), high=int(setting.high), log=setting.log)
         return FloatRange(low=setting.low, high=setting.high, log=setting.log)
@@ -161,7 +162,11 @@ def suggest_config(trial: optuna.Trial, spec: StudySpec, balanced_names: list[st
             settings[key] = value
     train = spec.train.model_dump()
     trainer = spec.trainer
-    task_params = dict(spec.task.params if trainer is None else trainer.params)
+    if trainer is None:
+        assert spec.task is not None  # a study has a task or a trainer (checked when parsed)
+        task_ref, task_params = spec.task.ref, dict(spec.task.params)
+    else:
+        task_ref, task_params = trainer.kind, dict(trainer.params)
     for key, knob in spec.search.params.items():
         value = _suggest_knob(trial, key, knob)
         if key.startswith("task.") or (trainer is not None and key not in train):
@@ -172,7 +177,7 @@ def suggest_config(trial: optuna.Trial, spec: StudySpec, balanced_names: list[st
         weights=weights,
         balancer=TrialBalancer(method, settings),
         train=train,
-        task=spec.task.ref if trainer is None else trainer.kind,
+        task=task_ref,
         task_params=task_params,
         loss_groups=loss_groups,
         seed=trial_seed(spec.seed, trial.number),

@@ -72,7 +72,7 @@ class WorkerOptions:
     @classmethod
     def from_spec(cls, spec: Any, **overrides: Any) -> WorkerOptions:
         fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
-        values = {k: fields[k].default for k in fields}
+        values: dict[str, Any] = {k: fields[k].default for k in fields}
         faults = getattr(spec, "faults", None)
         if faults is not None:
             values.update({k: v for k, v in faults.model_dump().items() if k in fields})
@@ -84,7 +84,7 @@ class WorkerOptions:
             raise SpecError(problem, where="faults.grace_period")
         return opts
 
-    def storage_kwargs(self) -> dict[str, int]:
+    def storage_kwargs(self) -> dict[str, Any]:
         return {"heartbeat_interval": int(self.heartbeat_interval),
                 "grace_period": int(self.grace_period), "max_retries": int(self.max_retries)}
 
@@ -366,7 +366,7 @@ def run_worker(checked: CheckedStudy, options: WorkerOptions, *, device: str, wo
     from paretolab.objective import Objective
 
     host = f"{socket.gethostname()}:{os.getpid()}"
-    objective = Objective(checked, device, worker=worker, host=host)  # type: ignore[arg-type]
+    objective: Callable[[optuna.Trial], Any] = Objective(checked, device, worker=worker, host=host)
     objective, after_trial = _tracked(spec, storage, study, objective, after_trial, trackers)
     lock = StudyLock(spec.storage_url, spec.name)
     poll = max(0.2, min(2.0, options.heartbeat_interval / 2))

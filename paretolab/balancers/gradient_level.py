@@ -47,7 +47,7 @@ class JacobianBalancer(Balancer):
         return "free"
 
     def fill_grads(self, losses: Mapping[str, torch.Tensor], shared_params: list[torch.Tensor],
-                   task_params: Sequence[torch.Tensor] | None) -> TaskJacobian:
+                   task_params: Sequence[torch.Tensor] | None) -> TaskJacobian | None:
         tensors = self._loss_tensors(losses)
         heads = [p for p in task_params or [] if p.requires_grad]
         jacobian = TaskJacobian.compute(tensors, shared_params, retain_graph=bool(heads))

@@ -10,6 +10,8 @@ aggregators that need the matrix itself (GradDrop, ConFIG, Nash-MTL).
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -51,7 +53,7 @@ class TaskJacobian:
     @cached_property
     def gramian(self) -> torch.Tensor:
         """``J J^T`` (``[T, T]``): inner products of the task gradients."""
-        gram = sum(b @ b.T for b in self.blocks)
+        gram = functools.reduce(operator.add, (b @ b.T for b in self.blocks))
         return 0.5 * (gram + gram.T)
 
     @cached_property
@@ -101,7 +103,7 @@ class TaskJacobian:
 
     def dot(self, vector: Sequence[torch.Tensor]) -> torch.Tensor:
         """``J v`` (``[T]``) for a vector given per parameter."""
-        return sum(b @ v.reshape(-1) for b, v in zip(self.blocks, vector))
+        return functools.reduce(operator.add, (b @ v.reshape(-1) for b, v in zip(self.blocks, vector)))
 
     def split(self, flat: torch.Tensor) -> list[torch.Tensor]:
         """A ``[D]`` vector cut into one tensor per parameter."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
 from paretolab.balancers.base import Setting
@@ -14,7 +16,7 @@ class StaticWeightedSum(ScalarizingBalancer):
     name = "static"
     level = "loss"
     source = "weighted sum (linear scalarization)"
-    settings: dict[str, Setting] = {}
+    settings: ClassVar[dict[str, Setting]] = {}
     preference_meaning = "the fixed weight of each loss in the sum"
 
     def scalarize(self, values: torch.Tensor, preference: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ the losses' update (divided by the number of samples) into the anchors' gradient
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ def _train_run(config: TrialConfig, device: str | torch.device, base_dir: Path |
         balancer.set_progress(step - 1, config.steps)
         for a in manifold.sample(per_step):
             balancer.weights = {n: float(v) for n, v in zip(names, a.tolist())}
-            raw = manifold.call(a, lambda batch=batch: task.compute_losses(model, batch))
+            raw = manifold.call(a, functools.partial(task.compute_losses, model, batch))
             losses = recipe.group_losses(raw, step)
             balancer.backward({n: v / per_step for n, v in losses.items()}, shared, heads)
             for n in names:

@@ -17,6 +17,7 @@ the earlier ones staying ignored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
@@ -61,7 +62,7 @@ def suggest_run_config(trial: optuna.Trial, spec: StudySpec, balanced_names: lis
     return config
 
 
-def nadir(values: list[list[float]], directions: list[str]) -> list[float]:
+def nadir(values: list[list[float]], directions: Sequence[str]) -> list[float]:
     """Each objective's worst value over ``values``."""
     return [max(col) if d == "minimize" else min(col) for col, d in zip(zip(*values), directions)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass, field
@@ -12,6 +13,11 @@ import numpy as np
 
 from paretolab import decision, dominance
 from paretolab.records import FrontSummary, StudyMeta, TrialRecord, front_summary
+
+
+def _objective_value(j: int, trial: Any) -> float:
+    """Objective ``j`` of a finished trial (fANOVA's target)."""
+    return float(trial.values[j])
 
 
 def esc(value: Any) -> str:
@@ -329,7 +335,7 @@ def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line per report
     try:
-        study = optuna.create_study(directions=data.meta.directions)
+        study = optuna.create_study(directions=[optuna.study.StudyDirection[d.upper()] for d in data.meta.directions])
     finally:
         optuna.logging.set_verbosity(verbosity)
     rows = range(n) if n <= MAX_IMPORTANCE_TRIALS else \
@@ -351,7 +357,7 @@ def param_importance(data: ReportData) -> tuple[dict[str, dict[str, float]], str
             continue
         try:
             found = get_param_importances(study, evaluator=FanovaImportanceEvaluator(**FANOVA),
-                                          target=lambda t, j=j: t.values[j])
+                                          target=functools.partial(_objective_value, j))
         except (RuntimeError, ValueError) as exc:  # e.g. no variance left in the trees' splits
             skipped.append(f"{name}: {exc}")
             continue

@@ -232,7 +232,7 @@ def params_figure(data: ReportData) -> go.Figure | None:
             low, high = float(min(seen)), float(max(seen))
             pad = (high - low) * 0.05 or 0.5
             missing = low - pad
-            dim = dict(values=[missing if v is None else float(v) for v in values],
+            dim: dict[str, Any] = dict(values=[missing if v is None else float(v) for v in values],
                        range=[missing, high] if len(seen) < len(values) else [low, high])
         else:
             choices = sorted({str(v) for v in seen})

@@ -7,6 +7,8 @@ front's points outlined, infeasible ones as crosses, the same hover text as ever
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import plotly.graph_objects as go
 
@@ -22,10 +24,10 @@ def projection_figure(data: ReportData, a: int = 0, b: int = 1, c: int = 2) -> g
     scale = "Viridis_r" if data.meta.directions[c] == "minimize" else "Viridis"  # dark is better
     low, high = float(np.min(colour)), float(np.max(colour))
     fig = go.Figure()
-    groups = [("dominated", np.flatnonzero(~data.on_front & data.feasible), dict(size=6, opacity=0.55)),
-              ("infeasible", np.flatnonzero(~data.on_front & ~data.feasible), dict(size=8, symbol="x")),
-              ("Pareto front", np.flatnonzero(data.on_front),
-               dict(size=10, line=dict(color=F.FRONT_COLOR, width=2)))]
+    groups: list[tuple[str, np.ndarray, dict[str, Any]]] = [
+        ("dominated", np.flatnonzero(~data.on_front & data.feasible), dict(size=6, opacity=0.55)),
+        ("infeasible", np.flatnonzero(~data.on_front & ~data.feasible), dict(size=8, symbol="x")),
+        ("Pareto front", np.flatnonzero(data.on_front), dict(size=10, line=dict(color=F.FRONT_COLOR, width=2)))]
     for k, (name, idx, marker) in enumerate(groups):
         fig.add_trace(go.Scatter(
             x=data.values[idx, a], y=data.values[idx, b], mode="markers", name=name, **F._hover(idx),

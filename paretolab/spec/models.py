@@ -185,7 +185,7 @@ class StudySpec(_Model):
 
     # --- derived ---------------------------------------------------------------------------
     @property
-    def directions(self) -> list[str]:
+    def directions(self) -> list[Direction]:
         return [o.direction for o in self.objectives]
 
     @property

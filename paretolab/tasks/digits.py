@@ -8,7 +8,9 @@ calibration error (Guo et al. 2017) and validation NLL. The data ships with scik
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -75,7 +77,7 @@ def weight_matrices(model: nn.Module) -> list[torch.Tensor]:
 def l1_penalty(model: nn.Module) -> torch.Tensor:
     """Mean absolute value over all weight-matrix entries (biases excluded): the sparsity-inducing L1 loss."""
     weights = weight_matrices(model)
-    total = sum(w.abs().sum() for w in weights)
+    total = functools.reduce(operator.add, (w.abs().sum() for w in weights))
     return total / sum(w.numel() for w in weights)
 
 

@@ -47,6 +47,13 @@ def default_scales(n_tasks: int, spread: float) -> list[float]:
     return [spread ** (i / (n_tasks - 1)) for i in range(n_tasks)]
 
 
+def _trunk(model: nn.Module) -> nn.Module:
+    """The shared trunk of a :class:`MultitaskNet` (``nn.Module`` attributes are typed loosely)."""
+    trunk = model.trunk
+    assert isinstance(trunk, nn.Module)
+    return trunk
+
+
 class MultitaskRegressionTask(Task):
     """Built-in task ``multitask_regression``: T conflicting, differently scaled regressions on a shared trunk."""
 
@@ -130,11 +137,11 @@ class MultitaskRegressionTask(Task):
 
     def shared_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         """The trunk's parameters: the only ones every task loss depends on."""
-        return [p for p in model.trunk.parameters() if p.requires_grad]
+        return [p for p in _trunk(model).parameters() if p.requires_grad]
 
     def representation_module(self, model: nn.Module) -> nn.Module:
         """The trunk: its output is the shared representation (for MGDA-UB)."""
-        return model.trunk
+        return _trunk(model)
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         """Per-task validation MSE divided by that task's target variance (1 ~ predicting the mean), and their mean."""

@@ -110,6 +110,13 @@ def pareto_distance(x: Sequence[float] | torch.Tensor) -> float:
     return math.sqrt(max(min(float(best.fun), *ends), 0.0))
 
 
+def _point(model: nn.Module) -> torch.Tensor:
+    """The point ``x`` of a :class:`ToyPoint` (``nn.Module`` attributes are typed loosely)."""
+    x = model.x
+    assert isinstance(x, torch.Tensor)
+    return x
+
+
 class ToyPoint(nn.Module):
     """A 2-parameter "model": the point x the toy losses are evaluated at."""
 
@@ -148,11 +155,11 @@ class ToyTask(Task):
 
     def compute_losses(self, model: nn.Module, batch: None) -> dict[str, torch.Tensor]:
         """The two toy losses at the model's point."""
-        loss1, loss2 = toy_losses(model.x, self.scale)
+        loss1, loss2 = toy_losses(_point(model), self.scale)
         return {"loss1": loss1, "loss2": loss2}
 
     def evaluate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         """Both losses at the final point and its distance to the Pareto set."""
-        x = model.x.detach()
+        x = _point(model).detach()
         loss1, loss2 = toy_losses(x, self.scale)
         return {"loss1": float(loss1), "loss2": float(loss2), "pareto_distance": pareto_distance(x.cpu())}

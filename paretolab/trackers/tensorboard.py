@@ -39,8 +39,8 @@ class TensorboardTracker:
         writer = SummaryWriter(log_dir=str(run))
         try:
             steps, curves = trial_curves(record)
-            for name, values in curves.items():
-                for step, value in zip(steps, values):
+            for name, series in curves.items():
+                for step, value in zip(steps, series):
                     writer.add_scalar(f"curve/{name}", value, step)
             values = trial_values(record, self.meta)
             last = max(steps) if steps else 0

@@ -34,6 +34,7 @@ class GradVacBalancer(GramianBalancer):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
+        assert isinstance(self.weighting, GradVacWeighting)  # make_weighting's
         self.weighting.reset()
         if state.get("phi") is not None:
             load_gradvac_targets(self.weighting, state["phi"].clone())

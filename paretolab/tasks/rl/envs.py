@@ -81,6 +81,7 @@ class ObservationEncoder:
         import gymnasium
 
         self.offsets: np.ndarray | None = None
+        self.sizes: np.ndarray | None
         if isinstance(space, gymnasium.spaces.Discrete):
             self.low = np.array([space.start])
             self.sizes = np.array([space.n])
@@ -109,6 +110,7 @@ class ObservationEncoder:
         obs = np.stack([np.asarray(o, dtype=np.float64).ravel() for o in observations])
         if self.offsets is None:
             return torch.as_tensor((obs - self.low) / self.span, dtype=torch.float32)
+        assert self.sizes is not None  # one-hot offsets are set only with the sizes
         index = np.clip(obs - self.low, 0, self.sizes - 1).astype(np.int64) + self.offsets
         out = np.zeros((len(obs), self.dim), dtype=np.float32)
         np.put_along_axis(out, index, 1.0, axis=1)

@@ -20,7 +20,7 @@ def matched_points(found: ArrayLike, true_front: ArrayLike, tol: float = 1e-6) -
     if len(points) == 0:
         return np.zeros(len(true), dtype=bool)
     close = np.abs(points[:, None, :] - true[None, :, :]) <= tol
-    return close.all(axis=2).any(axis=0)
+    return np.asarray(close.all(axis=2).any(axis=0))
 
 
 def reference_point(true_front: ArrayLike, margin: float = 1.0) -> np.ndarray:

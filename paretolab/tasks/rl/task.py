@@ -43,6 +43,12 @@ def _mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
                          nn.Linear(hidden, outputs))
 
 
+def _actor_critic(model: nn.Module) -> ActorCritic:
+    """The task's own model (the Task contract types it as any ``nn.Module``)."""
+    assert isinstance(model, ActorCritic)
+    return model
+
+
 class ActorCritic(nn.Module):
     """A policy network (logits over the actions) and one value network per reward component."""
 
@@ -74,10 +80,11 @@ class RLTask(Task):
             if int(value) < 1:
                 raise TaskError(f"{name} must be a positive integer, got {value!r}",
                                 where=f"task.params.{name}")
-        for name, value, low, high in (("gamma", gamma, 0, 1), ("gae_lambda", gae_lambda, 0, 1),
-                                       ("clip", clip, 0, math.inf)):
-            if not low <= float(value) <= high:
-                raise TaskError(f"{name} must be in [{low}, {high}], got {value!r}",
+        bounds: tuple[tuple[str, float, float, float], ...] = (
+            ("gamma", gamma, 0, 1), ("gae_lambda", gae_lambda, 0, 1), ("clip", clip, 0, math.inf))
+        for name, given, low, high in bounds:
+            if not low <= float(given) <= high:
+                raise TaskError(f"{name} must be in [{low}, {high}], got {given!r}",
                                 where=f"task.params.{name}")
         if int(n_envs) * int(rollout_steps) < int(minibatches):
             raise TaskError("n_envs * rollout_steps must be at least minibatches",
@@ -113,7 +120,7 @@ class RLTask(Task):
     def shared_parameters(self, model: nn.Module) -> list[nn.Parameter]:
         """The policy's parameters: every component's surrogate acts on them (each value network
         only gets its own component's gradient)."""
-        return list(model.policy.parameters())
+        return list(_actor_critic(model).policy.parameters())
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
         """Seeds only (the rollouts need the current policy: :meth:`compute_losses` collects them)."""
@@ -192,14 +199,14 @@ class RLTask(Task):
                 rew_buf[t, i] = torch.as_tensor(reward, dtype=torch.float32)
                 if terminated or truncated:
                     if truncated and not terminated:  # bootstrap the cut-off episode's tail
-                        tail = model.value(self.encoder([next_obs]).to(device)).cpu()[0]
+                        tail = _actor_critic(model).value(self.encoder([next_obs]).to(device)).cpu()[0]
                         rew_buf[t, i] += self.gamma * tail
                     done_buf[t, i] = 1.0
                     self._finished.append(self._episode[i].copy())
                     self._episode[i] = 0.0
                     next_obs, _ = env.reset()
                 self._obs[i] = next_obs
-        last = model.value(self.encoder(self._obs).to(device)).cpu()
+        last = _actor_critic(model).value(self.encoder(self._obs).to(device)).cpu()
         self.env_steps += steps * n
         adv, ret = gae(rew_buf, val_buf, last, done_buf, self.gamma, self.gae_lambda)
         size = steps * n
@@ -222,7 +229,7 @@ class RLTask(Task):
         obs, _ = env.reset(seed=seed)
         total = np.zeros(len(self.components))
         while True:
-            action = int(model.policy(self.encoder([obs]).to(device)).argmax(dim=-1)[0])
+            action = int(_actor_critic(model).policy(self.encoder([obs]).to(device)).argmax(dim=-1)[0])
             obs, reward, terminated, truncated, _ = env.step(action)
             total += np.asarray(reward, dtype=np.float64).ravel()
             if terminated or truncated:
