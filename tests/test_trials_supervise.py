@@ -148,7 +148,7 @@ def test_a_sigkilled_paretolab_run_leaves_no_process_of_its_command(tmp_path):
     (tmp_path / "family.py").write_text(FAMILY)
     (tmp_path / "study.yaml").write_text(
         "name: family\n"
-        f"trainer: {{command: [bash, -c, '\"{{python}}\" family.py {tmp_path} program sleep; echo done'],\n"
+        f"trainer: {{command: [bash, -c, '{{python}} {{study_dir}}/family.py {tmp_path} program sleep; echo done'],\n"
         "          kill_grace: 1}\n"
         "losses: [a, b]\nobjectives: [loss, other]\nbudget: {trials: 1, steps: 1}\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -160,9 +160,9 @@ def _summary(data: ReportData) -> Section:
         rows.append(("pick it", f"<code>{esc(data.pick_command(r.number))}</code>"))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return Section("summary", "Summary",
-                   "The knee (what <code>paretolab pick</code> chooses by default) is the front point "
+                   "The knee (what <em>paretolab pick</em> chooses by default) is the front point "
                    "closest to the ideal point after scaling each objective to [0, 1] over the front "
-                   "(0 = best); after <code>paretolab verify</code>, among the verified front's "
+                   "(0 = best); after <em>paretolab verify</em>, among the verified front's "
                    "means.", [f'<dl class="summary">{dl}</dl>'])
 
 
@@ -350,7 +350,7 @@ def build_page(data: ReportData) -> Page:
     if data.analyses:  # paretolab analyze <study> --trial N
         sec = Section("gradient-flow", "Gradient flow",
                       "Per-layer gradient norm of each loss at a few steps of training, for the trials "
-                      "measured with <code>paretolab analyze</code> (log scale): a loss whose gradient is "
+                      "measured with <em>paretolab analyze</em> (log scale): a loss whose gradient is "
                       "orders of magnitude below the others' in a layer barely trains it.")
         add(sec, "fig-gradient-flow", gradient_flow_figure(data.analyses), "")
         sections.append(sec)
